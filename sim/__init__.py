@@ -1,0 +1,7 @@
+"""mpsim: a Unicorn-emulated Cortex-M board running real MicroPython firmware.
+
+The host-side controller can hibernate the interpreter (GC heap + ``mp_state_ctx``)
+into an emulated NOR flash, cut power, and resume it on a fresh boot.
+"""
+
+__version__ = "0.1.0"
