@@ -1,0 +1,262 @@
+"""Board descriptions: TOML files under ``boards/`` turned into frozen dataclasses.
+
+This is the only module that knows TOML. A board is data (memory regions,
+peripherals with base/size/IRQs, declared stub ranges, clocks); the machine
+builds itself from it. Overlapping ranges and unknown keys are rejected when the
+file is loaded, with a message naming the key, so a typo never becomes a silently
+unmapped peripheral.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BoardError
+
+BOARDS_DIR = Path(os.environ.get("MPSIM_BOARDS", Path(__file__).resolve().parent.parent / "boards"))
+DEFAULT_BOARD = "mps2-an385"
+
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    name: str
+    base: int
+    size: int
+    alias: str | None = None   # mirror of another region (same backing memory)
+    boot: bool = False         # holds the vector table at reset
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+@dataclass(frozen=True)
+class PeripheralSpec:
+    name: str
+    type: str
+    base: int
+    size: int
+    irq: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    console: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+@dataclass(frozen=True)
+class StubSpec:
+    name: str
+    base: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    name: str
+    description: str
+    cpu: str
+    clock_hz: int
+    refclk_hz: int
+    num_irq: int
+    memory: tuple[MemoryRegion, ...]
+    peripherals: tuple[PeripheralSpec, ...]
+    stubs: tuple[StubSpec, ...]
+    path: Path | None = None
+
+    def region(self, name: str) -> MemoryRegion:
+        for r in self.memory:
+            if r.name == name:
+                return r
+        raise BoardError(f"board {self.name}: no memory region named {name!r}")
+
+    def peripheral(self, name: str) -> PeripheralSpec:
+        for p in self.peripherals:
+            if p.name == name:
+                return p
+        raise BoardError(f"board {self.name}: no peripheral named {name!r}")
+
+    def peripherals_of_type(self, type_: str) -> list[PeripheralSpec]:
+        return [p for p in self.peripherals if p.type == type_]
+
+    @property
+    def console(self) -> PeripheralSpec:
+        for p in self.peripherals:
+            if p.console:
+                return p
+        raise BoardError(f"board {self.name}: no peripheral is marked console = true")
+
+    @property
+    def flash(self) -> PeripheralSpec:
+        found = self.peripherals_of_type("nor_flash")
+        if not found:
+            raise BoardError(f"board {self.name} has no nor_flash peripheral")
+        return found[0]
+
+
+_CPUS = {"cortex-m3"}
+_TOP_KEYS = {"name", "description", "cpu", "clock_hz", "refclk_hz", "num_irq", "memory", "peripheral", "stub"}
+_MEMORY_KEYS = {"name", "base", "size", "alias", "boot"}
+_PERIPHERAL_KEYS = {"name", "type", "base", "size", "irq", "settings", "console"}
+_STUB_KEYS = {"name", "base", "size"}
+
+
+def available_boards() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def load_board(name_or_path: str | os.PathLike = DEFAULT_BOARD) -> BoardSpec:
+    """Load a board by name (``boards/<name>.toml``) or by path to a TOML file."""
+    text_path = Path(name_or_path)
+    if text_path.suffix == ".toml" or text_path.exists():
+        path = text_path
+    else:
+        path = BOARDS_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            known = ", ".join(available_boards()) or "none"
+            raise BoardError(f"unknown board {str(name_or_path)!r} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoardError(f"board file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BoardError(f"cannot read board file {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BoardError(f"board file {path}: malformed TOML: {e}") from None
+    return parse_board(data, path)
+
+
+def parse_board(data: dict[str, Any], path: Path | None = None) -> BoardSpec:
+    where = str(path) if path else "board"
+    _check_keys(data, _TOP_KEYS, where)
+    name = _get(data, "name", str, where)
+    cpu = _get(data, "cpu", str, where)
+    if cpu not in _CPUS:
+        raise BoardError(f"{where}: cpu {cpu!r} is not supported (supported: {', '.join(sorted(_CPUS))})")
+    memory = tuple(_memory(m, f"{where}: memory[{i}]") for i, m in enumerate(_list(data, "memory", where)))
+    peripherals = tuple(_peripheral(p, f"{where}: peripheral[{i}]")
+                        for i, p in enumerate(_list(data, "peripheral", where)))
+    stubs = tuple(_stub(s, f"{where}: stub[{i}]") for i, s in enumerate(_list(data, "stub", where, required=False)))
+    board = BoardSpec(
+        name=name,
+        description=data.get("description", ""),
+        cpu=cpu,
+        clock_hz=_get(data, "clock_hz", int, where),
+        refclk_hz=_get(data, "refclk_hz", int, where),
+        num_irq=_get(data, "num_irq", int, where),
+        memory=memory,
+        peripherals=peripherals,
+        stubs=stubs,
+        path=path,
+    )
+    _check_layout(board, where)
+    return board
+
+
+def _memory(m: Any, where: str) -> MemoryRegion:
+    _check_table(m, where)
+    _check_keys(m, _MEMORY_KEYS, where)
+    return MemoryRegion(
+        name=_get(m, "name", str, where),
+        base=_get(m, "base", int, where),
+        size=_get(m, "size", int, where),
+        alias=m.get("alias"),
+        boot=bool(m.get("boot", False)),
+    )
+
+
+def _peripheral(p: Any, where: str) -> PeripheralSpec:
+    _check_table(p, where)
+    _check_keys(p, _PERIPHERAL_KEYS, where)
+    irq = p.get("irq", {})
+    if not isinstance(irq, dict) or not all(isinstance(v, int) for v in irq.values()):
+        raise BoardError(f"{where}: 'irq' must be a table of name = number")
+    settings = p.get("settings", {})
+    if not isinstance(settings, dict):
+        raise BoardError(f"{where}: 'settings' must be a table")
+    return PeripheralSpec(
+        name=_get(p, "name", str, where),
+        type=_get(p, "type", str, where),
+        base=_get(p, "base", int, where),
+        size=_get(p, "size", int, where),
+        irq=dict(irq),
+        settings=dict(settings),
+        console=bool(p.get("console", False)),
+    )
+
+
+def _stub(s: Any, where: str) -> StubSpec:
+    _check_table(s, where)
+    _check_keys(s, _STUB_KEYS, where)
+    return StubSpec(name=_get(s, "name", str, where), base=_get(s, "base", int, where),
+                    size=_get(s, "size", int, where))
+
+
+def _check_layout(board: BoardSpec, where: str) -> None:
+    names: set[str] = set()
+    ranges: list[tuple[int, int, str]] = []
+    for item in (*board.memory, *board.peripherals, *board.stubs):
+        if item.name in names:
+            raise BoardError(f"{where}: name {item.name!r} is used twice")
+        names.add(item.name)
+        if item.size <= 0 or item.base < 0 or item.base + item.size > 1 << 32:
+            raise BoardError(f"{where}: {item.name}: range {item.base:#x}+{item.size:#x} is not in the 32-bit space")
+        if item.base % 0x1000 or item.size % 0x1000:
+            raise BoardError(f"{where}: {item.name}: base and size must be multiples of 4 KiB")
+        ranges.append((item.base, item.base + item.size, item.name))
+    ranges.sort()
+    for (b0, e0, n0), (b1, _e1, n1) in zip(ranges, ranges[1:]):
+        if b1 < e0:
+            raise BoardError(f"{where}: {n1} at {b1:#x} overlaps {n0} ({b0:#x}..{e0:#x})")
+    regions = {r.name: r for r in board.memory}
+    for r in board.memory:
+        if r.alias is not None:
+            target = regions.get(r.alias)
+            if target is None or target.alias is not None:
+                raise BoardError(f"{where}: {r.name}: alias {r.alias!r} is not a plain memory region")
+            if target.size != r.size:
+                raise BoardError(f"{where}: {r.name}: an alias must have the size of {r.alias}")
+    if sum(r.boot for r in board.memory) != 1:
+        raise BoardError(f"{where}: exactly one memory region must have boot = true")
+    if sum(p.console for p in board.peripherals) > 1:
+        raise BoardError(f"{where}: at most one peripheral may be console = true")
+
+
+def _check_table(x: Any, where: str) -> None:
+    if not isinstance(x, dict):
+        raise BoardError(f"{where}: expected a table")
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise BoardError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _get(table: dict[str, Any], key: str, type_: type, where: str) -> Any:
+    if key not in table:
+        raise BoardError(f"{where}: missing key {key!r}")
+    value = table[key]
+    if not isinstance(value, type_) or (type_ is int and isinstance(value, bool)):
+        raise BoardError(f"{where}: key {key!r} must be {type_.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _list(table: dict[str, Any], key: str, where: str, required: bool = True) -> list[Any]:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise BoardError(f"{where}: missing [[{key}]] tables")
+        return []
+    if not isinstance(value, list):
+        raise BoardError(f"{where}: {key!r} must be an array of tables ([[{key}]])")
+    return value
