@@ -1,0 +1,179 @@
+"""Talk to MicroPython's REPL over a byte link, as a person or mpremote would.
+
+Protocols are MicroPython's own (lib/utils/pyexec.c):
+- friendly REPL: prompt ``>>> ``, continuation ``... ``, echo of typed input;
+- raw REPL: Ctrl-A enters (``raw REPL; CTRL-B to exit\\r\\n>``), code is sent and
+  ended with Ctrl-D, the board answers ``OK``, then stdout, ``\\x04``, the exception
+  text (empty if none), ``\\x04``, and a new ``>``; Ctrl-B leaves, Ctrl-D on an
+  empty raw line soft-resets;
+- paste mode: Ctrl-E, lines, Ctrl-D;
+- Ctrl-C raises KeyboardInterrupt in running code.
+
+The link is anything with ``write(bytes)`` and ``read(timeout_s) -> bytes``; for
+the emulator, ``read`` runs the machine until output appears or it idles.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from typing import Any, Protocol
+
+from .errors import ReplError, ReplTimeout
+
+CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
+PROMPT = b">>> "
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+
+
+class Link(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def read(self, timeout_s: float) -> bytes: ...
+
+
+class Repl:
+    def __init__(self, link: Link, timeout_s: float = 10.0):
+        self.link = link
+        self.timeout_s = timeout_s
+        self.transcript = bytearray()   # everything the board sent, for error reports
+        self._pending = bytearray()     # received but not yet consumed
+        self.in_raw = False
+
+    # -- low level ------------------------------------------------------------
+    def write(self, data: bytes | str) -> None:
+        self.link.write(data.encode() if isinstance(data, str) else data)
+
+    def read_until(self, marker: bytes, timeout_s: float | None = None) -> bytes:
+        """Consume and return everything up to and including ``marker``."""
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        while True:
+            i = self._pending.find(marker)
+            if i >= 0:
+                end = i + len(marker)
+                out = bytes(self._pending[:end])
+                del self._pending[:end]
+                return out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                tail = bytes(self._pending[-200:]).decode(errors="replace")
+                raise ReplTimeout(f"no {marker!r} from the board within the timeout; last output: {tail!r}",
+                                  output=bytes(self._pending).decode(errors="replace"))
+            chunk = self.link.read(min(left, 0.5))
+            self.transcript += chunk
+            self._pending += chunk
+
+    def drain(self, timeout_s: float = 0.05) -> bytes:
+        """Return whatever arrives within ``timeout_s`` (used to settle the link)."""
+        chunk = self.link.read(timeout_s)
+        self.transcript += chunk
+        self._pending += chunk
+        out = bytes(self._pending)
+        self._pending.clear()
+        return out
+
+    # -- friendly REPL ----------------------------------------------------------
+    def wait_prompt(self, timeout_s: float | None = None) -> str:
+        """Wait for the friendly ``>>> `` prompt; returns what came before it."""
+        return self.read_until(PROMPT, timeout_s).decode(errors="replace")
+
+    def friendly(self, line: str, timeout_s: float | None = None) -> str:
+        """Type one line (or a block ending in a blank line) at ``>>>`` and return the
+        output printed before the next prompt, without the echoed input."""
+        lines = line.rstrip("\n").split("\n")
+        out = []
+        for i, text in enumerate(lines):
+            self.write(text.encode() + b"\r")
+            if i < len(lines) - 1:
+                self.read_until(b"... ", timeout_s)
+        if len(lines) > 1:              # end the compound statement
+            self.read_until(b"... ", timeout_s)
+            self.write(b"\r")
+        got = self.read_until(PROMPT, timeout_s).decode(errors="replace")
+        got = got[: -len(PROMPT)]
+        # Drop the echo of the last line typed.
+        first_nl = got.find("\r\n")
+        out.append(got[first_nl + 2:] if first_nl >= 0 else "")
+        return "".join(out).replace("\r\n", "\n")
+
+    def interrupt(self) -> str:
+        """Ctrl-C: stop running code; returns output up to the next prompt."""
+        self.write(CTRL_C)
+        return self.read_until(PROMPT).decode(errors="replace")
+
+    def paste(self, code: str, timeout_s: float | None = None) -> str:
+        """Paste mode (Ctrl-E ... Ctrl-D): code runs as one unit, like a file."""
+        self.write(CTRL_E)
+        self.read_until(b"=== ", timeout_s)
+        self.write(code.replace("\n", "\r").encode())
+        self.write(CTRL_D)
+        got = self.read_until(PROMPT, timeout_s).decode(errors="replace")[: -len(PROMPT)]
+        # Everything up to the echo of Ctrl-D ("\r\n") is the pasted-text echo.
+        return _strip_paste_echo(got).replace("\r\n", "\n")
+
+    # -- raw REPL ---------------------------------------------------------------
+    def enter_raw(self) -> None:
+        if self.in_raw:
+            return
+        self.write(b"\r" + CTRL_C + CTRL_C)     # stop whatever runs, fresh line
+        self.drain(0.05)
+        self.write(CTRL_A)
+        self.read_until(RAW_BANNER)
+        self.in_raw = True
+
+    def exit_raw(self) -> None:
+        if not self.in_raw:
+            return
+        self.write(CTRL_B)
+        self.read_until(PROMPT)
+        self.in_raw = False
+
+    def exec_raw(self, code: str, timeout_s: float | None = None) -> tuple[str, str]:
+        """Run ``code`` in the raw REPL; returns (stdout, exception text)."""
+        self.enter_raw()
+        self.write(code.encode())
+        self.write(CTRL_D)
+        ok = self.read_until(b"OK", timeout_s)
+        if not ok.endswith(b"OK"):
+            raise ReplError(f"raw REPL did not accept the code: {ok!r}")
+        out = self.read_until(CTRL_D, timeout_s)[:-1]
+        err = self.read_until(CTRL_D, timeout_s)[:-1]
+        self.read_until(b">", timeout_s)
+        return out.decode(errors="replace").replace("\r\n", "\n"), err.decode(errors="replace").replace("\r\n", "\n")
+
+    def exec(self, code: str, timeout_s: float | None = None) -> str:
+        """Run ``code``; return its output, or raise ReplError carrying the traceback."""
+        out, err = self.exec_raw(code, timeout_s)
+        if err:
+            last = err.strip().splitlines()[-1] if err.strip() else "error"
+            raise ReplError(f"the board raised {last}", output=out + err)
+        return out
+
+    def eval(self, expr: str, timeout_s: float | None = None) -> Any:
+        """Evaluate ``expr`` on the board; literals come back as Python values, anything
+        else as its repr string."""
+        text = self.exec(f"print(repr({expr}))", timeout_s).strip()
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    def soft_reset(self) -> None:
+        """Ctrl-D soft reset; leaves the board at the friendly prompt."""
+        if self.in_raw:
+            self.write(CTRL_D)
+            self.read_until(b"soft reboot\r\n")
+            self.read_until(RAW_BANNER)
+            self.exit_raw()
+        else:
+            self.write(CTRL_D)
+            self.read_until(PROMPT)
+
+
+def _strip_paste_echo(text: str) -> str:
+    """Paste mode echoes every pasted line after a ``=== `` prefix; the program's
+    output starts after the final ``=== `` line."""
+    idx = text.rfind("=== ")
+    if idx < 0:
+        return text
+    nl = text.find("\r\n", idx)
+    return text[nl + 2:] if nl >= 0 else ""
