@@ -1,0 +1,38 @@
+"""Shared fixtures: the real default firmware, booted in the real emulator.
+
+Tests that need the firmware skip with a clear reason when it has not been built
+(``bash tools/setup`` builds it); CI always builds it first.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sim.paths import default_firmware
+
+FIRMWARE = default_firmware("mps2-an385")
+
+
+def require_firmware():
+    if not FIRMWARE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"firmware {FIRMWARE} missing in CI: the setup step should have built it")
+        pytest.skip(f"default firmware not built ({FIRMWARE}); run: bash tools/setup")
+    return FIRMWARE
+
+
+@pytest.fixture
+def firmware_path():
+    return require_firmware()
+
+
+@pytest.fixture
+def board(tmp_path):
+    """A fresh board at the friendly prompt, with its flash image in a temp folder."""
+    from sim.device import Board
+    require_firmware()
+    with Board(flash_path=tmp_path / "flash.bin") as b:
+        b.boot()
+        yield b
