@@ -31,8 +31,8 @@ def firmware_path():
 @pytest.fixture
 def board(tmp_path):
     """A fresh board at the friendly prompt, with its flash image in a temp folder."""
-    from sim.device import Board
     require_firmware()
+    from sim.device import Board
     with Board(flash_path=tmp_path / "flash.bin") as b:
         b.boot()
         yield b
