@@ -1,0 +1,344 @@
+"""Hibernate image format: a versioned, CRC-checked header and named sections.
+
+Layout (all integers little-endian, via ``struct``)::
+
+    fixed header   _FIXED (magic, version, total length, sequence, creation time,
+                   firmware fingerprint, word size, endianness, heap geometry, ctx)
+    strings        board name, ctx layout hash       (u16 length + UTF-8 each)
+    section table  u16 count, then per section: u8 name length + UTF-8 name,
+                   u32 length, u32 CRC32 of the payload
+    header CRC     u32 CRC32 of every byte above
+    payloads       the sections' bytes, in table order; the image ends exactly here
+
+``decode`` checks in that order and refuses anything else with an ``ImageError``
+whose message is one line naming what is wrong. ``check_matches`` refuses an
+image made for another firmware, board, heap geometry, word size or ctx layout,
+naming each difference with both values. Nothing here knows about flash, slots
+or the interpreter: sections are opaque bytes; the codecs at the bottom pack the
+GC pool's used blocks (so an image is about the size of the live data) and
+peripheral states (``periph.<name>``, JSON).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .errors import ImageError
+
+MAGIC = b"MPSHIB1\0"
+FORMAT_VERSION = 1
+PERIPHERAL_PREFIX = "periph."
+
+# magic, version, flags, total length, sequence, created (µs since the epoch),
+# fingerprint, word size, endianness (0 little, 1 big), 9 x heap geometry, ctx addr, ctx size
+_FIXED = struct.Struct("<8sHHIQq32sBB9III")
+_ENDIAN = {"little": 0, "big": 1}
+_U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
+_SECTION_FIXED = struct.Struct("<II")
+
+
+@dataclass(frozen=True)
+class HeapGeometry:
+    """Where the GC heap is and how it is cut up (addresses are guest addresses)."""
+
+    heap_start: int
+    heap_end: int
+    atb_start: int      # allocation table
+    atb_len: int        # bytes
+    ftb_start: int      # finaliser table (0/0 when the firmware has none)
+    ftb_len: int
+    pool_start: int
+    pool_end: int
+    block_size: int     # bytes per GC block
+
+
+@dataclass
+class HibernateImage:
+    fingerprint: str            # firmware fingerprint: hex SHA-256
+    board: str
+    heap: HeapGeometry
+    ctx_addr: int               # mp_state_ctx
+    ctx_size: int
+    ctx_layout: str             # hash of the ctx struct layout (from DWARF)
+    sections: dict[str, bytes] = field(default_factory=dict)
+    sequence: int = 0
+    word_size: int = 4
+    endianness: str = "little"
+    created_us: int = field(default_factory=lambda: time.time_ns() // 1000)
+
+    # -- encoding ---------------------------------------------------------------
+    def encode(self) -> bytes:
+        head = self._fixed(total=0) + self._strings() + self._section_table()
+        total = len(head) + 4 + sum(len(v) for v in self.sections.values())
+        head = self._fixed(total) + head[_FIXED.size:]
+        return b"".join([head, _U32.pack(zlib.crc32(head)), *self.sections.values()])
+
+    def _fixed(self, total: int) -> bytes:
+        try:
+            fp = bytes.fromhex(self.fingerprint)
+        except ValueError:
+            fp = b""
+        if len(fp) != 32:
+            raise ValueError(f"fingerprint must be 64 hex digits, not {self.fingerprint!r}")
+        if self.endianness not in _ENDIAN:
+            raise ValueError(f"endianness must be 'little' or 'big', not {self.endianness!r}")
+        return _FIXED.pack(MAGIC, FORMAT_VERSION, 0, total, self.sequence, self.created_us, fp,
+                           self.word_size, _ENDIAN[self.endianness], *dataclasses.astuple(self.heap),
+                           self.ctx_addr, self.ctx_size)
+
+    def _strings(self) -> bytes:
+        out = b""
+        for s in (self.board, self.ctx_layout):
+            raw = s.encode()
+            if len(raw) > 0xFFFF:
+                raise ValueError(f"string too long for the image header: {s[:40]!r}...")
+            out += _U16.pack(len(raw)) + raw
+        return out
+
+    def _section_table(self) -> bytes:
+        out = [_U16.pack(len(self.sections))]
+        for name, payload in self.sections.items():
+            raw = name.encode()
+            if not 0 < len(raw) <= 255:
+                raise ValueError(f"section name must be 1..255 bytes of UTF-8: {name!r}")
+            out.append(_U8.pack(len(raw)) + raw + _SECTION_FIXED.pack(len(payload), zlib.crc32(payload)))
+        return b"".join(out)
+
+    # -- peripheral states ------------------------------------------------------
+    def set_peripheral_state(self, name: str, state: dict[str, Any]) -> None:
+        self.sections[PERIPHERAL_PREFIX + name] = json.dumps(state, sort_keys=True).encode()
+
+    def peripheral_states(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, payload in self.sections.items():
+            if key.startswith(PERIPHERAL_PREFIX):
+                name = key[len(PERIPHERAL_PREFIX):]
+                try:
+                    out[name] = json.loads(payload)
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise ImageError(f"section {key!r} is not valid JSON: {e}") from None
+        return out
+
+    def section(self, name: str) -> bytes:
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise ImageError(f"image has no section {name!r} (has: {', '.join(self.sections) or 'none'})") from None
+
+    # -- compatibility ------------------------------------------------------------
+    def check_matches(self, **expected: Any) -> None:
+        """Refuse this image unless each given field equals the running system's value.
+
+        Keys: fingerprint, board, heap (a HeapGeometry), word_size, endianness,
+        ctx_layout, ctx_size, ctx_addr. Every difference is named in one line."""
+        diffs = []
+        for key, want in expected.items():
+            if key not in _COMPARABLE:
+                raise ValueError(f"check_matches: unknown field {key!r}")
+            have = getattr(self, key)
+            if have != want:
+                diffs.append(_describe_difference(key, have, want))
+        if diffs:
+            raise ImageError("hibernate image does not match: " + "; ".join(diffs))
+
+
+_COMPARABLE = {"fingerprint": "firmware fingerprint", "board": "board", "heap": "heap geometry",
+               "word_size": "word size", "endianness": "endianness", "ctx_layout": "ctx layout",
+               "ctx_size": "ctx size", "ctx_addr": "ctx address"}
+
+
+def _describe_difference(key: str, have: Any, want: Any) -> str:
+    label = _COMPARABLE[key]
+    if isinstance(have, HeapGeometry) and isinstance(want, HeapGeometry):
+        parts = [f"{f.name} {getattr(have, f.name):#x} vs {getattr(want, f.name):#x}"
+                 for f in dataclasses.fields(have) if getattr(have, f.name) != getattr(want, f.name)]
+        return f"{label} differs (image vs this firmware: {', '.join(parts)})"
+    if key == "fingerprint":
+        return f"made by firmware {str(have)[:16]}..., this firmware is {str(want)[:16]}..."
+    if isinstance(have, int) and key.startswith("ctx"):
+        return f"{label}: image {have:#x}, this firmware {want:#x}"
+    return f"{label}: image {have!r}, this firmware {want!r}"
+
+
+# -- decoding -------------------------------------------------------------------
+
+class _Reader:
+    """Bounds-checked cursor: running off the end is an ImageError naming the byte."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ImageError(f"truncated at byte {len(self.data)}: {what} needs bytes "
+                             f"{self.pos}..{self.pos + n}")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, s: struct.Struct, what: str) -> tuple[Any, ...]:
+        return s.unpack(self.take(s.size, what))
+
+    def text(self, length_struct: struct.Struct, what: str) -> str:
+        (n,) = self.unpack(length_struct, f"length of {what}")
+        raw = self.take(n, what)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise ImageError(f"{what} is not valid UTF-8: {raw[:32]!r}") from None
+
+
+def decode(data: bytes) -> HibernateImage:
+    """Parse and verify an image; any defect is an ``ImageError`` with a one-line reason."""
+    data = bytes(data)
+    r = _Reader(data)
+    magic = data[:len(MAGIC)]
+    if magic != MAGIC:
+        if MAGIC.startswith(magic):
+            raise ImageError(f"truncated at byte {len(data)}: not even a magic number")
+        raise ImageError(f"bad magic {magic!r} (expected {MAGIC!r}): not a hibernate image")
+    version = int.from_bytes(data[8:10], "little") if len(data) >= 10 else None
+    if version is not None and version != FORMAT_VERSION:
+        raise ImageError(f"unsupported format version {version} (this mpsim reads version {FORMAT_VERSION})")
+    (_, _, _flags, total, sequence, created, fp, word_size, endian, *rest) = r.unpack(_FIXED, "fixed header")
+    heap = HeapGeometry(*rest[:9])
+    ctx_addr, ctx_size = rest[9:]
+    board = r.text(_U16, "board name")
+    ctx_layout = r.text(_U16, "ctx layout hash")
+    table = _read_section_table(r)
+    (stored_crc,) = r.unpack(_U32, "header CRC")
+    if zlib.crc32(data[:r.pos - 4]) != stored_crc:
+        raise ImageError(f"header CRC mismatch (stored {stored_crc:#010x}, computed "
+                         f"{zlib.crc32(data[:r.pos - 4]):#010x})")
+    if word_size != 4:
+        raise ImageError(f"unsupported word size {word_size} (mpsim emulates 32-bit targets)")
+    endianness = {v: k for k, v in _ENDIAN.items()}.get(endian)
+    if endianness is None:
+        raise ImageError(f"unknown endianness code {endian}")
+    if len(data) < total:
+        raise ImageError(f"truncated at byte {len(data)}: the header says the image is {total} bytes")
+    if len(data) > total:
+        raise ImageError(f"{len(data) - total} bytes of trailing garbage after the image end at byte {total}")
+    sections = _read_sections(r, table)
+    if r.pos != total:
+        raise ImageError(f"section lengths add up to byte {r.pos}, the header says the image is {total} bytes")
+    return HibernateImage(fingerprint=fp.hex(), board=board, heap=heap, ctx_addr=ctx_addr, ctx_size=ctx_size,
+                          ctx_layout=ctx_layout, sections=sections, sequence=sequence, word_size=word_size,
+                          endianness=endianness, created_us=created)
+
+
+def _read_section_table(r: _Reader) -> list[tuple[str, int, int]]:
+    (count,) = r.unpack(_U16, "section count")
+    table, seen = [], set()
+    for i in range(count):
+        name = r.text(_U8, f"name of section {i}")
+        length, crc = r.unpack(_SECTION_FIXED, f"length and CRC of section {name!r}")
+        if name in seen:
+            raise ImageError(f"section {name!r} appears twice")
+        seen.add(name)
+        table.append((name, length, crc))
+    return table
+
+
+def _read_sections(r: _Reader, table: list[tuple[str, int, int]]) -> dict[str, bytes]:
+    sections = {}
+    for name, length, crc in table:
+        payload = r.take(length, f"section {name!r}")
+        if zlib.crc32(payload) != crc:
+            raise ImageError(f"section {name!r} CRC mismatch (stored {crc:#010x}, computed "
+                             f"{zlib.crc32(payload):#010x})")
+        sections[name] = payload
+    return sections
+
+
+# -- GC pool codec: only the used blocks' bytes ----------------------------------
+#
+# packed = varint run count, then per run: varint free blocks skipped, varint
+# used blocks; then the used blocks' bytes, concatenated. Varints (LEB128) keep
+# the run table to a byte or two per run for realistic heaps.
+
+def pack_used_blocks(pool: bytes, block_size: int, used: Sequence[bool]) -> bytes:
+    if block_size <= 0 or len(pool) != len(used) * block_size:
+        raise ValueError(f"pool of {len(pool)} bytes is not {len(used)} blocks of {block_size}")
+    runs = _runs(used)
+    table = [_varint(len(runs))]
+    for skip, count in runs:
+        table += [_varint(skip), _varint(count)]
+    pos, chunks = 0, []
+    for skip, count in runs:
+        pos += skip
+        chunks.append(pool[pos * block_size:(pos + count) * block_size])
+        pos += count
+    return b"".join(table + chunks)
+
+
+def unpack_used_blocks(packed: bytes, pool_len: int, block_size: int, fill: int = 0) -> bytes:
+    """Rebuild the pool: used blocks from ``packed``, every other byte ``fill``."""
+    if block_size <= 0 or pool_len % block_size:
+        raise ValueError(f"pool of {pool_len} bytes is not whole blocks of {block_size}")
+    pos = 0
+    n_runs, pos = _read_varint(packed, pos)
+    runs = []
+    for _ in range(n_runs):
+        skip, pos = _read_varint(packed, pos)
+        count, pos = _read_varint(packed, pos)
+        runs.append((skip, count))
+    pool = bytearray([fill]) * pool_len
+    block = 0
+    for skip, count in runs:
+        block += skip
+        start, end = block * block_size, (block + count) * block_size
+        if end > pool_len:
+            raise ImageError(f"heap runs reach byte {end} of a {pool_len}-byte pool")
+        if pos + end - start > len(packed):
+            raise ImageError(f"heap data truncated: {len(packed)} bytes, runs need {pos + end - start}")
+        pool[start:end] = packed[pos:pos + end - start]
+        pos += end - start
+        block += count
+    if pos != len(packed):
+        raise ImageError(f"heap data has {len(packed) - pos} bytes beyond its runs")
+    return bytes(pool)
+
+
+def _runs(used: Sequence[bool]) -> list[tuple[int, int]]:
+    runs, i, n = [], 0, len(used)
+    while i < n:
+        start = i
+        while i < n and not used[i]:
+            i += 1
+        first = i
+        while i < n and used[i]:
+            i += 1
+        if i > first:
+            runs.append((first - start, i - first))
+    return runs
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            raise ImageError(f"heap run table truncated at byte {pos}")
+        if shift > 63:
+            raise ImageError(f"heap run table: varint too long at byte {pos}")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
