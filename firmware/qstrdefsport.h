@@ -1,0 +1,1 @@
+// Port-specific qstrs not found by scanning the sources (none needed).
