@@ -259,65 +259,98 @@ def _read_sections(r: _Reader, table: list[tuple[str, int, int]]) -> dict[str, b
 
 # -- GC pool codec: only the used blocks' bytes ----------------------------------
 #
-# packed = varint run count, then per run: varint free blocks skipped, varint
-# used blocks; then the used blocks' bytes, concatenated. Varints (LEB128) keep
-# the run table to a byte or two per run for realistic heaps.
+# packed = one byte naming the map encoding, the map, then the used blocks' bytes
+# concatenated. The map is whichever is smaller:
+#   runs   (0): varint run count, then per run: varint free blocks skipped, varint
+#               used blocks (a byte or two per run: small for realistic heaps);
+#   bitmap (1): varint block count, then one bit per block, LSB first (bounds the
+#               overhead at blocks/8 bytes however fragmented the heap is).
+
+_RUNS, _BITMAP = 0, 1
+
 
 def pack_used_blocks(pool: bytes, block_size: int, used: Sequence[bool]) -> bytes:
     if block_size <= 0 or len(pool) != len(used) * block_size:
         raise ValueError(f"pool of {len(pool)} bytes is not {len(used)} blocks of {block_size}")
     runs = _runs(used)
-    table = [_varint(len(runs))]
-    for skip, count in runs:
-        table += [_varint(skip), _varint(count)]
-    pos, chunks = 0, []
-    for skip, count in runs:
-        pos += skip
-        chunks.append(pool[pos * block_size:(pos + count) * block_size])
-        pos += count
-    return b"".join(table + chunks)
+    table = min(_run_table(runs), _bitmap_table(used), key=len)
+    return b"".join([table, *(pool[start * block_size:(start + count) * block_size] for start, count in runs)])
 
 
 def unpack_used_blocks(packed: bytes, pool_len: int, block_size: int, fill: int = 0) -> bytes:
     """Rebuild the pool: used blocks from ``packed``, every other byte ``fill``."""
     if block_size <= 0 or pool_len % block_size:
         raise ValueError(f"pool of {pool_len} bytes is not whole blocks of {block_size}")
-    pos = 0
-    n_runs, pos = _read_varint(packed, pos)
-    runs = []
-    for _ in range(n_runs):
-        skip, pos = _read_varint(packed, pos)
-        count, pos = _read_varint(packed, pos)
-        runs.append((skip, count))
+    if not packed:
+        raise ImageError("heap data is empty (not even its map encoding)")
+    if packed[0] == _RUNS:
+        runs, pos = _read_run_table(packed, 1)
+    elif packed[0] == _BITMAP:
+        runs, pos = _read_bitmap(packed, 1)
+    else:
+        raise ImageError(f"heap data: unknown map encoding {packed[0]}")
     pool = bytearray([fill]) * pool_len
-    block = 0
-    for skip, count in runs:
-        block += skip
-        start, end = block * block_size, (block + count) * block_size
+    for start, count in runs:
+        begin, end = start * block_size, (start + count) * block_size
         if end > pool_len:
             raise ImageError(f"heap runs reach byte {end} of a {pool_len}-byte pool")
-        if pos + end - start > len(packed):
-            raise ImageError(f"heap data truncated: {len(packed)} bytes, runs need {pos + end - start}")
-        pool[start:end] = packed[pos:pos + end - start]
-        pos += end - start
-        block += count
+        if pos + end - begin > len(packed):
+            raise ImageError(f"heap data truncated: {len(packed)} bytes, runs need {pos + end - begin}")
+        pool[begin:end] = packed[pos:pos + end - begin]
+        pos += end - begin
     if pos != len(packed):
         raise ImageError(f"heap data has {len(packed) - pos} bytes beyond its runs")
     return bytes(pool)
 
 
 def _runs(used: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first block, block count) of each run of used blocks."""
     runs, i, n = [], 0, len(used)
     while i < n:
-        start = i
         while i < n and not used[i]:
             i += 1
         first = i
         while i < n and used[i]:
             i += 1
         if i > first:
-            runs.append((first - start, i - first))
+            runs.append((first, i - first))
     return runs
+
+
+def _run_table(runs: list[tuple[int, int]]) -> bytes:
+    out, end = [bytes([_RUNS]), _varint(len(runs))], 0
+    for start, count in runs:
+        out += [_varint(start - end), _varint(count)]
+        end = start + count
+    return b"".join(out)
+
+
+def _bitmap_table(used: Sequence[bool]) -> bytes:
+    bits = bytearray((len(used) + 7) // 8)
+    for i, u in enumerate(used):
+        if u:
+            bits[i >> 3] |= 1 << (i & 7)
+    return bytes([_BITMAP]) + _varint(len(used)) + bytes(bits)
+
+
+def _read_run_table(data: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
+    n_runs, pos = _read_varint(data, pos)
+    runs, end = [], 0
+    for _ in range(n_runs):
+        skip, pos = _read_varint(data, pos)
+        count, pos = _read_varint(data, pos)
+        runs.append((end + skip, count))
+        end += skip + count
+    return runs, pos
+
+
+def _read_bitmap(data: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
+    n, pos = _read_varint(data, pos)
+    nbytes = (n + 7) // 8
+    if pos + nbytes > len(data):
+        raise ImageError(f"heap block map truncated: {n} blocks need {nbytes} bytes at byte {pos}")
+    bits = data[pos:pos + nbytes]
+    return _runs([bool(bits[i >> 3] >> (i & 7) & 1) for i in range(n)]), pos + nbytes
 
 
 def _varint(n: int) -> bytes:

@@ -147,8 +147,27 @@ def test_pack_stores_only_used_blocks():
     pool = bytes(rng.getrandbits(8) if used[i // bs] else 0 for i in range(n * bs))
     packed = pack_used_blocks(pool, bs, used)
     live = sum(used) * bs
-    assert live < len(packed) < live + 2 * 2 * sum(1 for i in range(n) if used[i] and (i == 0 or not used[i - 1])) + 8
+    assert live < len(packed) <= live + n // 8 + 4      # the map never costs more than a bitmap
     assert unpack_used_blocks(packed, len(pool), bs, fill=0) == pool
+
+
+@pytest.mark.parametrize("used, encoding", [
+    ([False] * 100 + [True] * 50 + [False] * 1000, 0),   # one run: a run table
+    ([True, False] * 600, 1),                            # fragmented: a bitmap
+])
+def test_map_encoding_is_the_smaller_one(used, encoding):
+    pool = bytes(len(used) * 4)
+    packed = pack_used_blocks(pool, 4, used)
+    assert packed[0] == encoding
+    assert unpack_used_blocks(packed, len(pool), 4, fill=1) == bytes(
+        0 if used[i // 4] else 1 for i in range(len(pool)))
+    if encoding == 0:
+        assert len(packed) == 50 * 4 + 4   # mode, run count, skip, count
+
+
+def test_unknown_map_encoding():
+    with pytest.raises(ImageError, match="unknown map encoding 7"):
+        unpack_used_blocks(b"\x07", 16, 16)
 
 
 def test_unpack_fills_free_blocks():
