@@ -129,9 +129,9 @@ class NorFlash(Peripheral):
                          address=self.base + offset, op="write")
 
     def reset(self) -> None:
-        """Power on: contents and wear are physical and stay; a pending cut is dropped."""
+        """Power on: contents and wear are physical and stay. A cut armed but not yet
+        fired stays armed (it belongs to the test harness, not to the device)."""
         self.powered = True
-        self._cut = None
 
     # -- operations -----------------------------------------------------------
     def erase_sector(self, offset: int) -> None:

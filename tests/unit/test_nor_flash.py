@@ -204,3 +204,13 @@ def test_invalid_operation_is_an_error_even_when_a_cut_is_armed(flash):
         flash.erase_sector(1)
     with pytest.raises(PowerLoss):
         flash.erase_sector(0)
+
+
+def test_an_armed_cut_survives_a_reset_until_it_fires(flash):
+    flash.arm_power_cut(1)
+    flash.reset()                                   # e.g. the machine booting
+    flash.erase_sector(0)
+    with pytest.raises(PowerLoss):
+        flash.erase_sector(SECTOR)
+    flash.reset()
+    flash.erase_sector(SECTOR)                      # fired once, then gone
