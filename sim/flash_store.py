@@ -19,17 +19,15 @@ import tempfile
 from pathlib import Path
 
 from .errors import UsageError
+from .paths import flash_dir
 from .peripherals.nor_flash import NorFlash
-
-FLASH_IMAGES_DIR = Path(os.environ.get("MPSIM_FLASH_IMAGES",
-                                       Path(__file__).resolve().parent.parent / "flash_images"))
 
 
 class FlashStore:
     def __init__(self, flash: NorFlash, board: str | None = None, path: str | os.PathLike | None = None):
         self.flash = flash
         self.board = board or (flash.board.name if flash.board is not None else flash.name)
-        self.path = Path(path) if path is not None else FLASH_IMAGES_DIR / f"{self.board}.bin"
+        self.path = Path(path) if path is not None else flash_dir() / f"{self.board}.bin"
 
     # -- the persistent image ----------------------------------------------------------
     def load(self) -> bool:

@@ -25,10 +25,13 @@ def store(tmp_path) -> FlashStore:
     return FlashStore(make_flash(), "testboard", tmp_path / "images" / "testboard.bin")
 
 
-def test_default_path_is_named_for_the_board():
+def test_default_path_is_named_for_the_board(monkeypatch, tmp_path):
     board = load_board("mps2-an385")
+    monkeypatch.delenv("MPSIM_FLASH_DIR", raising=False)
     s = FlashStore(NorFlash(board.flash, board))
     assert s.path.name == "mps2-an385.bin" and s.path.parent.name == "flash_images"
+    monkeypatch.setenv("MPSIM_FLASH_DIR", str(tmp_path))
+    assert FlashStore(NorFlash(board.flash, board)).path == tmp_path / "mps2-an385.bin"
 
 
 def test_first_use_creates_an_erased_file(store):
