@@ -1,0 +1,110 @@
+"""A simulated board as a user sees it: machine + flash (persisted) + REPL + hibernate.
+
+    with Board() as b:
+        b.boot()
+        b.repl.exec("x = [1, 2, 3]")
+        b.hibernate()
+        b.power_cycle()
+        b.resume()
+        assert b.repl.eval("x") == [1, 2, 3]
+
+The flash image lives in ``flash_images/<board>.bin`` unless ``flash_path`` says
+otherwise (tests pass a temp file); it is saved after every hibernate, so another
+process sees what this one committed: power-cycling the simulator is a real power
+cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .board import DEFAULT_BOARD, BoardSpec, load_board
+from .firmware import Firmware
+from .flash_store import FlashStore
+from .hibernate import Hibernator, ResumeReport, SaveReport
+from .paths import default_firmware
+from .repl import Repl
+
+
+class MachineLink:
+    """The REPL's byte link over the emulated console UART: ``read`` runs the
+    machine until output appears, the firmware idles, or the timeout passes."""
+
+    def __init__(self, machine):
+        self.machine = machine
+
+    def write(self, data: bytes) -> None:
+        self.machine.console.feed(data)
+
+    def read(self, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        out = bytearray(self.machine.console.take_output())
+        while not out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.machine.run(timeout_s=min(left, 0.05), stop_on_output=True)
+            out += self.machine.console.take_output()
+            if not out and self.machine.is_waiting_for_input():
+                break
+        return bytes(out)
+
+
+class Board:
+    def __init__(self, board: str | os.PathLike | BoardSpec = DEFAULT_BOARD,
+                 firmware: str | os.PathLike | Firmware | None = None, *,
+                 flash_path: str | os.PathLike | None = None, deterministic: bool = False,
+                 timeout_s: float = 10.0):
+        from .machine import Machine   # the only Unicorn user; imported late for fast CLI start
+        self.spec = board if isinstance(board, BoardSpec) else load_board(board)
+        if isinstance(firmware, Firmware):
+            self.firmware = firmware
+        else:
+            self.firmware = Firmware.load(firmware or default_firmware(self.spec.name))
+        self.machine = Machine(self.spec, self.firmware, deterministic=deterministic)
+        self.flash = self.machine.peripherals[self.spec.flash.name]
+        self.store = FlashStore(self.flash, self.spec.name, flash_path)
+        self.store.load()
+        self.repl = Repl(MachineLink(self.machine), timeout_s=timeout_s)
+        self.hibernator = Hibernator(self.machine, self.flash)
+
+    # -- life cycle ---------------------------------------------------------------
+    def boot(self) -> str:
+        """Power-on reset and run to the friendly prompt; returns the boot output."""
+        self.machine.reset()
+        self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
+        return self.repl.wait_prompt()
+
+    def settle(self) -> None:
+        """Bring the firmware to its safe point: friendly REPL, idle, waiting for input."""
+        self.repl.exit_raw()
+        self.repl.drain(0.01)
+
+    def hibernate(self) -> SaveReport:
+        self.settle()
+        report = self.hibernator.save()
+        self.store.save()
+        return report
+
+    def power_cycle(self) -> None:
+        """Power off (RAM to garbage, CPU and peripherals reset). The flash keeps its
+        contents; call ``resume()`` or ``boot()`` to power on again."""
+        self.machine.power_off()
+
+    def resume(self) -> ResumeReport:
+        """Power on, restore the newest usable image, continue to the prompt."""
+        report = self.hibernator.resume()
+        self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
+        self.repl.wait_prompt()
+        return report
+
+    def close(self) -> None:
+        self.store.save()
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

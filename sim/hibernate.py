@@ -1,0 +1,194 @@
+"""The hibernate controller: MicroPython issue #3833's procedure, step by step.
+
+Save (at a safe point: the firmware idle at the REPL, waiting for input):
+  1. copy the GC heap (alloc table, finaliser table, used blocks of the pool),
+  2. copy ``mp_state_ctx``,
+  then capture each peripheral's state in its own section and commit the image
+  to the flash's hibernate partition (power-loss safe, see sim.slots).
+
+Resume (same firmware, same heap location and size):
+  0. boot the same firmware to its *restore point*, where nothing on the C stack
+     or in statics holds a heap pointer yet (before the REPL allocates its line
+     buffer: restoring into a boot already sitting at the prompt leaves the REPL's
+     stack-held vstr aimed into the replaced heap -> corruption on typing),
+  1. the heap area in RAM is the fresh boot's, checked equal to the image's,
+  2. restore ``mp_state_ctx``'s ``vm`` and ``mem`` parts; the ``thread`` part holds
+     addresses on the *current* C stack (stack_top, nlr_top, dict pointers) and
+     is kept from this boot,
+  3. call the firmware's own ``gc_init(start, end)``: it resets the heap tables and
+     re-derives the GC pointers, exactly as on the device,
+  4. copy the saved heap back (tables + used blocks),
+  then re-apply peripheral state and let the firmware continue to its prompt.
+
+Heap objects point into the firmware image (type objects, the ROM qstr pool,
+builtin functions), so an image is refused unless the firmware fingerprint, board,
+heap geometry and ctx layout all match, with a message naming what differs.
+Nothing below this module knows about hibernation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .errors import ImageError, SimError
+from .image import HeapGeometry, HibernateImage, decode, pack_used_blocks, unpack_used_blocks
+from .mpstate import GcGeometry, MpState
+from .slots import Partition
+
+RESTORE_POINTS = ("mpsim_restore_point", "pyexec_friendly_repl")
+SECTION_CTX, SECTION_ATB, SECTION_FTB, SECTION_POOL = "ctx", "heap.atb", "heap.ftb", "heap.pool"
+# Peripherals whose state is persistent storage or host plumbing, not volatile hardware state.
+NOT_CAPTURED = {"nor_flash"}
+
+
+@dataclass
+class SaveReport:
+    image_bytes: int
+    heap_bytes: int
+    used_heap_bytes: int
+    ctx_bytes: int
+    slot: int
+    sequence: int
+    sectors_erased: int
+    flash_ops: int
+    flash_time_us: int
+    host_time_s: float
+
+
+@dataclass
+class ResumeReport:
+    sequence: int
+    image_bytes: int
+    used_heap_bytes: int
+    host_time_s: float
+    skipped: list[str] = field(default_factory=list)   # one line per image not used, and why
+
+
+class Hibernator:
+    def __init__(self, machine, flash):
+        self.machine = machine
+        self.flash = flash
+        self.firmware = machine.firmware
+        self.partition = Partition(flash)
+
+    # -- save ---------------------------------------------------------------------
+    def save(self) -> SaveReport:
+        t0 = time.perf_counter()
+        state = MpState(self.machine, self.firmware)
+        self._require_safe_point(state)
+        geo = state.geometry()
+        heap = _heap_geometry(geo)
+        image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=heap,
+                               ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+        # 1. the GC heap: its tables whole, and only the used blocks of the pool
+        used = state.used_blocks(geo)
+        image.sections[SECTION_ATB] = self.machine.read(geo.alloc_table_start, geo.alloc_table_len)
+        if geo.finaliser_table_start is not None:
+            image.sections[SECTION_FTB] = self.machine.read(geo.finaliser_table_start, geo.finaliser_table_len)
+        pool = self.machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
+        image.sections[SECTION_POOL] = pack_used_blocks(pool, geo.block_size, used)
+        # 2. mp_state_ctx (whole; resume takes only vm and mem from it)
+        image.sections[SECTION_CTX] = state.read_ctx()
+        # hardware state, each peripheral in its own section
+        for name, periph in self._captured_peripherals():
+            image.set_peripheral_state(name, periph.state())
+        # commit to flash: the previous image stays intact until this one is complete
+        seq = self.partition.next_sequence()
+        image.sequence = seq
+        data = image.encode()
+        erases0, ops0, busy0 = self.flash.erase_ops, self.flash.ops_count, self.flash.busy_us
+        slot = self.partition.write(data, sequence=seq)
+        return SaveReport(image_bytes=len(data), heap_bytes=geo.end - geo.start,
+                          used_heap_bytes=sum(used) * geo.block_size, ctx_bytes=state.ctx_size, slot=slot,
+                          sequence=seq, sectors_erased=self.flash.erase_ops - erases0,
+                          flash_ops=self.flash.ops_count - ops0, flash_time_us=self.flash.busy_us - busy0,
+                          host_time_s=time.perf_counter() - t0)
+
+    def _require_safe_point(self, state: MpState) -> None:
+        if not self.machine.is_waiting_for_input():
+            raise SimError("cannot hibernate now: the firmware is not idle waiting for input "
+                           "(hibernate at the REPL prompt)")
+        if state.read_field("mem.gc_lock_depth") != 0:
+            raise SimError("cannot hibernate now: the GC is locked (inside an interrupt handler or allocation)")
+
+    def _captured_peripherals(self):
+        for name, periph in self.machine.peripherals.items():
+            if getattr(periph, "type_name", "") not in NOT_CAPTURED:
+                yield name, periph
+
+    # -- resume -------------------------------------------------------------------
+    def latest_usable_image(self) -> tuple[HibernateImage | None, list[str]]:
+        """Newest image that decodes and matches this firmware/board/geometry; older
+        valid slots are the fallback. Returns (image or None, reasons for each skip)."""
+        skipped: list[str] = []
+        for info in self.partition.scan():
+            if not info.valid and info.reason and not info.reason.startswith("empty"):
+                skipped.append(f"slot {info.slot.index}: {info.reason}")
+        for info, data in self.partition.images_newest_first():
+            try:
+                image = decode(data)
+                self._check_compatible(image)
+                return image, skipped
+            except ImageError as e:
+                skipped.append(f"slot {info.slot.index} (image #{info.sequence}): {e}")
+        return None, skipped
+
+    def _check_compatible(self, image: HibernateImage) -> None:
+        image.check_matches(fingerprint=self.firmware.fingerprint, board=self.machine.board.name)
+        for name in (SECTION_CTX, SECTION_ATB, SECTION_POOL):
+            image.section(name)
+
+    def resume(self, image: HibernateImage | None = None) -> ResumeReport:
+        """Boot the firmware and restore ``image`` (default: the newest usable one).
+        The machine is left running the firmware just past its restore point."""
+        t0 = time.perf_counter()
+        skipped: list[str] = []
+        if image is None:
+            image, skipped = self.latest_usable_image()
+            if image is None:
+                why = ("; ".join(skipped)) if skipped else "the hibernate partition is empty"
+                raise ImageError(f"no valid hibernate image to resume ({why})")
+        # 0. a fresh boot, stopped where nothing holds heap pointers yet
+        restore_point = self._restore_point()
+        self.machine.reset()
+        self.machine.run_until(restore_point)
+        state = MpState(self.machine, self.firmware)
+        # 1. the heap area in RAM: this boot's must be exactly where the image's was
+        geo = state.geometry()
+        image.check_matches(heap=_heap_geometry(geo), ctx_addr=state.ctx_addr, ctx_size=state.ctx_size,
+                            ctx_layout=state.layout_hash())
+        # 2. restore mp_state_ctx: vm and mem from the image, thread from this boot
+        ctx = image.section(SECTION_CTX)
+        for part in ("vm", "mem"):
+            addr, size = state.part(part)
+            off = addr - state.ctx_addr
+            self.machine.write(addr, ctx[off:off + size])
+        # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers
+        self.machine.call(self.firmware.symbol("gc_init").addr, geo.start, geo.end)
+        # 4. copy the saved heap back
+        self.machine.write(geo.alloc_table_start, image.section(SECTION_ATB))
+        if geo.finaliser_table_start is not None and SECTION_FTB in image.sections:
+            self.machine.write(geo.finaliser_table_start, image.section(SECTION_FTB))
+        pool = unpack_used_blocks(image.section(SECTION_POOL), geo.pool_end - geo.pool_start, geo.block_size)
+        self.machine.write(geo.pool_start, pool)
+        # hardware state as it was at hibernation
+        for name, st in image.peripheral_states().items():
+            if name in self.machine.peripherals:
+                self.machine.peripherals[name].load_state(st)
+        used = sum(MpState(self.machine, self.firmware).used_blocks()) * geo.block_size
+        return ResumeReport(sequence=image.sequence, image_bytes=len(image.encode()), used_heap_bytes=used,
+                            host_time_s=time.perf_counter() - t0, skipped=skipped)
+
+    def _restore_point(self) -> int:
+        for name in RESTORE_POINTS:
+            if self.firmware.has_symbol(name):
+                return self.firmware.symbol(name).addr
+        raise SimError(f"{self.firmware.path.name} has no restore point (needs one of: {', '.join(RESTORE_POINTS)})")
+
+
+def _heap_geometry(geo: GcGeometry) -> HeapGeometry:
+    return HeapGeometry(heap_start=geo.start, heap_end=geo.end, atb_start=geo.alloc_table_start,
+                        atb_len=geo.alloc_table_len, ftb_start=geo.finaliser_table_start or 0,
+                        ftb_len=geo.finaliser_table_len, pool_start=geo.pool_start, pool_end=geo.pool_end,
+                        block_size=geo.block_size)
