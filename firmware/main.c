@@ -12,7 +12,7 @@
 #include "lib/mp-readline/readline.h"
 
 void mp_hal_init(void);
-extern char _estack[], _sstack[];
+extern char _ebss[], _sstack[], _estack[];
 
 // The default GC heap: a plain array in its own section (.heap, not zeroed
 // by startup), so its address and size are visible in the ELF and map file.
@@ -41,8 +41,10 @@ static void heap_bounds(uint8_t **start, uint8_t **end) {
         return;
     }
     uint32_t s = mpsim_boot_params.heap_start, e = mpsim_boot_params.heap_end;
-    // Must be 16-byte aligned, at least 16 KiB, and clear of the C stack.
+    // Must be 16-byte aligned, at least 16 KiB, in data RAM above .bss (it may
+    // cover the unused static heap) and clear of the C stack.
     if ((s | e) & 15 || e < s + 16 * 1024
+        || s < (uint32_t)_ebss || e > BOARD_RAM_END
         || (s < (uint32_t)_estack && e > (uint32_t)_sstack)) {
         mp_hal_stdout_tx_str("mpsim: boot parameters rejected, using static heap\r\n");
         return;

@@ -34,10 +34,10 @@ TIMEOUT = 10.0
 class Qemu:
     """QEMU with the firmware's UART0 on pipes; output collected by reader threads."""
 
-    def __init__(self, elf: Path):
+    def __init__(self, elf: Path, *extra_args: str):
         self.proc = subprocess.Popen(
             [QEMU, "-M", "mps2-an385", "-display", "none", "-monitor", "none",
-             "-serial", "stdio", "-kernel", str(elf), "-trace", "led_change_intensity"],
+             "-serial", "stdio", "-kernel", str(elf), "-trace", "led_change_intensity", *extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = bytearray()   # UART output not yet consumed by expect()
         self.trace = bytearray()  # QEMU's stderr (trace events)
@@ -209,3 +209,31 @@ def test_mpremote_drives_raw_repl(tmp_path):
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def _boot_params(magic: int, start: int, end: int) -> list[str]:
+    """QEMU generic-loader devices that fill mpsim_boot_params (0x20000000) before reset."""
+    args = []
+    for offset, value in enumerate((magic, start, end)):
+        args += ["-device", f"loader,addr={0x20000000 + 4 * offset:#x},data={value:#x},data-len=4"]
+    return args
+
+
+@pytest.mark.parametrize("start, end, moved", [
+    (0x20100000, 0x20140000, True),    # 256 KiB higher up in RAM
+    (0x20010000, 0x20030000, False),   # would overlap the C stack: rejected
+    (0x20000000, 0x20010000, False),   # would overlap .data/.bss: rejected
+])
+def test_boot_params_move_heap(start, end, moved):
+    q = Qemu(ELF, *_boot_params(0x4D505348, start, end))
+    try:
+        banner = q.expect(PROMPT).decode()
+        assert ("boot parameters rejected" in banner) == (not moved)
+        addr = int(q.run("id([])"))
+        total = int(q.run("import gc; gc.mem_free() + gc.mem_alloc()"))
+        if moved:
+            assert start <= addr < end and total > (end - start) * 3 // 4
+        else:  # the static heap, right after .bss
+            assert 0x20000000 < addr < 0x20100000
+    finally:
+        q.close()

@@ -9,6 +9,11 @@
 // Core clock of QEMU's model (SYSCLK_FRQ); SysTick counts it (CLKSOURCE=1).
 #define BOARD_CORE_CLOCK_HZ     (25000000u)
 
+// Data RAM (SSRAM2/3): .data, .bss, heap, stack; a heap moved by the boot
+// parameters must end inside it.
+#define BOARD_RAM_START         (0x20000000u)
+#define BOARD_RAM_END           (0x20400000u)
+
 // CMSDK APB UART0; QEMU wires RX to IRQ 0 and TX to IRQ 1 (UART1: 2/3, ...).
 #define BOARD_UART0_BASE        (0x40004000u)
 #define BOARD_UART0_RX_IRQ      (0)
