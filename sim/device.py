@@ -93,12 +93,27 @@ class Board:
         contents; call ``resume()`` or ``boot()`` to power on again."""
         self.machine.power_off()
 
-    def resume(self) -> ResumeReport:
-        """Power on, restore the newest usable image, continue to the prompt."""
-        report = self.hibernator.resume()
+    def resume(self, image=None) -> ResumeReport:
+        """Power on, restore ``image`` (default: the newest usable one), continue to
+        the prompt. Raises ImageError naming why when there is no usable image."""
+        report = self.hibernator.resume(image)
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
         self.repl.wait_prompt()
         return report
+
+    def resume_or_boot(self, report=print) -> ResumeReport | None:
+        """Resume the newest usable image, or boot fresh when there is none ("no
+        valid image" is a normal state: a board that never hibernated, an erased
+        flash, or images from other firmware). ``report`` gets one line per image
+        skipped and one for the fresh boot."""
+        image, skipped = self.hibernator.latest_usable_image()
+        for line in skipped:
+            report(f"skipped {line}")
+        if image is None:
+            report("no valid hibernate image: booting fresh")
+            self.boot()
+            return None
+        return self.resume(image)
 
     def close(self) -> None:
         self.store.save()

@@ -1,0 +1,194 @@
+"""Commands that boot the board: run, hibernate, resume, power-cycle, demo.
+
+Each boots the firmware in this process; the flash image on disk is what links
+one command to the next (``mpsim hibernate`` in one process, ``mpsim resume`` in
+another), exactly as a real power cycle would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..cli import command, common_args
+from ..errors import ReplError, UsageError
+
+err = Console(stderr=True)
+
+
+def board_args(p: argparse.ArgumentParser) -> None:
+    common_args(p)
+    p.add_argument("--flash", dest="flash_path", default=None,
+                   help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="derive time from executed instructions (same input, same output)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the board (default 30)")
+
+
+def code_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE",
+                   help="Python to run on the board (repeatable)")
+    p.add_argument("script", nargs="?", help="a Python file to run on the board")
+
+
+def open_board(args: argparse.Namespace):
+    from ..device import Board
+    return Board(args.board, args.firmware, flash_path=args.flash_path, deterministic=args.deterministic,
+                 timeout_s=args.timeout)
+
+
+def scripts(args: argparse.Namespace) -> list[str]:
+    out = list(args.code)
+    if getattr(args, "script", None):
+        try:
+            out.append(Path(args.script).read_text())
+        except OSError as e:
+            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+    return out
+
+
+def run_code(board, code: str) -> bool:
+    """Run code on the board, streaming its output; False if it raised."""
+    out, exc = board.repl.exec_raw(code)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    if exc:
+        sys.stderr.write(exc)
+        return False
+    return True
+
+
+def save_table(report) -> Table:
+    t = Table(title="hibernate")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    rows = [
+        ("image size", f"{report.image_bytes} B"),
+        ("used heap", f"{report.used_heap_bytes} B of {report.heap_bytes} B"),
+        ("mp_state_ctx", f"{report.ctx_bytes} B"),
+        ("slot / image #", f"{report.slot} / {report.sequence}"),
+        ("sectors erased", str(report.sectors_erased)),
+        ("flash operations", str(report.flash_ops)),
+        ("emulated flash time", f"{report.flash_time_us / 1000:.1f} ms"),
+        ("host time", f"{report.host_time_s * 1000:.2f} ms"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    code_args(p)
+    p.add_argument("--hibernate", action="store_true", help="hibernate to flash after the code has run")
+
+
+@command("run", "boot the board, run Python on it, print its output (exit 1 if it raised)", _run_args)
+def run(args: argparse.Namespace) -> int:
+    codes = scripts(args)
+    if not codes:
+        raise UsageError("nothing to run: give a script file or -c CODE")
+    with open_board(args) as board:
+        board.boot()
+        for code in codes:
+            if not run_code(board, code):
+                return 1
+        if args.hibernate:
+            err.print(save_table(board.hibernate()))
+    return 0
+
+
+def _hibernate_args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    code_args(p)
+    p.add_argument("--resume", action="store_true", help="resume the saved state first, then run, then hibernate")
+
+
+@command("hibernate", "boot (or --resume), run Python, then save the interpreter to flash", _hibernate_args)
+def hibernate(args: argparse.Namespace) -> int:
+    with open_board(args) as board:
+        if args.resume:
+            board.resume()
+        else:
+            board.boot()
+        for code in scripts(args):
+            if not run_code(board, code):
+                return 1
+        Console().print(save_table(board.hibernate()))
+    return 0
+
+
+def _resume_args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    code_args(p)
+    p.add_argument("--repl", action="store_true", help="open an interactive REPL after resuming")
+
+
+@command("resume", "power on, restore the newest valid hibernate image, run Python or open a REPL", _resume_args)
+def resume(args: argparse.Namespace) -> int:
+    with open_board(args) as board:
+        report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
+        if report:
+            err.print(f"resumed image #{report.sequence} ({report.image_bytes} B, {report.used_heap_bytes} B "
+                      f"of heap) in {report.host_time_s * 1000:.2f} ms")
+        for code in scripts(args):
+            if not run_code(board, code):
+                return 1
+        if args.repl:
+            from .repl import interactive
+            return interactive(board)
+    return 0
+
+
+def _power_cycle_args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    code_args(p)
+    p.add_argument("--check", metavar="EXPR", help="evaluate EXPR before and after; exit 1 if it differs")
+    p.add_argument("--cut-at", type=int, metavar="N",
+                   help="cut power at the N-th flash operation (0-based) of the hibernate")
+    p.add_argument("--torn", action="store_true", help="with --cut-at: operation N is left half done")
+
+
+@command("power-cycle", "boot, run Python, hibernate, cut power, boot again and resume", _power_cycle_args)
+def power_cycle(args: argparse.Namespace) -> int:
+    from ..peripherals.nor_flash import PowerLoss, PowerLossMode
+    if args.torn and args.cut_at is None:
+        raise UsageError("--torn needs --cut-at N")
+    if args.cut_at is not None and args.cut_at < 0:
+        raise UsageError("--cut-at must be 0 or more")
+    with open_board(args) as board:
+        board.boot()
+        for code in scripts(args):
+            if not run_code(board, code):
+                return 1
+        before = board.repl.eval(args.check) if args.check else None
+        if args.cut_at is not None:
+            board.flash.arm_power_cut(args.cut_at, PowerLossMode.TORN if args.torn else PowerLossMode.CLEAN,
+                                      seed=args.cut_at)
+        try:
+            Console().print(save_table(board.hibernate()))
+            err.print("power cut point was after the last flash operation: the hibernate completed")
+        except PowerLoss as e:
+            err.print(f"[yellow]power lost during flash operation {e.index} ({e.op} at {e.address:#010x}, "
+                      f"{e.mode.name.lower()})[/]")
+        finally:
+            board.flash.disarm_power_cut()
+        board.store.save()
+        board.power_cycle()
+        err.print("power cycled: RAM filled with garbage, CPU and peripherals reset")
+        report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
+        if report:
+            err.print(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.2f} ms")
+        if args.check:
+            after = board.repl.eval(args.check)
+            print(f"{args.check} = {after!r}")
+            if after != before:
+                err.print(f"[red]state differs: before {before!r}, after {after!r}[/]")
+                return 1
+    return 0
