@@ -1,10 +1,21 @@
-"""pytest plugin (registered through the ``pytest11`` entry point).
+"""pytest plugin for simulated MicroPython boards (registered as ``pytest11: mpsim``).
 
-Options select the board, firmware and flash image; fixtures give tests a fresh
-simulated board on the real firmware.
+Fixtures:
+    board         a fresh board on the firmware, booted to the friendly prompt, with its
+                  own flash image in the test's temp folder
+    power_cycle   call it to hibernate, cut power and resume ``board``; returns the reports
+    make_board    factory for more boards: ``make_board(flash_path=None, boot=True)``
+
+Options: --mpsim-board, --mpsim-firmware (default: the built default firmware),
+--mpsim-artifacts DIR (default: mpsim-artifacts). When a test using a board fails,
+the board's flash image, console transcript and a whole-machine snapshot are saved
+under DIR/<test name>/ and the failure report names them (like Renode's CI mode).
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
@@ -13,3 +24,86 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mpsim", "mpsim simulated MicroPython board")
     group.addoption("--mpsim-board", default=None, help="board name or TOML path (default: mps2-an385)")
     group.addoption("--mpsim-firmware", default=None, help="firmware ELF (default: the built default firmware)")
+    group.addoption("--mpsim-artifacts", default="mpsim-artifacts",
+                    help="where a failing test's flash image, transcript and snapshot go")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"_mpsim_{report.when}_failed", report.failed)
+    if report.when == "call" and report.failed:
+        boards = getattr(item, "_mpsim_boards", [])
+        if boards:
+            folder = Path(item.config.getoption("--mpsim-artifacts")) / _safe(item.nodeid)
+            saved = [_save_artifacts(b, folder / f"board{i}") for i, b in enumerate(boards)]
+            report.sections.append(("mpsim artifacts", "\n".join(s for s in saved if s)))
+
+
+def _safe(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-120:]
+
+
+def _save_artifacts(board, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    try:
+        board.store.export_bin(folder / "flash.bin")
+        lines.append(f"flash image: {folder / 'flash.bin'}")
+    except Exception as e:  # noqa: BLE001 - reporting must never hide the test's own failure
+        lines.append(f"flash image not saved: {e}")
+    try:
+        (folder / "console.txt").write_bytes(bytes(board.repl.transcript))
+        lines.append(f"console transcript: {folder / 'console.txt'}")
+    except Exception as e:  # noqa: BLE001
+        lines.append(f"transcript not saved: {e}")
+    try:
+        from .snapshot import save_snapshot
+        save_snapshot(board.machine, folder / "machine.snap")
+        lines.append(f"machine snapshot: {folder / 'machine.snap'} (mpsim snapshot load)")
+    except Exception as e:  # noqa: BLE001
+        lines.append(f"snapshot not saved: {e}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def make_board(request, tmp_path):
+    from .device import Board
+    from .paths import default_firmware
+    board_name = request.config.getoption("--mpsim-board") or "mps2-an385"
+    firmware = request.config.getoption("--mpsim-firmware")
+    if firmware is None:
+        from .board import load_board
+        path = default_firmware(load_board(board_name).name)
+        if not path.exists():
+            pytest.skip(f"firmware not built ({path}); run: bash tools/setup")
+        firmware = path
+    made = []
+    request.node._mpsim_boards = made
+
+    def factory(flash_path=None, boot: bool = True, **kw):
+        b = Board(board_name, firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
+        made.append(b)
+        if boot:
+            b.boot()
+        return b
+
+    yield factory
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
+def board(make_board):
+    return make_board()
+
+
+@pytest.fixture
+def power_cycle(board):
+    def cycle(target=None):
+        b = target or board
+        saved = b.hibernate()
+        b.power_cycle()
+        return saved, b.resume()
+    return cycle

@@ -26,13 +26,3 @@ def require_firmware():
 @pytest.fixture
 def firmware_path():
     return require_firmware()
-
-
-@pytest.fixture
-def board(tmp_path):
-    """A fresh board at the friendly prompt, with its flash image in a temp folder."""
-    require_firmware()
-    from sim.device import Board
-    with Board(flash_path=tmp_path / "flash.bin") as b:
-        b.boot()
-        yield b
