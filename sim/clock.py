@@ -1,0 +1,115 @@
+"""Virtual time for the board, in nanoseconds since power-on.
+
+Two modes, because they answer different needs:
+
+* default ("host-paced"): while the CPU runs, virtual time advances with host
+  time (like QEMU without -icount); when the firmware sleeps (WFI) or busy-polls
+  for input, the machine jumps time to the next timer deadline, so idle costs no
+  host time and ``time.sleep(10)`` finishes in milliseconds.
+* deterministic: virtual time is derived from executed instructions only (one
+  instruction = one cycle of the board's clock_hz), so the same inputs give the
+  same outputs on every run. The machine runs the CPU in instruction-counted
+  slices and calls ``add_cycles`` after each.
+
+Time never advances while the machine is not running (between ``run`` calls).
+"""
+
+from __future__ import annotations
+
+import time
+
+NS = 1_000_000_000
+
+
+class VirtualClock:
+    def __init__(self, clock_hz: int, deterministic: bool = False):
+        self.clock_hz = clock_hz
+        self.deterministic = deterministic
+        self._ns = 0
+        self._host_base: int | None = None     # perf_counter_ns at start of a host-paced slice
+
+    def now(self) -> int:
+        if self._host_base is not None:
+            return self._ns + (time.perf_counter_ns() - self._host_base)
+        return self._ns
+
+    # -- host-paced slices ------------------------------------------------------
+    def start_slice(self) -> None:
+        if not self.deterministic:
+            self._host_base = time.perf_counter_ns()
+
+    def end_slice(self) -> None:
+        if self._host_base is not None:
+            self._ns += time.perf_counter_ns() - self._host_base
+            self._host_base = None
+
+    def host_ns_until(self, t: int) -> int:
+        """Host nanoseconds from now until virtual time ``t`` (host-paced mode)."""
+        return max(0, t - self.now())
+
+    # -- explicit advances ---------------------------------------------------------
+    def add_cycles(self, n: int) -> None:
+        self._ns += n * NS // self.clock_hz
+
+    def cycles_until(self, t: int) -> int:
+        return max(1, -(-(t - self._ns) * self.clock_hz // NS))
+
+    def advance_to(self, t: int) -> None:
+        if t > self._ns:
+            self._ns = t
+
+    def set(self, t: int) -> None:
+        self._ns = t
+
+
+class SliceTimer:
+    """Stops the CPU at a host-time deadline without any per-instruction hook.
+
+    One persistent thread per machine (Unicorn's own ``timeout=`` starts a thread
+    per ``emu_start``, ~85 µs each). ``emu_stop`` is called under the lock that
+    ``disarm`` takes, so a late firing can never hit the next slice; if a stop
+    lands just before emulation starts (and is ignored by Unicorn) the timer
+    fires again every millisecond until disarmed.
+    """
+
+    RETRY_S = 0.001
+
+    def __init__(self, stop: "callable"):
+        import threading
+        self._stop = stop
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._closed = False
+        self.fired = False
+        self._thread = threading.Thread(target=self._loop, name="mpsim-slice-timer", daemon=True)
+        self._thread.start()
+
+    def arm(self, host_seconds: float) -> None:
+        with self._cond:
+            self.fired = False
+            self._deadline = time.perf_counter() + host_seconds
+            self._cond.notify()
+
+    def disarm(self) -> bool:
+        with self._cond:
+            self._deadline = None
+            return self.fired
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._deadline - time.perf_counter()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self.fired = True
+                self._stop()
+                self._deadline = time.perf_counter() + self.RETRY_S

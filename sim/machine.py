@@ -1,0 +1,613 @@
+"""The board: Unicorn (Cortex-M3, Thumb/M-class) + memory map + peripherals + clock.
+
+This is the only module that holds the Unicorn object. Design choices, each from
+a measurement (see ../shared/DESIGN.md):
+
+* 4 KiB pages, virtual TLB and a TLB-fill hook that grants execute permission
+  only to pages the CPU actually fetches from. Stores to executable pages take
+  TCG's slow path, so keeping data pages non-executable is a ~5x speed-up on a
+  CPU-bound loop. A page is made executable on its first instruction fetch if
+  the ARMv7-M default memory map allows execution there (so code the firmware
+  generates into RAM still runs); fetches from XN regions (peripherals, system)
+  fault.
+* No memory or per-instruction hooks. Peripherals are ``mmio_map`` callbacks;
+  RAM is host memory (mmap) mapped with ``mem_map_ptr``, aliases share it.
+* The CPU runs in slices up to the next peripheral deadline; pending interrupts
+  are injected between slices and on every exception return (tail-chaining).
+  Default mode: slices end on host time (``SliceTimer``), virtual time follows
+  the host while running. Deterministic mode: slices are instruction-counted
+  (``emu_start(count=N)``), time = instructions / clock_hz.
+* WFI makes ``emu_start`` return: that is a wait point. So is firmware that
+  busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
+  to the next deadline, or ``run`` reports the board idle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import importlib
+import logging
+import mmap
+import struct
+import time
+from typing import Any, Callable
+
+from unicorn import (UC_ARCH_ARM, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH,
+                     UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED,
+                     UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_EXEC,
+                     UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
+from unicorn import arm_const as A
+
+from . import cpu_exceptions
+from .board import BoardSpec
+from .clock import SliceTimer, VirtualClock
+from .errors import GuestFault, SimError
+from .firmware import Firmware
+from .peripherals.base import PERIPHERAL_TYPES, Peripheral
+from .peripherals.nvic import HARDFAULT, SVCALL
+from .semihosting import Exit, NeedInput, Semihosting
+
+log = logging.getLogger(__name__)
+
+PAGE = 0x1000
+_INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT = 2, 1, 7, 8
+_NO_ADDRESS = 0x3FFFFFFE         # "no until address": unmapped, and executable per the default map
+                                   # (Unicorn translates at the until page on stop; an XN page there faults)
+_MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests are seen
+_DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
+_CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
+_CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
+                  msp=A.UC_ARM_REG_MSP, psp=A.UC_ARM_REG_PSP, control=A.UC_ARM_REG_CONTROL,
+                  primask=A.UC_ARM_REG_PRIMASK, basepri=A.UC_ARM_REG_BASEPRI,
+                  faultmask=A.UC_ARM_REG_FAULTMASK)
+_ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "write to unmapped",
+           UC_MEM_FETCH_UNMAPPED: "execute from unmapped", UC_MEM_READ_PROT: "read of protected",
+           UC_MEM_WRITE_PROT: "write to read-only", UC_MEM_FETCH_PROT: "execute from non-executable"}
+
+
+@dataclasses.dataclass(frozen=True)
+class StopReason:
+    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped."""
+    kind: str
+    pc: int
+    now_ns: int
+    exit_status: int | None = None
+    detail: str = ""
+
+
+def executable_address(addr: int) -> bool:
+    """ARMv7-M default memory map: Code, SRAM and external RAM may hold code;
+    peripheral, device and system regions are execute-never."""
+    return addr < 0x4000_0000 or 0x6000_0000 <= addr < 0xA000_0000
+
+
+class Machine:
+    def __init__(self, board: BoardSpec, firmware: Firmware, *, deterministic: bool = False):
+        self.board = board
+        self.firmware = firmware
+        self.deterministic = deterministic
+        self.clock = VirtualClock(board.clock_hz, deterministic)
+        self.exit_status: int | None = None
+        self.idle_ns = 20_000_000
+        self._exec_pages: set[int] = set()
+        self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
+        self._keep: list[Any] = []
+        self._stub_seen: set[int] = set()
+        self._fault_info: tuple[int, str] | None = None
+        self._stop_kind: str | None = None
+        self._running = False
+        self._last_activity = 0
+        self._slice_timer: SliceTimer | None = None
+        self._host_stop = False
+
+        uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M3)       # only works before the first mem_map
+        uc.ctl_set_page_size(PAGE)
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid)
+        self._map_memory()
+        self.peripherals: dict[str, Peripheral] = {}
+        self._irq_bits: dict[tuple[str, str], int] = {}
+        self._map_peripherals()
+        self._map_stubs()
+        self.scs = next(p for p in self.peripherals.values() if p.type_name == "scs")
+        self.nvic = self.scs.nvic
+        self.nvic.on_pending = self._on_irq_pending
+        self.scs.on_sysreset = lambda: self._request_stop("reset")
+        self._tickers = [p for p in self.peripherals.values() if type(p).tick is not Peripheral.tick]
+        try:
+            self.console = self.peripherals[board.console.name]
+        except SimError:
+            self.console = None
+        for p in self.peripherals.values():
+            if p.type_name == "cmsdk_uart":
+                p.on_feed = self._on_input
+                p.on_activity = self._on_activity
+                p.on_poll_idle = lambda: self._request_stop("wait")
+        self.semihosting = Semihosting(self.read, self.write, self._semihost_out, self._semihost_in,
+                                       self.clock.now)
+        self.reset()
+
+    # -- construction --------------------------------------------------------------
+    def _map_memory(self) -> None:
+        plain = {r.name: r for r in self.board.memory if r.alias is None}
+        for r in plain.values():
+            buf = mmap.mmap(-1, r.size)              # lazily-allocated zero pages
+            addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+            self._ram[r.name] = (buf, r.base, r.size)
+            self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+        for r in self.board.memory:
+            if r.alias is not None:
+                buf, _base, _size = self._ram[r.alias]
+                addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+                self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+
+    def _map_peripherals(self) -> None:
+        for spec in self.board.peripherals:
+            cls = PERIPHERAL_TYPES.get(spec.type)
+            if cls is None:
+                try:
+                    importlib.import_module(f"{__package__}.peripherals.{spec.type}")
+                except ImportError:
+                    pass
+                cls = PERIPHERAL_TYPES.get(spec.type)
+            if cls is None:
+                log.warning("board %s: no model for peripheral type %r (%s); mapped as a stub",
+                            self.board.name, spec.type, spec.name)
+                self._map_stub(spec.name, spec.base, spec.size)
+                continue
+            p = cls(spec, self.board, self._irq_sink(spec))
+            if hasattr(p, "clock"):
+                p.clock = self.clock.now
+            self.peripherals[spec.name] = p
+            backing = getattr(p, "backing", None)
+            if backing is not None:
+                # Memory-like device (NOR flash): the guest reads it at memory speed;
+                # writes fault (it is programmed through the host-side model).
+                cbuf = (ctypes.c_char * len(backing)).from_buffer(backing)
+                self._keep.append(cbuf)
+                self.uc.mem_map_ptr(spec.base, spec.size, UC_PROT_READ | UC_PROT_EXEC, ctypes.addressof(cbuf))
+            else:
+                self.uc.mmio_map(spec.base, spec.size, self._mmio_read, p, self._mmio_write, p)
+
+    def _map_stubs(self) -> None:
+        for s in self.board.stubs:
+            self._map_stub(s.name, s.base, s.size)
+
+    def _map_stub(self, name: str, base: int, size: int) -> None:
+        def rd(uc, off, size_, ud):
+            self._stub_log(name, base + off, "read")
+            return 0
+
+        def wr(uc, off, size_, value, ud):
+            self._stub_log(name, base + off, f"write {value:#x}")
+        self.uc.mmio_map(base, size, rd, None, wr, None)
+
+    def _stub_log(self, name: str, addr: int, what: str) -> None:
+        if addr not in self._stub_seen:
+            self._stub_seen.add(addr)
+            log.info("unmodelled %s: %s at %#010x (reads 0, writes ignored)", name, what, addr)
+
+    def _irq_sink(self, spec) -> Callable[[str, bool], None]:
+        def sink(name: str, level: bool) -> None:
+            line = spec.irq.get(name)
+            if line is None or not hasattr(self, "nvic"):
+                return
+            bit = self._irq_bits.setdefault((spec.name, name), 1 << len(self._irq_bits))
+            self.nvic.set_line(line, bit, level)
+        return sink
+
+    @staticmethod
+    def _mmio_read(uc, offset: int, size: int, p: Peripheral) -> int:
+        return p.read(offset, size)
+
+    @staticmethod
+    def _mmio_write(uc, offset: int, size: int, value: int, p: Peripheral) -> None:
+        p.write(offset, size, value)
+
+    # -- public: life cycle -----------------------------------------------------------
+    def reset(self) -> None:
+        """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
+        take SP and PC from the vector table of the boot region."""
+        self.exit_status = None
+        for seg in self.firmware.segments:
+            try:
+                self.uc.mem_write(seg.addr, seg.data)
+            except UcError:
+                raise SimError(f"{self.firmware.path.name}: segment at {seg.addr:#010x}+{len(seg.data):#x} "
+                               f"is outside the RAM of board {self.board.name}") from None
+        for p in self.peripherals.values():
+            p.reset()
+        boot = next(r for r in self.board.memory if r.boot)
+        sp, pc = struct.unpack("<II", self.read(boot.base, 8))
+        uc = self.uc
+        uc.reg_write(A.UC_ARM_REG_XPSR, cpu_exceptions.XPSR_T)     # Thread mode (IPSR 0)
+        uc.reg_write(A.UC_ARM_REG_CONTROL, 0)
+        uc.reg_write(A.UC_ARM_REG_PRIMASK, 0)
+        uc.reg_write(A.UC_ARM_REG_BASEPRI, 0)
+        uc.reg_write(A.UC_ARM_REG_FAULTMASK, 0)
+        uc.reg_write(A.UC_ARM_REG_MSP, sp & ~3)
+        uc.reg_write(A.UC_ARM_REG_PSP, 0)
+        uc.reg_write(A.UC_ARM_REG_LR, 0xFFFFFFFF)
+        uc.reg_write(A.UC_ARM_REG_PC, pc | 1)
+        self._last_activity = self.clock.now()
+
+    def power_off(self, pattern: bytes = b"\xde\xad\xbe\xef") -> None:
+        """Lose power: every RAM byte becomes garbage (never zeros)."""
+        for buf, _base, size in self._ram.values():
+            buf[:] = (pattern * (size // len(pattern) + 1))[:size]
+        for p in self.peripherals.values():
+            p.reset()
+
+    def close(self) -> None:
+        if self._slice_timer is not None:
+            self._slice_timer.close()
+            self._slice_timer = None
+
+    # -- public: memory and registers -----------------------------------------------------
+    def read(self, addr: int, n: int) -> bytes:
+        return bytes(self.uc.mem_read(addr, n))
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.uc.mem_write(addr, bytes(data))
+
+    def read_u32(self, addr: int) -> int:
+        return struct.unpack("<I", self.uc.mem_read(addr, 4))[0]
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.uc.mem_write(addr, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def reg(self, name: str) -> int:
+        return self.uc.reg_read(_CORE_REGS[name])
+
+    def set_reg(self, name: str, value: int) -> None:
+        self.uc.reg_write(_CORE_REGS[name], value & 0xFFFFFFFF)
+
+    def symbol(self, name: str) -> int:
+        return self.firmware.symbol(name).addr
+
+    @property
+    def now_ns(self) -> int:
+        return self.clock.now()
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM_REG_PC)
+
+    def cpu_state(self) -> dict[str, int]:
+        """All core registers as plain data (for snapshots)."""
+        return {name: self.uc.reg_read(r) for name, r in _CORE_REGS.items()}
+
+    def load_cpu_state(self, s: dict[str, int]) -> None:
+        uc = self.uc
+        uc.reg_write(A.UC_ARM_REG_XPSR, s["xpsr"])       # mode first: it selects the banked SP
+        uc.reg_write(A.UC_ARM_REG_CONTROL, s["control"])
+        uc.reg_write(A.UC_ARM_REG_MSP, s["msp"])
+        uc.reg_write(A.UC_ARM_REG_PSP, s["psp"])
+        for i in range(13):
+            uc.reg_write(_CORE_REGS[f"r{i}"], s[f"r{i}"])
+        for name in ("lr", "primask", "basepri", "faultmask"):
+            uc.reg_write(_CORE_REGS[name], s[name])
+        uc.reg_write(A.UC_ARM_REG_PC, s["pc"] | 1)
+
+    def state(self) -> dict[str, Any]:
+        """CPU + peripherals + clock as plain data (RAM is captured separately)."""
+        return {"cpu": self.cpu_state(), "now_ns": self.clock.now(),
+                "peripherals": {n: p.state() for n, p in self.peripherals.items()}}
+
+    def load_state(self, s: dict[str, Any]) -> None:
+        self.clock.set(s["now_ns"])
+        for n, ps in s["peripherals"].items():
+            self.peripherals[n].load_state(ps)
+        self.load_cpu_state(s["cpu"])
+
+    # -- public: calling firmware functions ---------------------------------------------------
+    def call(self, addr: int, *args: int, timeout: float = 10.0) -> int:
+        """Call the firmware function at ``addr`` with up to four integer arguments
+        and return r0. The CPU context is saved and restored around the call;
+        interrupts are not delivered during it."""
+        if len(args) > 4:
+            raise SimError("call(): at most 4 arguments are supported")
+        uc = self.uc
+        ctx = uc.context_save()
+        ret = next(r for r in self.board.memory if r.boot).base      # vector table: never executed
+        try:
+            for i, a in enumerate(args):
+                uc.reg_write(_CORE_REGS[f"r{i}"], a & 0xFFFFFFFF)
+            sp = (uc.reg_read(A.UC_ARM_REG_SP) - 256) & ~7
+            uc.reg_write(A.UC_ARM_REG_SP, sp)
+            uc.reg_write(A.UC_ARM_REG_LR, ret | 1)
+            self._emu(addr | 1, ret, host_seconds=timeout, cycles=1 << 40)
+            pc = uc.reg_read(A.UC_ARM_REG_PC)
+            if self._stop_kind == "exit":
+                raise SimError(f"firmware exited (status {self.exit_status}) during call to {addr:#x}")
+            if pc != ret:
+                raise SimError(f"call to {addr:#x} did not return (stopped at {self._where(pc)})")
+            return uc.reg_read(A.UC_ARM_REG_R0)
+        finally:
+            uc.context_restore(ctx)
+
+    # -- public: running -------------------------------------------------------------------
+    def run(self, *, until_ns: int | None = None, address: int | None = None, timeout: float | None = None,
+            stop_on_idle: bool = True, idle_ns: int | None = None) -> StopReason:
+        """Run the board until something the caller asked for happens.
+
+        ``until_ns``: virtual-time deadline. ``address``: stop before executing it.
+        ``timeout``: host seconds. ``stop_on_idle``: return "idle" when the firmware
+        waits (WFI / UART busy-poll) with no input queued and has produced no
+        console activity for ``idle_ns`` of virtual time (default 20 ms). Raises
+        GuestFault on a CPU fault.
+        """
+        if self.exit_status is not None:
+            return self._reason("exit")
+        idle_ns = self.idle_ns if idle_ns is None else idle_ns
+        host_end = time.perf_counter() + timeout if timeout is not None else None
+        until_addr = _NO_ADDRESS if address is None else address & ~1
+        progressed = False
+        start_activity = self._last_activity
+        while True:
+            now = self.clock.now()
+            deadline = self._tick(now)
+            if until_ns is not None and now >= until_ns:
+                return self._reason("deadline")
+            if host_end is not None and time.perf_counter() >= host_end:
+                return self._reason("timeout")
+            if self._host_stop:
+                self._host_stop = False
+                return self._reason("stopped")
+            self._deliver_input()
+            self._take_exception()
+            pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+            if pc == until_addr:
+                return self._reason("address")
+            stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
+            self._run_slice(pc, until_addr, stop_at, host_end)
+            kind = self._stop_kind
+            if kind == "exit":
+                return self._reason("exit")
+            if kind == "reset":
+                self.reset()
+                continue
+            if self._host_stop:
+                self._host_stop = False
+                return self._reason("stopped")
+            pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+            if pc == until_addr:
+                return self._reason("address")
+            if kind in ("wait", "input") or (kind is None and self._after_wfi(pc)):
+                now = self.clock.now()
+                nd = self._tick(now)
+                if kind == "input" or self._input_ready():
+                    continue
+                if self.nvic.should_take(0, self.uc.reg_read(A.UC_ARM_REG_BASEPRI),
+                                         self.uc.reg_read(A.UC_ARM_REG_FAULTMASK)) is not None:
+                    continue                                       # WFI wakes for masked-by-PRIMASK too
+                progressed = progressed or self._last_activity != start_activity
+                if stop_on_idle and progressed and now - self._last_activity >= idle_ns:
+                    return self._reason("idle")
+                if nd is None and until_ns is None:
+                    return self._reason("idle", "asleep with no timer running")
+                target = nd if until_ns is None else (until_ns if nd is None else min(nd, until_ns))
+                self.clock.advance_to(target)
+                progressed = True
+
+    def stop(self) -> None:
+        """Ask a running ``run`` to return soon (safe from another thread)."""
+        self._host_stop = True
+        if self._running:
+            self.uc.emu_stop()
+
+    # -- run-loop internals --------------------------------------------------------------------
+    def _reason(self, kind: str, detail: str = "") -> StopReason:
+        return StopReason(kind, self.uc.reg_read(A.UC_ARM_REG_PC), self.clock.now(),
+                          self.exit_status if kind == "exit" else None, detail)
+
+    def _tick(self, now: int) -> int | None:
+        nxt = None
+        for p in self._tickers:
+            d = p.tick(now)
+            if d is not None and (nxt is None or d < nxt):
+                nxt = d
+        return nxt
+
+    def _run_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
+        if self.deterministic:
+            cycles = _DET_MAX_CYCLES if stop_at is None else min(_DET_MAX_CYCLES, self.clock.cycles_until(stop_at))
+            self._emu(pc | 1, until_addr, cycles=cycles)
+            # Early stops (WFI, busy-poll, semihosting) are charged the whole slice:
+            # Unicorn does not report how many instructions ran, and this keeps time a
+            # pure function of the instruction stream.
+            self.clock.add_cycles(cycles)
+        else:
+            host_s = _MAX_SLICE_S
+            if stop_at is not None:
+                host_s = min(host_s, self.clock.host_ns_until(stop_at) / 1e9)
+            if host_end is not None:
+                host_s = min(host_s, max(0.0, host_end - time.perf_counter()))
+            self._emu(pc | 1, until_addr, host_seconds=host_s)
+
+    def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0) -> None:
+        self._stop_kind = None
+        self._fault_info = None
+        self._running = True
+        timer = None
+        if not self.deterministic and host_seconds is not None:
+            timer = self._slice_timer
+            if timer is None:
+                timer = self._slice_timer = SliceTimer(self.uc.emu_stop)
+            timer.arm(host_seconds)
+        self.clock.start_slice()
+        try:
+            self.uc.emu_start(begin, until, count=cycles if self.deterministic else 0)
+        except UcError as e:
+            raise self._fault_from(e) from None
+        finally:
+            self.clock.end_slice()
+            self._running = False
+            if timer is not None:
+                timer.disarm()
+
+    def _after_wfi(self, pc: int) -> bool:
+        try:
+            return self.read(pc - 2, 2) == b"\x30\xbf"
+        except UcError:
+            return False
+
+    def _request_stop(self, kind: str) -> None:
+        if self._stop_kind not in ("exit", "reset"):
+            self._stop_kind = kind
+        if self._running:
+            self.uc.emu_stop()
+
+    def _on_input(self) -> None:
+        self._last_activity = self.clock.now()
+        if self._running:
+            self._request_stop("input")
+
+    def _on_activity(self) -> None:
+        self._last_activity = self.clock.now()
+
+    def _input_ready(self) -> bool:
+        return any(p.type_name == "cmsdk_uart" and p.deliver() for p in self.peripherals.values())
+
+    def _deliver_input(self) -> None:
+        for p in self.peripherals.values():
+            if p.type_name == "cmsdk_uart" and p.rx_fifo:
+                p.deliver()
+
+    def _on_irq_pending(self) -> None:
+        # Something became pending while the CPU runs: end the slice so it is
+        # injected promptly (default mode only; deterministic slices are short and
+        # must not end at host-dependent points).
+        if self._running and not self.deterministic:
+            self.uc.emu_stop()
+
+    def _take_exception(self, return_pc: int | None = None) -> bool:
+        uc = self.uc
+        exc = self.nvic.should_take(uc.reg_read(A.UC_ARM_REG_PRIMASK), uc.reg_read(A.UC_ARM_REG_BASEPRI),
+                                    uc.reg_read(A.UC_ARM_REG_FAULTMASK))
+        if exc is None:
+            return False
+        self.nvic.acknowledge(exc)
+        pc = uc.reg_read(A.UC_ARM_REG_PC) if return_pc is None else return_pc
+        cpu_exceptions.enter(uc, exc, pc, self.scs.vtor)
+        return True
+
+    # -- Unicorn hooks ------------------------------------------------------------------------------
+    def _on_tlb_fill(self, uc, vaddr: int, access: int, entry, ud) -> bool:
+        page = vaddr & ~(PAGE - 1)
+        entry.paddr = page
+        perms = UC_PROT_READ | UC_PROT_WRITE
+        if page in self._exec_pages:
+            perms |= UC_PROT_EXEC
+        elif access == UC_MEM_FETCH:
+            if executable_address(vaddr):
+                self._exec_pages.add(page)
+                perms |= UC_PROT_EXEC
+            else:
+                self._fault_info = (vaddr, "execute from execute-never region")
+        entry.perms = perms
+        return True
+
+    def _on_mem_invalid(self, uc, access: int, address: int, size: int, value: int, ud) -> bool:
+        self._fault_info = (address, _ACCESS.get(access, "invalid access to"))
+        return False
+
+    def _on_interrupt(self, uc, intno: int, ud) -> None:
+        pc = uc.reg_read(A.UC_ARM_REG_PC)
+        if intno == _INT_EXC_EXIT:
+            exc = self.nvic.current
+            self.nvic.complete(exc)
+            ret = cpu_exceptions.leave(uc, pc | 1)
+            self._take_exception(ret)                 # tail-chain anything now allowed
+        elif intno == _INT_SVC:
+            self.nvic.set_pending(SVCALL)
+            if not self._take_exception(pc):
+                self.nvic.clear_pending(SVCALL)
+                self._escalate(pc, "SVC executed where SVCall cannot be taken (priority)")
+        elif intno == _INT_BKPT:
+            if self.read(pc, 2) != b"\xab\xbe":
+                raise self._fault("breakpoint (BKPT) with no debugger attached", pc)
+            self._semihost(pc)
+        elif intno == _INT_UDEF:
+            raise self._fault("undefined instruction", pc)
+        else:
+            raise self._fault(f"CPU exception {intno} (unsupported by the emulator)", pc)
+
+    def _escalate(self, pc: int, why: str) -> None:
+        if self.nvic.execution_priority(*(self.uc.reg_read(r) for r in (A.UC_ARM_REG_PRIMASK,
+                                          A.UC_ARM_REG_BASEPRI, A.UC_ARM_REG_FAULTMASK))) <= -1:
+            raise self._fault(f"lockup: {why} while in HardFault", pc)
+        self.nvic.acknowledge(HARDFAULT)
+        self.scs.hfsr |= 1 << 30                      # FORCED
+        cpu_exceptions.enter(self.uc, HARDFAULT, pc, self.scs.vtor)
+
+    def _semihost(self, pc: int) -> None:
+        uc = self.uc
+        op, arg = uc.reg_read(A.UC_ARM_REG_R0), uc.reg_read(A.UC_ARM_REG_R1)
+        try:
+            result = self.semihosting.call(op, arg)
+        except Exit as e:
+            self.exit_status = e.status
+            uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
+            self._request_stop("exit")
+            return
+        except NeedInput:
+            self._request_stop("wait")                # re-executes the bkpt when input arrives
+            return
+        except UcError:
+            raise self._fault(f"semihosting call {op:#x} passed a bad pointer ({arg:#x})", pc) from None
+        uc.reg_write(A.UC_ARM_REG_R0, result & 0xFFFFFFFF)
+        uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
+
+    def _semihost_out(self, data: bytes) -> None:
+        if self.console is not None:
+            self.console.emit(data)
+
+    def _semihost_in(self, n: int) -> bytes:
+        c = self.console
+        if c is None:
+            return b""
+        out = bytearray()
+        with c._lock:
+            while c.rx_fifo and len(out) < n:
+                out.append(c.rx_fifo.popleft())
+        if out:
+            self._on_activity()
+        return bytes(out)
+
+    # -- faults --------------------------------------------------------------------------------------
+    def _where(self, pc: int) -> str:
+        sym = self.firmware.symbol_at(pc)
+        if sym is None:
+            return f"{pc:#010x}"
+        return f"{pc:#010x} <{sym.name}+{pc - sym.addr:#x}>"
+
+    def _disasm(self, pc: int) -> str:
+        try:
+            import capstone
+            md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+            for insn in md.disasm(self.read(pc, 4), pc):
+                return f"{insn.mnemonic} {insn.op_str}".strip()
+        except Exception:            # capstone missing, or PC not readable
+            return ""
+        return ""
+
+    def _fault(self, what: str, pc: int, address: int | None = None, access: str | None = None) -> GuestFault:
+        msg = f"guest fault: {what} at pc {self._where(pc)}"
+        if address is not None:
+            msg += f", address {address:#010x}"
+        d = self._disasm(pc)
+        if d:
+            msg += f" [{d}]"
+        return GuestFault(msg, pc=pc, address=address, access=access)
+
+    def _fault_from(self, e: UcError) -> GuestFault:
+        pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+        if self._fault_info is not None:
+            address, access = self._fault_info
+            return self._fault(access, pc, address, access.split()[0])
+        return self._fault(f"{e}", pc)
