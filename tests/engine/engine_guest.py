@@ -1,0 +1,189 @@
+"""Build and run the CPU-bound guest program (guest/guest.c) on Unicorn or QEMU.
+
+Shared by tests/engine/ and tools/bench_engine.py.  A Unicorn run happens in a
+child process (``python tests/engine/engine_guest.py --engine ... --mode ...``)
+because the binding loads its C library once per process; the child prints
+one JSON line with the result, the final registers and the time spent in
+``emu_start``.
+
+Modes (how Unicorn is set up, as sim/machine.py may do it):
+  plain   stock settings: 1 KiB pages, the default (physical) TLB
+  tlb     4 KiB pages + UC_TLB_VIRTUAL + a TLB-fill hook that grants execute
+          only to the pages holding code (the stock-wheel speed trick)
+  icount  plain + read the patched library's instruction counter at the end
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+GUEST_DIR = HERE / "guest"
+CACHE = REPO / "build" / "engine-guest"
+CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-ffreestanding", "-O2", "-g"]
+
+
+def toolchain_missing() -> str | None:
+    if shutil.which("arm-none-eabi-gcc") is None:
+        return "arm-none-eabi-gcc not installed"
+    return None
+
+
+def build(iterations: int) -> Path:
+    """Compile the guest for ``iterations`` loops; cached by source hash."""
+    src, ld = GUEST_DIR / "guest.c", GUEST_DIR / "guest.ld"
+    h = hashlib.sha256(src.read_bytes() + ld.read_bytes() + " ".join(CFLAGS).encode())
+    elf = CACHE / f"guest-{iterations}-{h.hexdigest()[:12]}.elf"
+    if not elf.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = elf.with_suffix(".tmp")
+        subprocess.run(["arm-none-eabi-gcc", *CFLAGS, f"-DITERATIONS={iterations}",
+                        "-T", str(ld), str(src), "-o", str(tmp), "-lgcc"], check=True)
+        tmp.replace(elf)
+    return elf
+
+
+def run_qemu(elf: Path, timeout: float = 120) -> dict:
+    """Run on QEMU's mps2-an385; returns output text and wall time."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-semihosting",
+                        "-kernel", str(elf)],
+                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    dt = time.perf_counter() - t0
+    text = (p.stdout + p.stderr).decode(errors="replace")
+    return {"output": text, "returncode": p.returncode, "time": dt}
+
+
+def run_unicorn(elf: Path, engine: str, mode: str = "plain", timeout: float = 300) -> dict:
+    """Run in a child process on ``engine``: "stock", "patched" or a directory
+    holding a libunicorn.so.2 (loaded through LIBUNICORN_PATH, e.g. a dev build)."""
+    env = dict(os.environ)
+    env.pop("LIBUNICORN_PATH", None)
+    if engine in ("stock", "patched"):
+        env["MPSIM_ENGINE"] = engine
+    else:
+        env["LIBUNICORN_PATH"] = engine
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    p = subprocess.run([sys.executable, str(Path(__file__)), "--engine", engine, "--mode", mode,
+                        str(elf)], capture_output=True, text=True, env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"guest run failed ({engine}/{mode}):\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- child side
+
+def _child(elf_path: str, mode: str) -> dict:
+    from sim import engine  # chooses the library before unicorn is imported
+
+    import unicorn as u
+    from unicorn import arm_const as a
+    from elftools.elf.elffile import ELFFile
+
+    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
+    uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
+    segments, code_pages = [], set()
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        for seg in elf.iter_segments():
+            if seg["p_type"] != "PT_LOAD" or seg["p_filesz"] == 0:
+                continue
+            segments.append((seg["p_paddr"], seg.data()))
+            if seg["p_flags"] & 1:  # PF_X
+                start, end = seg["p_vaddr"], seg["p_vaddr"] + seg["p_memsz"]
+                code_pages.update(range(start >> 12, (end + 0xFFF) >> 12))
+        symbols = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
+
+    # emu_start's end address: mapped, never executed.  Unicorn fetches from it
+    # when a hook stops the run, so in tlb mode its page must be executable.
+    UNTIL = 0x003FFFF0
+    code_pages.add(UNTIL >> 12)
+    if mode == "tlb":
+        uc.ctl_set_page_size(4096)
+        uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)
+        rw, rwx = u.UC_PROT_READ | u.UC_PROT_WRITE, u.UC_PROT_ALL
+
+        def fill(uc_, vaddr, access, entry, data):
+            entry.paddr = vaddr & ~0xFFF
+            entry.perms = rwx if (vaddr >> 12) in code_pages else rw
+            return True
+
+        uc.hook_add(u.UC_HOOK_TLB_FILL, fill)
+
+    uc.mem_map(0x00000000, 4 << 20)   # code RAM
+    uc.mem_map(0x20000000, 4 << 20)   # SRAM
+    for addr, data in segments:
+        uc.mem_write(addr, data)
+
+    out: list[str] = []
+    state = {"exit": None}
+
+    def read_cstr(addr: int) -> str:
+        b = bytearray()
+        while len(b) < 4096:
+            c = uc.mem_read(addr + len(b), 1)[0]
+            if c == 0:
+                break
+            b.append(c)
+        return b.decode(errors="replace")
+
+    def intr(uc_, intno, data):
+        pc = uc_.reg_read(a.UC_ARM_REG_PC)
+        if intno != 7:
+            state["exit"] = f"exception {intno} at {pc:#x}"
+            uc_.emu_stop()
+            return
+        op, arg = uc_.reg_read(a.UC_ARM_REG_R0), uc_.reg_read(a.UC_ARM_REG_R1)
+        if op == 0x04:
+            out.append(read_cstr(arg))
+        elif op in (0x18, 0x20):
+            state["exit"] = f"exit {arg:#x}"
+            uc_.emu_stop()
+            return
+        uc_.reg_write(a.UC_ARM_REG_PC, (pc + 2) | 1)
+
+    uc.hook_add(u.UC_HOOK_INTR, intr)
+
+    sp, reset = __import__("struct").unpack("<II", bytes(uc.mem_read(0, 8)))
+    uc.reg_write(a.UC_ARM_REG_SP, sp)
+    t0 = time.perf_counter()
+    uc.emu_start(reset | 1, UNTIL)
+    dt = time.perf_counter() - t0
+
+    regs = {f"r{i}": uc.reg_read(getattr(a, f"UC_ARM_REG_R{i}")) for i in range(13)}
+    regs.update(sp=uc.reg_read(a.UC_ARM_REG_SP), lr=uc.reg_read(a.UC_ARM_REG_LR),
+                pc=uc.reg_read(a.UC_ARM_REG_PC), xpsr=uc.reg_read(a.UC_ARM_REG_XPSR))
+    words = bytes(uc.mem_read(symbols["result_words"], 16))
+    sram = bytes(uc.mem_read(0x20000000, 64 * 1024))
+    result = {
+        "engine": engine.kind, "mode": mode, "time": dt, "output": "".join(out),
+        "exit": state["exit"], "regs": regs, "result_words": words.hex(),
+        "sram_sha256": hashlib.sha256(sram).hexdigest(),
+    }
+    if engine.features.has_icount:
+        result["icount"] = engine.read_icount(uc)
+    return result
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", required=True, help="stock, patched or a library directory")
+    ap.add_argument("--mode", choices=["plain", "tlb", "icount"], default="plain")
+    ap.add_argument("elf")
+    ns = ap.parse_args()
+    if ns.engine in ("stock", "patched"):
+        os.environ["MPSIM_ENGINE"] = ns.engine
+    else:
+        os.environ["LIBUNICORN_PATH"] = ns.engine
+    sys.path.insert(0, str(REPO))
+    print(json.dumps(_child(ns.elf, ns.mode)))

@@ -1,0 +1,114 @@
+"""The patched libunicorn and the stock wheel run the same guest identically.
+
+The guest (tests/engine/guest/guest.c) is a CPU-bound Cortex-M3 program: SRAM
+loads/stores, direct and indirect calls, a switch-dispatched loop.  Each run
+happens in a child process (the binding loads one library per process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import engine_guest as guest  # noqa: E402
+
+REPO = guest.REPO
+PATCHED_LIB = REPO / "build" / "unicorn" / "lib" / "libunicorn.so.2"
+ITERATIONS = 300
+
+pytestmark = pytest.mark.skipif(guest.toolchain_missing() is not None,
+                                reason=guest.toolchain_missing() or "")
+
+needs_patched = pytest.mark.skipif(
+    not PATCHED_LIB.is_file(),
+    reason="patched libunicorn not built (tools/build-unicorn); only the stock wheel is tested")
+
+
+@pytest.fixture(scope="module")
+def elf() -> Path:
+    return guest.build(ITERATIONS)
+
+
+@pytest.fixture(scope="module")
+def stock_plain(elf) -> dict:
+    return guest.run_unicorn(elf, "stock", "plain")
+
+
+def _same(a: dict, b: dict) -> None:
+    for key in ("output", "exit", "regs", "result_words", "sram_sha256"):
+        assert a[key] == b[key], f"{key} differs: {a[key]!r} != {b[key]!r}"
+
+
+def test_stock_runs_guest(stock_plain):
+    assert stock_plain["engine"] == "stock"
+    assert stock_plain["exit"] == "exit 0x20026"
+    assert stock_plain["output"].startswith("result ")
+    assert stock_plain["result_words"].endswith("dec00d60")  # 0x600dc0de little-endian
+
+
+def test_stock_tlb_trick_same_result(elf, stock_plain):
+    _same(stock_plain, guest.run_unicorn(elf, "stock", "tlb"))
+
+
+@needs_patched
+@pytest.mark.parametrize("mode", ["plain", "tlb"])
+def test_patched_same_result(elf, stock_plain, mode):
+    r = guest.run_unicorn(elf, "patched", mode)
+    assert r["engine"] == "patched"
+    _same(stock_plain, r)
+
+
+@pytest.mark.skipif(not guest.shutil.which("qemu-system-arm"), reason="qemu-system-arm not installed")
+def test_qemu_agrees(elf, stock_plain):
+    q = guest.run_qemu(elf)
+    assert q["returncode"] == 0
+    assert q["output"].strip() == stock_plain["output"].strip()
+
+
+@needs_patched
+def test_icount_is_deterministic(elf):
+    a = guest.run_unicorn(elf, "patched", "plain")
+    if "icount" not in a:
+        pytest.skip("patched library has no instruction counter")
+    b = guest.run_unicorn(elf, "patched", "tlb")
+    assert a["icount"] > ITERATIONS * 100
+    assert a["icount"] == b["icount"]
+
+
+def _engine_in_child(env_extra: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("LIBUNICORN_PATH", "MPSIM_ENGINE")}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(REPO)
+    code = "from sim import engine; print(engine.kind, engine.features.has_icount)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=REPO)
+
+
+def test_engine_stock_is_silent():
+    p = _engine_in_child({"MPSIM_ENGINE": "stock"})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["stock", "False"]
+    assert p.stderr == ""
+
+
+def test_engine_auto():
+    p = _engine_in_child({})
+    assert p.returncode == 0, p.stderr
+    if PATCHED_LIB.is_file():
+        assert p.stdout.split()[0] == "patched"
+        assert p.stderr == ""
+    else:
+        assert p.stdout.split()[0] == "stock"
+        assert len(p.stderr.strip().splitlines()) == 1
+        assert "warning" in p.stderr
+
+
+def test_engine_rejects_bad_choice():
+    p = _engine_in_child({"MPSIM_ENGINE": "fast"})
+    assert p.returncode != 0
+    assert "MPSIM_ENGINE" in p.stderr
