@@ -62,9 +62,7 @@ def run_qemu(elf: Path, timeout: float = 120) -> dict:
     return {"output": text, "returncode": p.returncode, "time": dt}
 
 
-def run_unicorn(elf: Path, engine: str, mode: str = "plain", timeout: float = 300) -> dict:
-    """Run in a child process on ``engine``: "stock", "patched" or a directory
-    holding a libunicorn.so.2 (loaded through LIBUNICORN_PATH, e.g. a dev build)."""
+def _child_env(engine: str) -> dict:
     env = dict(os.environ)
     env.pop("LIBUNICORN_PATH", None)
     if engine in ("stock", "patched"):
@@ -72,8 +70,15 @@ def run_unicorn(elf: Path, engine: str, mode: str = "plain", timeout: float = 30
     else:
         env["LIBUNICORN_PATH"] = engine
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_unicorn(elf: Path, engine: str, mode: str = "plain", timeout: float = 300) -> dict:
+    """Run in a child process on ``engine``: "stock", "patched" or a directory
+    holding a libunicorn.so.2 (loaded through LIBUNICORN_PATH, e.g. a dev build)."""
     p = subprocess.run([sys.executable, str(Path(__file__)), "--engine", engine, "--mode", mode,
-                        str(elf)], capture_output=True, text=True, env=env, timeout=timeout)
+                        str(elf)], capture_output=True, text=True, env=_child_env(engine),
+                       timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"guest run failed ({engine}/{mode}):\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -173,12 +178,78 @@ def _child(elf_path: str, mode: str) -> dict:
     return result
 
 
+# Thumb snippets for the invalid-access semantics (assembled with arm-none-eabi-as):
+#   movs r1,#0; mov.w r2,#0x30000000; adds r1,#1; str r1,[r2] (or ldr r3,[r2]);
+#   adds r1,#1; adds r1,#1; b .
+SNIPPETS = {
+    "store_fault": bytes.fromhex("00214ff040520131116001310131fee7"),
+    "load_fault": bytes.fromhex("00214ff040520131136801310131fee7"),
+}
+SNIPPET_END = 0xE  # the 'b .'
+
+
+def run_snippet(name: str, engine: str, hook: str, timeout: float = 60) -> dict:
+    """Run a fault snippet in a child process; ``hook`` is none, refuse (an
+    invalid-memory hook that returns False) or map_stop (the hook maps the page,
+    calls emu_stop and returns True; the test then resumes to the end)."""
+    p = subprocess.run([sys.executable, str(Path(__file__)), "--engine", engine,
+                        "--snippet", name, "--hook", hook, "-"],
+                       capture_output=True, text=True, env=_child_env(engine), timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"snippet run failed ({engine}/{name}/{hook}):\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _child_snippet(name: str, hook: str) -> dict:
+    from sim import engine  # noqa: F401
+
+    import unicorn as u
+    from unicorn import arm_const as a
+
+    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
+    uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
+    uc.mem_map(0, 0x1000)
+    uc.mem_write(0, SNIPPETS[name])
+    for r in (a.UC_ARM_REG_R1, a.UC_ARM_REG_R2, a.UC_ARM_REG_R3):
+        uc.reg_write(r, 0x55)
+    events = []
+
+    def on_invalid(uc_, access, address, size, value, data):
+        events.append([access, address])
+        if hook == "map_stop":
+            uc_.mem_map(address & ~0xFFF, 0x1000)
+            uc_.emu_stop()
+            return True
+        return False
+
+    if hook != "none":
+        uc.hook_add(u.UC_HOOK_MEM_INVALID, on_invalid)
+    errors = []
+    pc = 1
+    for _ in range(3):
+        try:
+            uc.emu_start(pc | 1, SNIPPET_END)
+        except u.UcError as e:
+            errors.append(e.errno)
+            break
+        pc = uc.reg_read(a.UC_ARM_REG_PC)
+        if pc == SNIPPET_END:
+            break
+        errors.append("stopped at %#x" % pc)
+    mem = bytes(uc.mem_read(0x30000000, 4)).hex() if hook == "map_stop" else None
+    return {"engine": engine.kind, "errors": errors, "events": events,
+            "pc": uc.reg_read(a.UC_ARM_REG_PC),
+            "r1": uc.reg_read(a.UC_ARM_REG_R1), "r3": uc.reg_read(a.UC_ARM_REG_R3), "mem": mem}
+
+
 if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", required=True, help="stock, patched or a library directory")
     ap.add_argument("--mode", choices=["plain", "tlb", "icount"], default="plain")
+    ap.add_argument("--snippet", choices=sorted(SNIPPETS))
+    ap.add_argument("--hook", choices=["none", "refuse", "map_stop"], default="none")
     ap.add_argument("elf")
     ns = ap.parse_args()
     if ns.engine in ("stock", "patched"):
@@ -186,4 +257,7 @@ if __name__ == "__main__":
     else:
         os.environ["LIBUNICORN_PATH"] = ns.engine
     sys.path.insert(0, str(REPO))
-    print(json.dumps(_child(ns.elf, ns.mode)))
+    if ns.snippet:
+        print(json.dumps(_child_snippet(ns.snippet, ns.hook)))
+    else:
+        print(json.dumps(_child(ns.elf, ns.mode)))

@@ -112,3 +112,18 @@ def test_engine_rejects_bad_choice():
     p = _engine_in_child({"MPSIM_ENGINE": "fast"})
     assert p.returncode != 0
     assert "MPSIM_ENGINE" in p.stderr
+
+
+@needs_patched
+@pytest.mark.parametrize("hook", ["none", "refuse", "map_stop"])
+@pytest.mark.parametrize("name", sorted(guest.SNIPPETS))
+def test_invalid_access_semantics_match_stock(name, hook):
+    """An invalid load/store stops at the faulting instruction on both libraries,
+    with or without an invalid-memory hook, and a hook that maps the page and
+    stops resumes to the same end state (the patched library no longer checks
+    for exits after every access, so the helpers must exit by themselves)."""
+    stock = guest.run_snippet(name, "stock", hook)
+    patched = guest.run_snippet(name, "patched", hook)
+    assert patched["engine"] == "patched"
+    stock.pop("engine"), patched.pop("engine")
+    assert patched == stock
