@@ -178,20 +178,24 @@ def _child(elf_path: str, mode: str) -> dict:
     return result
 
 
-# Thumb snippets for the invalid-access semantics (assembled with arm-none-eabi-as):
-#   movs r1,#0; mov.w r2,#0x30000000; adds r1,#1; str r1,[r2] (or ldr r3,[r2]);
-#   adds r1,#1; adds r1,#1; b .
+# Thumb snippets (assembled with arm-none-eabi-as), each with the address of its
+# final 'b .':
+#   store_fault/load_fault: movs r1,#0; mov.w r2,#0x30000000; adds r1,#1;
+#       str r1,[r2] (or ldr r3,[r2]); adds r1,#1; adds r1,#1; b .
+#   exc_return: movs r1,#0; bl f; adds r1,#1; mvn lr,#6; bx lr (EXC_RETURN);
+#       adds r1,#10; b .;  f: adds r1,#1; bx lr
 SNIPPETS = {
-    "store_fault": bytes.fromhex("00214ff040520131116001310131fee7"),
-    "load_fault": bytes.fromhex("00214ff040520131136801310131fee7"),
+    "store_fault": (bytes.fromhex("00214ff040520131116001310131fee7"), 0xE),
+    "load_fault": (bytes.fromhex("00214ff040520131136801310131fee7"), 0xE),
+    "exc_return": (bytes.fromhex("002100f006f801316ff0060e70470a31fee701317047"), 0x10),
 }
-SNIPPET_END = 0xE  # the 'b .'
 
 
 def run_snippet(name: str, engine: str, hook: str, timeout: float = 60) -> dict:
-    """Run a fault snippet in a child process; ``hook`` is none, refuse (an
-    invalid-memory hook that returns False) or map_stop (the hook maps the page,
-    calls emu_stop and returns True; the test then resumes to the end)."""
+    """Run a snippet in a child process; ``hook`` is none, refuse (an
+    invalid-memory hook that returns False), map_stop (the hook maps the page,
+    calls emu_stop and returns True; the test then resumes to the end) or intr
+    (an interrupt hook that records the exception and resumes at 0xE)."""
     p = subprocess.run([sys.executable, str(Path(__file__)), "--engine", engine,
                         "--snippet", name, "--hook", hook, "-"],
                        capture_output=True, text=True, env=_child_env(engine), timeout=timeout)
@@ -209,7 +213,8 @@ def _child_snippet(name: str, hook: str) -> dict:
     uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
     uc.mem_map(0, 0x1000)
-    uc.mem_write(0, SNIPPETS[name])
+    code, end = SNIPPETS[name]
+    uc.mem_write(0, code)
     for r in (a.UC_ARM_REG_R1, a.UC_ARM_REG_R2, a.UC_ARM_REG_R3):
         uc.reg_write(r, 0x55)
     events = []
@@ -222,18 +227,26 @@ def _child_snippet(name: str, hook: str) -> dict:
             return True
         return False
 
-    if hook != "none":
+    def on_intr(uc_, intno, data):
+        events.append([intno, uc_.reg_read(a.UC_ARM_REG_PC)])
+        uc_.reg_write(a.UC_ARM_REG_PC, 0xE | 1)  # "return" to the 'adds r1,#10'
+        if len(events) > 2:
+            uc_.emu_stop()
+
+    if hook == "intr":
+        uc.hook_add(u.UC_HOOK_INTR, on_intr)
+    elif hook != "none":
         uc.hook_add(u.UC_HOOK_MEM_INVALID, on_invalid)
     errors = []
     pc = 1
     for _ in range(3):
         try:
-            uc.emu_start(pc | 1, SNIPPET_END)
+            uc.emu_start(pc | 1, end)
         except u.UcError as e:
             errors.append(e.errno)
             break
         pc = uc.reg_read(a.UC_ARM_REG_PC)
-        if pc == SNIPPET_END:
+        if pc == end:
             break
         errors.append("stopped at %#x" % pc)
     mem = bytes(uc.mem_read(0x30000000, 4)).hex() if hook == "map_stop" else None
@@ -249,7 +262,7 @@ if __name__ == "__main__":
     ap.add_argument("--engine", required=True, help="stock, patched or a library directory")
     ap.add_argument("--mode", choices=["plain", "tlb", "icount"], default="plain")
     ap.add_argument("--snippet", choices=sorted(SNIPPETS))
-    ap.add_argument("--hook", choices=["none", "refuse", "map_stop"], default="none")
+    ap.add_argument("--hook", choices=["none", "refuse", "map_stop", "intr"], default="none")
     ap.add_argument("elf")
     ns = ap.parse_args()
     if ns.engine in ("stock", "patched"):
