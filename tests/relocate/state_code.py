@@ -1,0 +1,109 @@
+"""Python run on the board to build every kind of object the relocation issue lists."""
+
+STATE = r"""
+import gc, sys, math, array, collections, struct
+i = 12345
+neg = -7
+big = 2**200 + 7
+bigneg = -(2**70)
+f = 3.25
+s = 'hello ' + 'world'
+longs = 'x' * 300
+b = b'\x00\xffbytes' + bytes(3)
+ba = bytearray(b'\x40\x04\x01\x20' * 4)
+arr = array.array('I', [0x20010440, 0x20000470, 0x2001fff0, 7])
+arrh = array.array('h', [1, -2, 3])
+mv = memoryview(ba)
+l = [1, 2, [3, 4], s]
+t = (1, 'two', 3.0, big)
+d = {'a': 1, 'b': [2], 3: 'three'}
+st = {1, 2, 3, 'x'}
+fs = frozenset([4, 5, (6, 7)])
+nested = {'k': [(1, 2), {'x': {3}}]}
+od = collections.OrderedDict([('z', 1), ('y', 2)])
+P = collections.namedtuple('P', 'x y')
+p = P(1, 2)
+name_made_at_runtime_xyzzy = 42
+k = 'dyn' + 'amic'
+g_ = {k: 1}
+def f1(a, b=10, *args, c=5, **kw):
+    return a + b + c + len(args) + len(kw)
+def make(n):
+    def add(x):
+        return x + n
+    return add
+add5 = make(5)
+sq = lambda x: x * x
+def gen():
+    for i in range(10):
+        yield i * i
+g = gen()
+first = [next(g), next(g), next(g)]
+def gen2(seq):
+    total = 0
+    for x in seq:
+        try:
+            total += x
+            yield total
+        finally:
+            pass
+g2 = gen2([1, 2, 3, 4])
+next(g2)
+def gen3():
+    yield from gen()
+g3 = gen3()
+next(g3)
+class A:
+    cls_attr = [1, 2]
+    def __init__(self, v):
+        self.v = v
+    def get(self):
+        return self.v
+    @property
+    def pv(self):
+        return self.v * 10
+    @staticmethod
+    def sm():
+        return 's'
+    @classmethod
+    def cm(cls):
+        return cls.__name__
+class B(A):
+    def get(self):
+        return super().get() * 2
+class L(list):
+    pass
+a = A(3)
+bb = B(4)
+lst = L([1, 2])
+m = bb.get
+try:
+    raise ValueError('kept', 5)
+except ValueError as e:
+    err = e
+def boom():
+    return 1 / 0
+try:
+    boom()
+except ZeroDivisionError as e:
+    err2 = e
+keyed = {a: 'a', bb: 'b', f1: 'f', A: 'A'}
+setk = {a, bb, f1, sq}
+r = range(1, 100, 3)
+it_list = iter([10, 20, 30]); next(it_list)
+it_range = iter(range(5)); next(it_range)
+it_str = iter('abc'); next(it_str)
+it_tuple = iter((1, 2, 3))
+it_dict = iter(d)
+it_set = iter(st)
+z = zip([1, 2], 'ab')
+mp = map(lambda x: x + 1, [1, 2])
+fl = filter(None, [0, 1, 2])
+en = enumerate(['a', 'b'])
+rv = reversed([1, 2, 3])
+sl = [0,1,2,3][1:3]  # slices are transient in 1.9.2 (no slice())
+dk = d.keys()
+dv = d.values()
+sys.modules
+gc.collect()
+"""
