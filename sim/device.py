@@ -45,7 +45,7 @@ class MachineLink:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self.machine.run(timeout_s=min(left, 0.05), stop_on_output=True)
+            self.machine.run(timeout_s=min(left, 0.05))
             out += self.machine.console.take_output()
             if not out and self.machine.is_waiting_for_input():
                 break

@@ -152,6 +152,9 @@ class Hibernator:
         # 0. a fresh boot, stopped where nothing holds heap pointers yet
         restore_point = self._restore_point()
         self.machine.reset()
+        # Unicorn honours a stop address only in blocks translated after the call:
+        # drop the cached translation of the restore point from the previous boot.
+        self.machine.uc.ctl_remove_cache(restore_point, restore_point + 2)
         self.machine.run_until(restore_point)
         state = MpState(self.machine, self.firmware)
         # 1. the heap area in RAM: this boot's must be exactly where the image's was

@@ -24,6 +24,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mpsim", "mpsim simulated MicroPython board")
     group.addoption("--mpsim-board", default=None, help="board name or TOML path (default: mps2-an385)")
     group.addoption("--mpsim-firmware", default=None, help="firmware ELF (default: the built default firmware)")
+    group.addoption("--mpsim-deterministic", action="store_true",
+                    help="run boards with time derived from executed instructions")
     group.addoption("--mpsim-artifacts", default="mpsim-artifacts",
                     help="where a failing test's flash image, transcript and snapshot go")
 
@@ -83,6 +85,7 @@ def make_board(request, tmp_path):
     request.node._mpsim_boards = made
 
     def factory(flash_path=None, boot: bool = True, **kw):
+        kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
         b = Board(board_name, firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
         made.append(b)
         if boot:
