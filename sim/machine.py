@@ -30,6 +30,7 @@ import importlib
 import logging
 import mmap
 import struct
+import threading
 import time
 from typing import Any, Callable
 
@@ -55,7 +56,9 @@ _INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT = 2, 1, 7, 8
 _NO_ADDRESS = 0x3FFFFFFE         # "no until address": unmapped, and executable per the default map
                                    # (Unicorn translates at the until page on stop; an XN page there faults)
 _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests are seen
+_MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
+_DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
 _CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
 _CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
                   msp=A.UC_ARM_REG_MSP, psp=A.UC_ARM_REG_PSP, control=A.UC_ARM_REG_CONTROL,
@@ -68,7 +71,7 @@ _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "wri
 
 @dataclasses.dataclass(frozen=True)
 class StopReason:
-    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped."""
+    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output."""
     kind: str
     pc: int
     now_ns: int
@@ -100,6 +103,13 @@ class Machine:
         self._last_activity = 0
         self._slice_timer: SliceTimer | None = None
         self._host_stop = False
+        self.last_stop: StopReason | None = None
+        self._slice_stop_at: int | None = None
+        self._access_lock = threading.RLock()
+        self._stop_pending = False
+        self._replay: tuple | None = None
+        self._replay_pending: tuple | None = None
+        self._det_slice = _DET_MIN_CYCLES
 
         uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M3)       # only works before the first mem_map
@@ -200,19 +210,52 @@ class Machine:
             self.nvic.set_line(line, bit, level)
         return sink
 
-    @staticmethod
-    def _mmio_read(uc, offset: int, size: int, p: Peripheral) -> int:
-        return p.read(offset, size)
+    # Measured Unicorn behaviour that shapes these wrappers: an MMIO access runs as
+    # a one-instruction translation block, and if emulation is asked to stop
+    # (emu_stop, from this thread or another) after that block started, Unicorn
+    # resets PC to the accessing instruction, which then executes *again* on resume.
+    # So an access made while a stop is pending is remembered, and its re-execution
+    # (same PC, device, offset, direction) is answered from the record without
+    # touching the device: a DATA read does not lose a byte, a PENDSVSET write does
+    # not pend twice. Stops from other threads take the access lock, so they are
+    # ordered with respect to accesses.
+    def _mmio_read(self, uc, offset: int, size: int, p: Peripheral) -> int:
+        r = self._replay
+        if r is not None and r[0] is p and r[1] == offset and not r[2] and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+            self._replay = None
+            return r[3]
+        with self._access_lock:
+            v = p.read(offset, size)
+            if self._stop_pending:
+                self._replay_pending = (p, offset, False, v)
+        return v
 
-    @staticmethod
-    def _mmio_write(uc, offset: int, size: int, value: int, p: Peripheral) -> None:
-        p.write(offset, size, value)
+    def _mmio_write(self, uc, offset: int, size: int, value: int, p: Peripheral) -> None:
+        r = self._replay
+        if r is not None and r[0] is p and r[1] == offset and r[2] and r[3] == value \
+                and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+            self._replay = None
+            return
+        with self._access_lock:
+            p.write(offset, size, value)
+            if p in self._tickers:
+                self._after_device_write(p)
+            if self._stop_pending:
+                self._replay_pending = (p, offset, True, value)
+
+    def _async_stop(self) -> None:
+        """emu_stop from another thread (slice timer, host input), ordered with accesses."""
+        with self._access_lock:
+            if self._running:
+                self._stop_pending = True
+                self.uc.emu_stop()
 
     # -- public: life cycle -----------------------------------------------------------
     def reset(self) -> None:
         """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
         take SP and PC from the vector table of the boot region."""
         self.exit_status = None
+        self._replay = None
         for seg in self.firmware.segments:
             try:
                 self.uc.mem_write(seg.addr, seg.data)
@@ -313,7 +356,7 @@ class Machine:
             raise SimError("call(): at most 4 arguments are supported")
         uc = self.uc
         ctx = uc.context_save()
-        ret = next(r for r in self.board.memory if r.boot).base      # vector table: never executed
+        ret = _NO_ADDRESS                       # never executed: stop there when the function returns
         try:
             for i, a in enumerate(args):
                 uc.reg_write(_CORE_REGS[f"r{i}"], a & 0xFFFFFFFF)
@@ -332,15 +375,36 @@ class Machine:
 
     # -- public: running -------------------------------------------------------------------
     def run(self, *, until_ns: int | None = None, address: int | None = None, timeout: float | None = None,
-            stop_on_idle: bool = True, idle_ns: int | None = None) -> StopReason:
+            stop_on_idle: bool = True, idle_ns: int | None = None, stop_on_output: bool = False,
+            timeout_s: float | None = None) -> StopReason:
         """Run the board until something the caller asked for happens.
 
         ``until_ns``: virtual-time deadline. ``address``: stop before executing it.
         ``timeout``: host seconds. ``stop_on_idle``: return "idle" when the firmware
         waits (WFI / UART busy-poll) with no input queued and has produced no
         console activity for ``idle_ns`` of virtual time (default 20 ms). Raises
-        GuestFault on a CPU fault.
+        GuestFault on a CPU fault. ``stop_on_output``: return "output" as soon as the
+        console has output not yet taken. ``timeout_s`` is an alias of ``timeout``.
         """
+        reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
+                           stop_on_idle, idle_ns, stop_on_output)
+        self.last_stop = reason
+        return reason
+
+    def run_until(self, address: int, timeout: float = 10.0) -> StopReason:
+        """Run until the CPU is about to execute ``address``; anything else is an error."""
+        r = self.run(address=address, timeout=timeout, stop_on_idle=False)
+        if r.kind != "address":
+            raise SimError(f"firmware did not reach {self._where(address & ~1)} "
+                           f"(stopped: {r.kind} at {self._where(r.pc)})")
+        return r
+
+    def is_waiting_for_input(self) -> bool:
+        """True when the last ``run`` ended with the firmware idle and no console input queued."""
+        return (self.last_stop is not None and self.last_stop.kind == "idle"
+                and (self.console is None or not self.console.rx_pending))
+
+    def _run(self, until_ns, address, timeout, stop_on_idle, idle_ns, stop_on_output) -> StopReason:
         if self.exit_status is not None:
             return self._reason("exit")
         idle_ns = self.idle_ns if idle_ns is None else idle_ns
@@ -366,6 +430,10 @@ class Machine:
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
             self._run_slice(pc, until_addr, stop_at, host_end)
             kind = self._stop_kind
+            if stop_on_output and self.console is not None and self.console.output:
+                if kind == "exit":
+                    return self._reason("exit")
+                return self._reason("output")
             if kind == "exit":
                 return self._reason("exit")
             if kind == "reset":
@@ -398,7 +466,7 @@ class Machine:
         """Ask a running ``run`` to return soon (safe from another thread)."""
         self._host_stop = True
         if self._running:
-            self.uc.emu_stop()
+            self._async_stop()
 
     # -- run-loop internals --------------------------------------------------------------------
     def _reason(self, kind: str, detail: str = "") -> StopReason:
@@ -414,17 +482,29 @@ class Machine:
         return nxt
 
     def _run_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
+        self._slice_stop_at = stop_at
         if self.deterministic:
-            cycles = _DET_MAX_CYCLES if stop_at is None else min(_DET_MAX_CYCLES, self.clock.cycles_until(stop_at))
+            cycles = self._det_slice if stop_at is None else min(self._det_slice, self.clock.cycles_until(stop_at))
             self._emu(pc | 1, until_addr, cycles=cycles)
-            # Early stops (WFI, busy-poll, semihosting) are charged the whole slice:
-            # Unicorn does not report how many instructions ran, and this keeps time a
-            # pure function of the instruction stream.
+            # Early stops (WFI, busy-poll, semihosting, interrupts raised by register
+            # writes) are charged the whole slice: stock Unicorn does not report how
+            # many instructions ran, and this keeps time a pure function of the
+            # instruction stream. After an early stop slices restart small and grow
+            # back, so frequent stops (e.g. one per interrupt-driven TX byte) cost
+            # little virtual time.
             self.clock.add_cycles(cycles)
+            if self._stop_kind is None and self.uc.reg_read(A.UC_ARM_REG_PC) != until_addr \
+                    and not self._after_wfi(self.uc.reg_read(A.UC_ARM_REG_PC)):
+                self._det_slice = min(_DET_MAX_CYCLES, self._det_slice * 2)
+            else:
+                self._det_slice = _DET_MIN_CYCLES
         else:
             host_s = _MAX_SLICE_S
             if stop_at is not None:
-                host_s = min(host_s, self.clock.host_ns_until(stop_at) / 1e9)
+                # Never shorter than _MIN_SLICE_S: interrupt entry/return run in Python
+                # and count as guest time here, so a timer faster than that overhead
+                # would otherwise starve the guest.
+                host_s = max(_MIN_SLICE_S, min(host_s, self.clock.host_ns_until(stop_at) / 1e9))
             if host_end is not None:
                 host_s = min(host_s, max(0.0, host_end - time.perf_counter()))
             self._emu(pc | 1, until_addr, host_seconds=host_s)
@@ -437,7 +517,7 @@ class Machine:
         if not self.deterministic and host_seconds is not None:
             timer = self._slice_timer
             if timer is None:
-                timer = self._slice_timer = SliceTimer(self.uc.emu_stop)
+                timer = self._slice_timer = SliceTimer(self._async_stop)
             timer.arm(host_seconds)
         self.clock.start_slice()
         try:
@@ -446,9 +526,16 @@ class Machine:
             raise self._fault_from(e) from None
         finally:
             self.clock.end_slice()
-            self._running = False
             if timer is not None:
                 timer.disarm()
+            with self._access_lock:
+                self._running = False
+                self._stop_pending = False
+            if self._replay_pending is not None:
+                # PC inside a callback may be the block's start; after the stop it is
+                # the accessing instruction, which is where the re-execution happens.
+                self._replay = (*self._replay_pending, self.uc.reg_read(A.UC_ARM_REG_PC))
+                self._replay_pending = None
 
     def _after_wfi(self, pc: int) -> bool:
         try:
@@ -456,16 +543,19 @@ class Machine:
         except UcError:
             return False
 
-    def _request_stop(self, kind: str) -> None:
-        if self._stop_kind not in ("exit", "reset"):
+    def _request_stop(self, kind: str | None) -> None:
+        """Stop from the emulation thread (hooks, device callbacks)."""
+        if self._stop_kind is None or (kind in ("exit", "reset") and self._stop_kind not in ("exit", "reset")):
             self._stop_kind = kind
         if self._running:
+            self._stop_pending = True
             self.uc.emu_stop()
 
     def _on_input(self) -> None:
         self._last_activity = self.clock.now()
         if self._running:
-            self._request_stop("input")
+            self._stop_kind = self._stop_kind or "input"
+            self._async_stop()
 
     def _on_activity(self) -> None:
         self._last_activity = self.clock.now()
@@ -479,18 +569,27 @@ class Machine:
                 p.deliver()
 
     def _on_irq_pending(self) -> None:
-        # Something became pending while the CPU runs: end the slice so it is
-        # injected promptly (default mode only; deterministic slices are short and
-        # must not end at host-dependent points).
-        if self._running and not self.deterministic:
-            self.uc.emu_stop()
+        # Something became pending while the CPU runs (a register write, a UART
+        # byte read): if it can preempt right now, end the slice so it is taken at
+        # once, as the hardware would. The stop point is set by the guest, so this
+        # is deterministic too.
+        if self._running and self._take_exception(dry_run=True):
+            self._request_stop("irq")
 
-    def _take_exception(self, return_pc: int | None = None) -> bool:
+    def _after_device_write(self, p: Peripheral) -> None:
+        # A timer was reprogrammed: if its next deadline is before the one this
+        # slice was planned for, end the slice so the plan is redone.
+        if self._running:
+            d = p.tick(self.clock.now())
+            if d is not None and (self._slice_stop_at is None or d < self._slice_stop_at):
+                self._request_stop("replan")
+
+    def _take_exception(self, return_pc: int | None = None, dry_run: bool = False) -> bool:
         uc = self.uc
         exc = self.nvic.should_take(uc.reg_read(A.UC_ARM_REG_PRIMASK), uc.reg_read(A.UC_ARM_REG_BASEPRI),
                                     uc.reg_read(A.UC_ARM_REG_FAULTMASK))
-        if exc is None:
-            return False
+        if exc is None or dry_run:
+            return exc is not None
         self.nvic.acknowledge(exc)
         pc = uc.reg_read(A.UC_ARM_REG_PC) if return_pc is None else return_pc
         cpu_exceptions.enter(uc, exc, pc, self.scs.vtor)
@@ -517,6 +616,14 @@ class Machine:
         return False
 
     def _on_interrupt(self, uc, intno: int, ud) -> None:
+        self._handle_interrupt(uc, intno)
+        if not self.deterministic:
+            # Measured: after a hook writes PC, Unicorn (with no code hook installed)
+            # may later leave emu_start without syncing PC, so the PC we read back
+            # would be stale. Ending the slice right here keeps PC exact.
+            self._request_stop("hook")
+
+    def _handle_interrupt(self, uc, intno: int) -> None:
         pc = uc.reg_read(A.UC_ARM_REG_PC)
         if intno == _INT_EXC_EXIT:
             exc = self.nvic.current

@@ -69,3 +69,11 @@ def test_deterministic_runs_are_identical(machine):
         r = m.run(timeout=10, stop_on_idle=False)
         outs.append((r, m.console.take_output(), m.cpu_state()))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("det", MODES)
+def test_registers_survive_preemption_svc_and_pendsv(machine, det):
+    m = machine("preempt", deterministic=det)
+    r = m.run(timeout=20, stop_on_idle=False)
+    out = m.console.take_output().decode()
+    assert r.kind == "exit" and r.exit_status == 0, out
