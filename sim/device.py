@@ -32,15 +32,32 @@ class MachineLink:
     """The REPL's byte link over the emulated console UART: ``read`` runs the
     machine until output appears, the firmware idles, or the timeout passes."""
 
+    CHUNK = 64      # bytes in flight at once: well inside the firmware's RX ring
+
     def __init__(self, machine):
         self.machine = machine
+        self._early = bytearray()     # output produced while a write was being paced
 
     def write(self, data: bytes) -> None:
-        self.machine.console.feed(data)
+        """Send like a host serial tool does (pyboard.py/mpremote pace their writes):
+        a chunk at a time, letting the firmware take each one before the next, so a
+        long program does not overrun the firmware's receive buffer."""
+        console = self.machine.console
+        for i in range(0, len(data), self.CHUNK):
+            console.feed(data[i:i + self.CHUNK])
+            if i + self.CHUNK >= len(data):
+                break
+            deadline = time.monotonic() + 5.0
+            while console.rx_pending and time.monotonic() < deadline:
+                self.machine.run(timeout_s=0.01)
+                self._early += console.take_output()
+            self.machine.run(until_ns=self.machine.now_ns + 2_000_000, timeout_s=0.01)  # ~2 ms of line time
+            self._early += console.take_output()
 
     def read(self, timeout_s: float) -> bytes:
         deadline = time.monotonic() + timeout_s
-        out = bytearray(self.machine.console.take_output())
+        out = self._early + self.machine.console.take_output()
+        self._early = bytearray()
         while not out:
             left = deadline - time.monotonic()
             if left <= 0:
