@@ -151,7 +151,7 @@ class Repl:
     def eval(self, expr: str, timeout_s: float | None = None) -> Any:
         """Evaluate ``expr`` on the board; literals come back as Python values, anything
         else as its repr string."""
-        text = self.exec(f"print(repr({expr}))", timeout_s).strip()
+        text = self.exec(f"print(repr(({expr})))", timeout_s).strip()
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):
