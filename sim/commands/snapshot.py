@@ -1,0 +1,56 @@
+"""``mpsim snapshot save FILE`` / ``mpsim snapshot load FILE``.
+
+save: boot (or --resume), run optional code, and snapshot the whole machine at
+the prompt. load: restore a snapshot instead of booting, then run code or open
+the REPL: later runs skip the boot and any set-up the snapshot already holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import command
+from ..snapshot import load_snapshot, save_snapshot
+from .session import board_args, code_args, open_board, run_code, scripts
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="snapshot_command", metavar="ACTION", required=True)
+    s = sub.add_parser("save", help="boot, run code, snapshot the machine at the prompt")
+    board_args(s)
+    s.add_argument("--resume", action="store_true", help="resume the newest hibernate image instead of booting")
+    s.add_argument("file", help="snapshot file to write")
+    s.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE")
+    s.set_defaults(script=None)
+    ld = sub.add_parser("load", help="restore a snapshot, then run code or open the REPL")
+    board_args(ld)
+    ld.add_argument("file", help="snapshot file to read")
+    ld.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE")
+    ld.add_argument("--repl", action="store_true", help="open an interactive REPL")
+    ld.set_defaults(script=None)
+
+
+@command("snapshot", "save or load a whole-machine snapshot (RAM, CPU, peripherals, flash)", _args)
+def snapshot(args: argparse.Namespace) -> int:
+    with open_board(args) as board:
+        if args.snapshot_command == "save":
+            if args.resume:
+                board.resume_or_boot(report=print)
+            else:
+                board.boot()
+            for code in scripts(args):
+                if not run_code(board, code):
+                    return 1
+            board.settle()
+            size = save_snapshot(board.machine, args.file)
+            print(f"saved snapshot {args.file} ({size} bytes)")
+            return 0
+        load_snapshot(board.machine, args.file)
+        board.repl.drain(0)
+        for code in scripts(args):
+            if not run_code(board, code):
+                return 1
+        if args.repl:
+            from .repl import interactive
+            return interactive(board)
+    return 0
