@@ -64,7 +64,7 @@ def demo(args: argparse.Namespace) -> int:
         banner = board.boot()
         out.print(banner.strip() or "(no banner)")
         out.rule("2. build some interpreter state")
-        out.print(SESSION.rstrip(), highlight=False)
+        out.print(SESSION.rstrip(), highlight=False, markup=False)
         board.repl.exec(SESSION)
         # Evaluating the checks advances the closure and the generator, so after the
         # resume each must give what its *next* evaluation would have given.
