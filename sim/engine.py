@@ -31,9 +31,11 @@ from sim.paths import REPO
 BUILD_DIR = REPO / "build" / "unicorn"
 LIB_NAME = "libunicorn.so.2"
 
-# uc_ctl numbers added by tools/unicorn-patches/0003-icount.patch (kept clear of
-# upstream's numbering, which ends at UC_CTL_CONTEXT_MODE = 14 in 2.1.x).
-UC_CTL_INSN_COUNT = 0x30  # read/write: uint64 guest instructions executed
+# uc_ctl numbers added by tools/unicorn-patches/0005-insn-count.patch (kept clear
+# of upstream's numbering, which ends at UC_CTL_CONTEXT_MODE = 13 in 2.1.x).
+UC_CTL_INSN_COUNT_ENABLE = 0x30  # int: count instructions (changing it flushes TBs)
+UC_CTL_INSN_COUNT = 0x31         # uint64: guest instructions executed while enabled
+UC_CTL_INSN_LIMIT = 0x32         # uint64: stop at the first block boundary at/after it
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Features:
     patches: tuple[str, ...] = ()   # patch files the library was built with
     fast_exec_stores: bool = False  # stores to executable pages without code are fast
     inline_exit_check: bool = False  # no helper call per block for the exit check
-    has_icount: bool = False        # UC_CTL_INSN_COUNT: instructions executed, no hooks
+    has_icount: bool = False        # UC_CTL_INSN_*: instruction counter and limit, no hooks
 
 
 def _warn(msg: str) -> None:
@@ -110,8 +112,8 @@ def _probe_icount() -> bool:
 
     try:
         uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
-        value = ctypes.c_uint64()
-        uc.ctl(UC_CTL_INSN_COUNT, u.UC_CTL_IO_READ, ctypes.byref(value))
+        value = ctypes.c_int()
+        uc.ctl(UC_CTL_INSN_COUNT_ENABLE, u.UC_CTL_IO_READ, ctypes.byref(value))
         return True
     except Exception:
         return False
@@ -139,8 +141,23 @@ kind, library = _load()
 features = _features(kind)
 
 
+# -- instruction counter (features.has_icount) ----------------------------------
+# Deterministic time without a per-instruction hook: enable counting once (best
+# before the first mem_map: enabling later flushes the translation cache), then
+# per slice: set_icount_limit(uc, read_icount(uc) + budget); emu_start(pc, until)
+# (no count=); read_icount again for the instructions actually run. The run
+# stops at the first block boundary at or after the limit (at most one block,
+# a few instructions, past it), so every slice makes progress and the same
+# inputs give the same counts. An instruction that faults is not counted.
+
+def icount_enable(uc, enable: bool = True) -> None:
+    import unicorn as u
+
+    uc.ctl(UC_CTL_INSN_COUNT_ENABLE, u.UC_CTL_IO_WRITE, ctypes.c_int(int(enable)))
+
+
 def read_icount(uc) -> int:
-    """Guest instructions executed by ``uc`` so far (needs ``features.has_icount``)."""
+    """Guest instructions ``uc`` executed while counting was enabled."""
     import unicorn as u
 
     value = ctypes.c_uint64()
@@ -153,6 +170,14 @@ def write_icount(uc, count: int) -> None:
     import unicorn as u
 
     uc.ctl(UC_CTL_INSN_COUNT, u.UC_CTL_IO_WRITE, ctypes.c_uint64(count))
+
+
+def set_icount_limit(uc, limit: int | None) -> None:
+    """Stop emulation (as emu_stop) once the counter reaches ``limit``; None: no limit."""
+    import unicorn as u
+
+    value = (1 << 64) - 1 if limit is None else limit
+    uc.ctl(UC_CTL_INSN_LIMIT, u.UC_CTL_IO_WRITE, ctypes.c_uint64(value))
 
 
 def describe() -> str:

@@ -10,7 +10,11 @@ Modes (how Unicorn is set up, as sim/machine.py may do it):
   plain   stock settings: 1 KiB pages, the default (physical) TLB
   tlb     4 KiB pages + UC_TLB_VIRTUAL + a TLB-fill hook that grants execute
           only to the pages holding code (the stock-wheel speed trick)
-  icount  plain + read the patched library's instruction counter at the end
+  icount  plain + the patched library's instruction counter (UC_CTL_INSN_COUNT)
+  icount-slices  icount, run in slices of SLICE instructions (UC_CTL_INSN_LIMIT),
+          as a deterministic-time machine does
+  count-slices   slices with emu_start(count=SLICE): the stock way (a hook per
+          instruction)
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 GUEST_DIR = HERE / "guest"
 CACHE = REPO / "build" / "engine-guest"
+SLICE = 25_000
 CFLAGS = ["-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-ffreestanding", "-O2", "-g"]
 
 
@@ -51,11 +56,11 @@ def build(iterations: int) -> Path:
     return elf
 
 
-def run_qemu(elf: Path, timeout: float = 120) -> dict:
+def run_qemu(elf: Path, timeout: float = 120, extra: tuple[str, ...] = ()) -> dict:
     """Run on QEMU's mps2-an385; returns output text and wall time."""
     t0 = time.perf_counter()
     p = subprocess.run(["qemu-system-arm", "-M", "mps2-an385", "-nographic", "-semihosting",
-                        "-kernel", str(elf)],
+                        *extra, "-kernel", str(elf)],
                        capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     dt = time.perf_counter() - t0
     text = (p.stdout + p.stderr).decode(errors="replace")
@@ -95,6 +100,8 @@ def _child(elf_path: str, mode: str) -> dict:
 
     uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
+    if mode.startswith("icount"):
+        engine.icount_enable(uc)
     segments, code_pages = [], set()
     with open(elf_path, "rb") as f:
         elf = ELFFile(f)
@@ -159,8 +166,25 @@ def _child(elf_path: str, mode: str) -> dict:
 
     sp, reset = __import__("struct").unpack("<II", bytes(uc.mem_read(0, 8)))
     uc.reg_write(a.UC_ARM_REG_SP, sp)
+    hooked = [0]
+    if mode == "hook-count":  # reference count: a Python hook per instruction (slow)
+        def on_code(uc_, address, size, data):
+            hooked[0] += 1
+        uc.hook_add(u.UC_HOOK_CODE, on_code)
+    slices = 0
     t0 = time.perf_counter()
-    uc.emu_start(reset | 1, UNTIL)
+    if mode.endswith("slices"):
+        pc = reset | 1
+        while state["exit"] is None and slices < 1_000_000:
+            if mode == "icount-slices":
+                engine.set_icount_limit(uc, engine.read_icount(uc) + SLICE)
+                uc.emu_start(pc, UNTIL)
+            else:
+                uc.emu_start(pc, UNTIL, count=SLICE)
+            pc = uc.reg_read(a.UC_ARM_REG_PC) | 1
+            slices += 1
+    else:
+        uc.emu_start(reset | 1, UNTIL)
     dt = time.perf_counter() - t0
 
     regs = {f"r{i}": uc.reg_read(getattr(a, f"UC_ARM_REG_R{i}")) for i in range(13)}
@@ -173,8 +197,12 @@ def _child(elf_path: str, mode: str) -> dict:
         "exit": state["exit"], "regs": regs, "result_words": words.hex(),
         "sram_sha256": hashlib.sha256(sram).hexdigest(),
     }
-    if engine.features.has_icount:
+    if mode.startswith("icount"):
         result["icount"] = engine.read_icount(uc)
+    if slices:
+        result["slices"] = slices
+    if mode == "hook-count":
+        result["icount"] = hooked[0]
     return result
 
 
@@ -205,7 +233,7 @@ def run_snippet(name: str, engine: str, hook: str, timeout: float = 60) -> dict:
 
 
 def _child_snippet(name: str, hook: str) -> dict:
-    from sim import engine  # noqa: F401
+    from sim import engine
 
     import unicorn as u
     from unicorn import arm_const as a
@@ -213,6 +241,8 @@ def _child_snippet(name: str, hook: str) -> dict:
     uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
     uc.mem_map(0, 0x1000)
+    if engine.features.has_icount:
+        engine.icount_enable(uc)
     code, end = SNIPPETS[name]
     uc.mem_write(0, code)
     for r in (a.UC_ARM_REG_R1, a.UC_ARM_REG_R2, a.UC_ARM_REG_R3):
@@ -250,7 +280,8 @@ def _child_snippet(name: str, hook: str) -> dict:
             break
         errors.append("stopped at %#x" % pc)
     mem = bytes(uc.mem_read(0x30000000, 4)).hex() if hook == "map_stop" else None
-    return {"engine": engine.kind, "errors": errors, "events": events,
+    icount = engine.read_icount(uc) if engine.features.has_icount else None
+    return {"engine": engine.kind, "icount": icount, "errors": errors, "events": events,
             "pc": uc.reg_read(a.UC_ARM_REG_PC),
             "r1": uc.reg_read(a.UC_ARM_REG_R1), "r3": uc.reg_read(a.UC_ARM_REG_R3), "mem": mem}
 
@@ -260,7 +291,9 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", required=True, help="stock, patched or a library directory")
-    ap.add_argument("--mode", choices=["plain", "tlb", "icount"], default="plain")
+    ap.add_argument("--mode", default="plain",
+                    choices=["plain", "tlb", "icount", "icount-slices", "count-slices",
+                             "hook-count"])
     ap.add_argument("--snippet", choices=sorted(SNIPPETS))
     ap.add_argument("--hook", choices=["none", "refuse", "map_stop", "intr"], default="none")
     ap.add_argument("elf")

@@ -71,13 +71,20 @@ def test_qemu_agrees(elf, stock_plain):
 
 
 @needs_patched
-def test_icount_is_deterministic(elf):
-    a = guest.run_unicorn(elf, "patched", "plain")
-    if "icount" not in a:
+def test_icount_counts_the_same_in_slices(elf, stock_plain):
+    """UC_CTL_INSN_COUNT gives the same count in one run and in limit-bounded
+    slices (as a deterministic-time machine runs), and the same results."""
+    whole = guest.run_unicorn(elf, "patched", "icount")
+    if whole.get("icount") is None:
         pytest.skip("patched library has no instruction counter")
-    b = guest.run_unicorn(elf, "patched", "tlb")
-    assert a["icount"] > ITERATIONS * 100
-    assert a["icount"] == b["icount"]
+    sliced = guest.run_unicorn(elf, "patched", "icount-slices")
+    _same(stock_plain, whole)
+    _same(stock_plain, sliced)
+    assert whole["icount"] > ITERATIONS * 1000
+    assert sliced["icount"] == whole["icount"]
+    # each slice stops at most one block (<= 512 instructions) past its limit
+    n = whole["icount"]
+    assert n // (guest.SLICE + 512) <= sliced["slices"] <= -(-n // guest.SLICE)
 
 
 def _engine_in_child(env_extra: dict) -> subprocess.CompletedProcess:
@@ -108,6 +115,23 @@ def test_engine_auto():
         assert "warning" in p.stderr
 
 
+def test_engine_falls_back_to_stock_with_one_warning(tmp_path):
+    """No patched library (here: a repository root without build/): the stock
+    wheel, and exactly one warning line."""
+    code = ("import sim.paths, pathlib; sim.paths.REPO = pathlib.Path(%r); "
+            "from sim import engine; print(engine.kind, engine.features.has_icount)" % str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k not in ("LIBUNICORN_PATH", "MPSIM_ENGINE")}
+    env["PYTHONPATH"] = str(REPO)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["stock", "False"]
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and "tools/build-unicorn" in lines[0]
+    code = code.replace("from sim import", "import os; os.environ['MPSIM_ENGINE'] = 'patched'; from sim import")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode != 0 and "not built" in p.stderr
+
+
 def test_engine_rejects_bad_choice():
     p = _engine_in_child({"MPSIM_ENGINE": "fast"})
     assert p.returncode != 0
@@ -129,4 +153,17 @@ def test_snippet_semantics_match_stock(name, hook):
     patched = guest.run_snippet(name, "patched", hook)
     assert patched["engine"] == "patched"
     stock.pop("engine"), patched.pop("engine")
+    stock.pop("icount")
+    icount = patched.pop("icount")
     assert patched == stock
+    if icount is not None:
+        # instructions executed: a faulting access is not counted (it runs again
+        # after the hook maps the page); the emu_start end address is not counted
+        assert icount == SNIPPET_ICOUNT[name, hook]
+
+
+SNIPPET_ICOUNT = {
+    ("load_fault", "none"): 3, ("load_fault", "refuse"): 3, ("load_fault", "map_stop"): 6,
+    ("store_fault", "none"): 3, ("store_fault", "refuse"): 3, ("store_fault", "map_stop"): 6,
+    ("exc_return", "none"): 7, ("exc_return", "intr"): 8,
+}
