@@ -301,7 +301,7 @@ class Walker:
                 handler(a, parent)
             return
         if self.in_pool(t) and self.block_start(t) == t and self.w(t) == self.t["mp_type_type"]:
-            self.work.append(("obj", t, a))      # the class object itself
+            self.obj(a, a)                       # the type word: the class object, in the heap
             self.visit_instance(a, t, parent)
             return
         if self.claim(a, "unknown", parent):

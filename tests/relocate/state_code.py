@@ -104,6 +104,36 @@ rv = reversed([1, 2, 3])
 sl = [0,1,2,3][1:3]  # slices are transient in 1.9.2 (no slice())
 dk = d.keys()
 dv = d.values()
+objs = [A(i) for i in range(23)]
+keyed_big = {}
+for o in objs:
+    keyed_big[o] = o.v
+set_big = set(objs)
+keyed_funcs = {f1: 1, sq: 2, make: 4, gen: 5, A: 6, B: 7, len: 8}  # closures are unhashable in 1.9.2
+tkeys = {(a, 1): 'ta', (f1, 'x'): 'tf', (1, 2): 'plain'}
+fkeys = {frozenset([a, 1]): 'fa'}
+mixed = {1: 'i', 'str': 2, big: 'b', None: 'n', True: 't', b'by': 'y', (1, 2): 'tu', -5: 'neg', k: 'dyn'}
+floats = {2.5: 'f', 1: 'i', 0.1: 'g'}  # 1.9.2 cannot compare a float key with bytes/str keys
+for o in objs[::3]:
+    del keyed_big[o]
 sys.modules
 gc.collect()
 """
+
+# Evaluated on the device before and after a move: must give the same text.
+CHECK = "(i, neg, big, bigneg, f, s, len(longs), b, ba, list(arr), list(arrh), bytes(mv), l, t, sorted(d.items(), key=repr), sorted(st, key=repr), sorted(fs, key=repr), nested, list(od.items()), p, name_made_at_runtime_xyzzy, g_['dynamic'], f1(1), f1(1, 2, 3, c=1, z=2), add5(1), sq(7), a.get(), bb.get(), m(), a.pv, A.sm(), B.cm(), isinstance(lst, list), lst + [3], err.args, type(err2).__name__, keyed[a], keyed[bb], keyed[f1], keyed[A], a in setk, f1 in setk, sq in setk, [keyed_big[o] for o in objs if o in keyed_big], all(o in set_big for o in objs), [keyed_funcs[x] for x in (f1, sq, make, gen, A, B, len)], tkeys[(a, 1)], tkeys[(f1, 'x')], tkeys[(1, 2)], fkeys[frozenset([1, a])], sorted(mixed.items(), key=repr), sorted(floats.items(), key=repr), list(r), next(it_list), next(it_range), next(it_str), list(it_tuple), sorted(it_dict, key=repr), len(list(it_set)), list(z), list(mp), list(fl), list(en), list(rv), sl, sorted(dk, key=repr), sorted(dv, key=repr), next(g), next(g2), next(g3))"
+
+
+
+def chunks(code: str, limit: int = 200) -> list[str]:
+    """Split at top-level statements into pieces of about ``limit`` bytes: small raw-REPL
+    transfers (the emulated console's receive ring is 256 bytes)."""
+    out, cur = [], ""
+    for line in code.strip("\n").split("\n"):
+        if line and not line[0].isspace() and len(cur) + len(line) > limit and cur:
+            out.append(cur)
+            cur = ""
+        cur += line + "\n"
+    if cur:
+        out.append(cur)
+    return out
