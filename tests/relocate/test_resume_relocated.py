@@ -120,7 +120,7 @@ def built(board):
 
 @pytest.mark.parametrize("heap", [(0x20100000, 0x20120000), (0x20100000, 0x20140000), (0x20100000, 0x20110000),
                                   (0x20030000, 0x20050010)],
-                         ids=["moved", "2x", "half", "moved-unaligned-end"])
+                         ids=["moved", "2x", "half", "odd-size-lower"])
 def test_state_survives_a_relocated_resume(built, oracle, heap):
     rel = resume_relocated(built, heap)
     assert MpState(built.machine, built.firmware).geometry().start == heap[0]
