@@ -47,6 +47,12 @@ class VirtualClock:
         """Host nanoseconds from now until virtual time ``t`` (host-paced mode)."""
         return max(0, t - self.now())
 
+    def exclude(self, host_ns: int) -> None:
+        """Do not count ``host_ns`` of the running slice as guest time (host-side
+        work such as exception entry done in Python hooks)."""
+        if self._host_base is not None:
+            self._host_base += host_ns
+
     # -- explicit advances ---------------------------------------------------------
     def add_cycles(self, n: int) -> None:
         self._ns += n * NS // self.clock_hz

@@ -108,7 +108,7 @@ class Machine:
         self._access_lock = threading.RLock()
         self._stop_pending = False
         self._replay: tuple | None = None
-        self._replay_pending: tuple | None = None
+        self._last_access: tuple | None = None
         self._det_slice = _DET_MIN_CYCLES
 
         uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
@@ -210,38 +210,36 @@ class Machine:
             self.nvic.set_line(line, bit, level)
         return sink
 
-    # Measured Unicorn behaviour that shapes these wrappers: an MMIO access runs as
-    # a one-instruction translation block, and if emulation is asked to stop
-    # (emu_stop, from this thread or another) after that block started, Unicorn
-    # resets PC to the accessing instruction, which then executes *again* on resume.
-    # So an access made while a stop is pending is remembered, and its re-execution
-    # (same PC, device, offset, direction) is answered from the record without
-    # touching the device: a DATA read does not lose a byte, a PENDSVSET write does
-    # not pend twice. Stops from other threads take the access lock, so they are
-    # ordered with respect to accesses.
+    # Measured Unicorn behaviour that shapes these wrappers: when emulation stops
+    # (emu_stop from a callback or from another thread; no code hook installed)
+    # it may resume at an MMIO instruction that already executed, so that access
+    # happens *twice* (seen: a UART byte printed twice, PENDSVSET pending PendSV
+    # again). So after each host-paced slice the last device access is remembered
+    # with the PC emulation resumes at; if the first access at that PC repeats it
+    # exactly (device, offset, direction, value), it is answered from the record
+    # without touching the device (both clock modes: seen in each).
     def _mmio_read(self, uc, offset: int, size: int, p: Peripheral) -> int:
         r = self._replay
-        if r is not None and r[0] is p and r[1] == offset and not r[2] and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+        if r is not None:
             self._replay = None
-            return r[3]
+            if r[0] is p and r[1] == offset and not r[2] and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+                return r[3]
         with self._access_lock:
             v = p.read(offset, size)
-            if self._stop_pending:
-                self._replay_pending = (p, offset, False, v)
+        self._last_access = (p, offset, False, v)
         return v
 
     def _mmio_write(self, uc, offset: int, size: int, value: int, p: Peripheral) -> None:
         r = self._replay
-        if r is not None and r[0] is p and r[1] == offset and r[2] and r[3] == value \
-                and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+        if r is not None:
             self._replay = None
-            return
+            if r[0] is p and r[1] == offset and r[2] and r[3] == value and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+                return
         with self._access_lock:
             p.write(offset, size, value)
             if p in self._tickers:
                 self._after_device_write(p)
-            if self._stop_pending:
-                self._replay_pending = (p, offset, True, value)
+        self._last_access = (p, offset, True, value)
 
     def _async_stop(self) -> None:
         """emu_stop from another thread (slice timer, host input), ordered with accesses."""
@@ -531,11 +529,9 @@ class Machine:
             with self._access_lock:
                 self._running = False
                 self._stop_pending = False
-            if self._replay_pending is not None:
-                # PC inside a callback may be the block's start; after the stop it is
-                # the accessing instruction, which is where the re-execution happens.
-                self._replay = (*self._replay_pending, self.uc.reg_read(A.UC_ARM_REG_PC))
-                self._replay_pending = None
+            if self._last_access is not None:
+                self._replay = (*self._last_access, self.uc.reg_read(A.UC_ARM_REG_PC))
+            self._last_access = None
 
     def _after_wfi(self, pc: int) -> bool:
         try:
@@ -616,8 +612,12 @@ class Machine:
         return False
 
     def _on_interrupt(self, uc, intno: int, ud) -> None:
+        t0 = time.perf_counter_ns()
         self._handle_interrupt(uc, intno)
         if not self.deterministic:
+            # Python time spent entering/leaving exceptions is not guest time;
+            # counting it would let a fast timer starve the guest.
+            self.clock.exclude(time.perf_counter_ns() - t0)
             # Measured: after a hook writes PC, Unicorn (with no code hook installed)
             # may later leave emu_start without syncing PC, so the PC we read back
             # would be stale. Ending the slice right here keeps PC exact.
