@@ -745,7 +745,9 @@ class Walker:
         depth = (sp - state) // 4 + 1
         if depth == 0:
             return
-        if depth < 0 or depth > pre.n_state - nl:
+        # (1.9.2's emitter does not count the 3 slots that unwinding through a finally
+        # pushes, so the stack may run into the locals: allowed where both say "object")
+        if depth < 0 or depth > pre.n_state:
             self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
             return
         try:
@@ -760,6 +762,9 @@ class Walker:
                          parent, "generator")
             return
         shape = kinds.pop()
+        if any(k != "obj" for k in shape[pre.n_state - nl:]):
+            self.problem(a, "generator stack overlaps its locals with non-object slots", parent, "generator")
+            return
         i = 0
         while i < depth:
             k, slot = shape[i], state + 4 * i

@@ -137,3 +137,96 @@ def chunks(code: str, limit: int = 200) -> list[str]:
     if cur:
         out.append(cur)
     return out
+
+
+# Generators suspended in every construct whose stack layout the walker must know exactly.
+GENERATORS = r"""
+import gc
+class Ctx:
+    def __init__(self, *args):
+        self.log = []
+    def __enter__(self):
+        self.log.append('in')
+        return self
+    def __exit__(self, *a):
+        self.log.append('out')
+class Oops(Exception):
+    pass
+def g_range():
+    for i in range(0x20001000, 0x20001010, 4):
+        yield i
+def g_list(seq):
+    for x in seq:
+        for y in 'ab':
+            yield (x, y)
+def g_with(c):
+    with c:
+        yield 1
+        yield 2
+def g_except():
+    try:
+        raise Oops('x', [1, 2])
+    except Oops as e:
+        yield e.args
+        yield 'after'
+def g_expr():
+    r = [10, (yield 'first'), 30, {'k': (yield 'second')}]
+    yield r
+def g_finally_return():
+    try:
+        return  # 1.9.2 raises StopIteration(5) out of list() for 'return 5' here
+    finally:
+        yield 'in finally'
+def g_break_finally():
+    for i in [1, 2, 3]:
+        try:
+            break
+        finally:
+            yield ('break', i)
+    yield 'done'
+def g_cells(n):
+    acc = []
+    def add(v):
+        acc.append(v + n)
+    for i in range(3):
+        add(i)
+        yield len(acc)
+    yield acc
+def g_dict(d):
+    for k in d:
+        yield k
+def g_array():
+    import array
+    a = array.array('I', [0x20000470, 0x20010440])
+    for v in a:
+        yield v
+def g_nested():
+    yield from g_list([7])
+    yield 'end'
+def g_notstarted(a, b=2):
+    yield a + b
+def g_finished():
+    yield 1
+c = Ctx()
+gens = [g_range(), g_list([1, 2]), g_with(c), g_except(), g_expr(), g_finally_return(),
+        g_break_finally(), g_cells(100), g_dict({'p': 1}), g_array(), g_nested()]
+firsts = [next(x) for x in gens]
+firsts.append(gens[4].send('S1'))
+gn = g_notstarted(40)
+gf = g_finished(); next(gf)
+for _ in gf:
+    pass
+class Multi(Ctx, Oops):
+    pass
+mi = Multi('m')
+tb_holder = None
+try:
+    [][1]
+except IndexError as e:
+    tb_holder = e
+mv2 = memoryview(b'0123456789')[2:5]
+gc.collect()
+"""
+
+CHECK_GEN = ("(firsts, [list(x) for x in gens], c.log, list(gn), list(gf), mi.args, isinstance(mi, Oops), "
+             "type(tb_holder).__name__, bytes(mv2))")

@@ -9,7 +9,7 @@ import struct
 from sim.heapwalk import Walker, walk_memory
 from sim.mpstate import MpState
 
-from state_code import STATE
+from state_code import GENERATORS, STATE
 
 
 def conservative_reach(firmware, ram):
@@ -69,3 +69,11 @@ def test_native_code_is_reported_not_guessed(firmware, qemu_capture):
     walk = walk_memory(ram, firmware)
     assert not walk.relocatable
     assert any("native" in p.reason for p in walk.problems), walk.report()
+
+
+def test_suspended_generators_are_walked_exactly(firmware, qemu_capture):
+    ram = qemu_capture(GENERATORS)
+    walk = walk_memory(ram, firmware)
+    assert walk.relocatable, walk.report()
+    assert walk.census()["gen_instance"][0] >= 13
+    assert set(walk.blocks) == conservative_reach(firmware, ram)

@@ -20,7 +20,7 @@ from sim.relocate import RelocationError, relocate_image
 from sim.repl import Repl
 
 from conftest import FIRMWARE, load_tool, require_qemu
-from state_code import CHECK, STATE, chunks
+from state_code import CHECK, CHECK_GEN, GENERATORS, STATE, chunks
 
 BOOT_MAGIC = 0x4D505348
 STATIC = None                      # the firmware's own static heap (no boot parameters)
@@ -87,14 +87,14 @@ def oracle():
         return q.repl.exec(digest_code())
 
 
-def digest_code() -> str:
-    """CHECK's text reduced on the device to a short digest: less console traffic."""
-    return (f"_r = repr({CHECK})\n"
+def digest_code(expr: str = CHECK) -> str:
+    """An expression's repr reduced on the device to a short digest: less console traffic."""
+    return (f"_r = repr({expr})\n"
             "print(len(_r), sum(ord(c) * (i + 1) for i, c in enumerate(_r)) % 1000000007)\n")
 
 
-def check(board):
-    return board.repl.exec(digest_code())
+def check(board, expr: str = CHECK):
+    return board.repl.exec(digest_code(expr))
 
 
 @pytest.fixture
@@ -172,3 +172,25 @@ def _diff(a: str, b: str) -> str:
     import difflib
     sa, sb = a.split(", "), b.split(", ")
     return "\n".join(difflib.unified_diff([repr(x) for x in sa], [repr(x) for x in sb], lineterm="", n=2))
+
+
+@pytest.fixture(scope="module")
+def gen_oracle():
+    require_qemu()
+    tool = load_tool()
+    with tool.QemuSession(FIRMWARE) as q:
+        q.repl.exec(GENERATORS)
+        return q.repl.exec(digest_code(CHECK_GEN))
+
+
+@pytest.mark.parametrize("heap", [(0x20100000, 0x20120000), (0x20100000, 0x20110000)], ids=["moved", "half"])
+def test_suspended_generators_continue_after_a_relocated_resume(board, gen_oracle, heap):
+    """Generators stopped in for-loops over range (raw ints that look like heap addresses
+    in their inline iterator) and lists, in with/except/finally blocks, mid-expression,
+    while unwinding a break through finally, in yield from; not started; finished."""
+    for piece in chunks(GENERATORS):
+        board.repl.exec(piece)
+    board.hibernate()
+    board.power_cycle()
+    resume_relocated(board, heap)
+    assert check(board, CHECK_GEN) == gen_oracle
