@@ -1,0 +1,74 @@
+"""The real MicroPython firmware on the machine: prompt, arithmetic, sleep,
+Ctrl-C out of an endless loop — skipped when the firmware is not built."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.board import load_board
+from sim.firmware import Firmware
+from sim.machine import Machine
+
+ELF = Path(__file__).resolve().parents[2] / "firmware" / "build" / "mps2-an385" / "firmware.elf"
+pytestmark = pytest.mark.skipif(not ELF.exists(), reason=f"MicroPython firmware not built ({ELF})")
+MODES = [pytest.param(False, id="hostpaced"), pytest.param(True, id="deterministic")]
+
+
+def until_prompt(m: Machine, limit: float = 20.0) -> bytes:
+    out, end = b"", time.perf_counter() + limit
+    while not out.endswith(b">>> ") and time.perf_counter() < end:
+        m.run(timeout=end - time.perf_counter())
+        out += m.console.take_output()
+    return out
+
+
+@pytest.fixture(params=MODES)
+def mp(request):
+    m = Machine(load_board(), Firmware.load(ELF), deterministic=request.param)
+    yield m
+    m.close()
+
+
+def test_boots_to_prompt_and_evaluates(mp):
+    banner = until_prompt(mp)
+    assert b"MicroPython" in banner and banner.endswith(b">>> ")
+    mp.console.feed(b"print(1+1)\r")
+    assert until_prompt(mp) == b"print(1+1)\r\n2\r\n>>> "
+    mp.console.feed(b"print(2**100)\r")
+    assert b"1267650600228229401496703205376\r\n>>> " in until_prompt(mp)
+    assert mp.is_waiting_for_input()
+
+
+def test_sleep_is_fast_forwarded(mp):
+    until_prompt(mp)
+    mp.console.feed(b"import time; t=time.ticks_ms(); time.sleep_ms(2000); print(time.ticks_diff(time.ticks_ms(), t))\r")
+    t = time.perf_counter()
+    out = until_prompt(mp)
+    assert b"\r\n2000\r\n>>> " in out
+    assert time.perf_counter() - t < 5.0
+
+
+def test_ctrl_c_interrupts_endless_loop(mp):
+    until_prompt(mp)
+    mp.console.feed(b"while True: pass\r\r")
+    r = mp.run(timeout=0.3)
+    assert r.kind in ("timeout", "idle")
+    mp.console.feed(b"\x03")
+    out = until_prompt(mp)
+    assert b"KeyboardInterrupt" in out
+    mp.console.feed(b"print('alive')\r")
+    assert b"alive\r\n>>> " in until_prompt(mp)
+
+
+def test_deterministic_mode_is_reproducible():
+    outs = []
+    for _ in range(2):
+        m = Machine(load_board(), Firmware.load(ELF), deterministic=True)
+        out = until_prompt(m)
+        for line in (b"import time\r", b"time.sleep_ms(5)\r", b"print(time.ticks_ms(), time.ticks_us())\r"):
+            m.console.feed(line)
+            out += until_prompt(m)
+        outs.append((out, m.now_ns, m.cpu_state()))
+        m.close()
+    assert outs[0] == outs[1]
