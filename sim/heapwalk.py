@@ -35,6 +35,7 @@ from . import objtypes as bc
 
 BYTES_PER_BLOCK = 16
 WORD = 4
+_U32 = struct.Struct("<I").unpack_from
 # slot tags: how to read and rewrite a word
 OBJ = "obj"        # mp_obj_t (or pointer to an object): immediates and NULL pass through
 PTR = "ptr"        # pointer to (or into) a buffer: rewritten relative to its block
@@ -204,7 +205,10 @@ class Walker:
         return got
 
     def w(self, a: int) -> int:
-        return struct.unpack_from("<I", self.read(a, 4))[0]
+        o = a - self.pool_start
+        if 0 <= o <= len(self.pool) - 4:
+            return _U32(self.pool, o)[0]
+        return _U32(self.read(a, 4))[0]
 
     def block_start(self, a: int) -> int | None:
         """Start address of the allocation containing ``a`` (None: free or outside)."""
@@ -818,3 +822,29 @@ class RamImage:
         if o < 0 or o + len(data) > len(self.data):
             raise WalkError(f"write of {len(data)} bytes at {addr:#010x} outside the RAM image")
         self.data[o:o + len(data)] = data
+
+
+def main(argv=None) -> int:
+    """``python -m sim.heapwalk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
+    RAM dump (e.g. from tools/dump-qemu-ram)."""
+    import argparse
+    import sys
+    from .paths import default_firmware
+    p = argparse.ArgumentParser(prog="python -m sim.heapwalk", description=main.__doc__.split("\n")[0])
+    p.add_argument("dump")
+    p.add_argument("--base", type=lambda s: int(s, 0), default=0x20000000)
+    p.add_argument("--elf", default=None)
+    a = p.parse_args(argv)
+    try:
+        fw = Firmware.load(a.elf or default_firmware("mps2-an385"))
+        with open(a.dump, "rb") as f:
+            w = walk_memory(RamImage(a.base, f.read()), fw)
+    except (SimError, OSError) as e:
+        print(f"heapwalk: {e}", file=sys.stderr)
+        return 1
+    print(w.report())
+    return 0 if w.relocatable else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -41,6 +41,7 @@ BLOCKS_PER_FTB = 8
 # otherwise (py/obj.h). Neither can be an object (the vector table is there), so both read
 # as "no key"; the rebuild below writes only keys and zeros.
 MP_OBJ_SENTINEL_VALUES = (4, 8)
+_U32 = struct.Struct("<I").unpack_from
 EMPTY_KEYS = (0, *MP_OBJ_SENTINEL_VALUES)
 
 
@@ -226,12 +227,15 @@ class _Rewriter:
     # -- reading the new image ----------------------------------------------------------------
     def nw(self, a: int) -> int:
         """A word of the relocated state (new pool, new ctx, or firmware)."""
-        g = self.geo
-        if g.pool_start <= a < g.pool_end:
-            return struct.unpack_from("<I", self.new_pool, a - g.pool_start)[0]
+        o = a - self.geo.pool_start
+        if 0 <= o < len(self.new_pool):
+            return _U32(self.new_pool, o)[0]
         if self.ctx_addr <= a < self.ctx_addr + len(self.ctx):
             return struct.unpack_from("<I", self.ctx, a - self.ctx_addr)[0]
-        return self.old.w(a)            # firmware (ROM): unchanged
+        rom = self.old.rom.read(a, 4)    # firmware: unchanged
+        if rom is None:
+            raise RelocationError(f"internal: read of {a:#x} outside the new heap, ctx and firmware")
+        return _U32(rom)[0]
 
     def nread(self, a: int, n: int) -> bytes:
         g = self.geo
@@ -239,7 +243,10 @@ class _Rewriter:
             return bytes(self.new_pool[a - g.pool_start:a - g.pool_start + n])
         if self.ctx_addr <= a and a + n <= self.ctx_addr + len(self.ctx):
             return bytes(self.ctx[a - self.ctx_addr:a - self.ctx_addr + n])
-        return self.old.read(a, n)
+        rom = self.old.rom.read(a, n)
+        if rom is None:
+            raise RelocationError(f"internal: read of {a:#x} outside the new heap, ctx and firmware")
+        return rom
 
     def nwrite(self, a: int, v: int):
         g = self.geo
@@ -305,6 +312,7 @@ class _Hasher:
     def __init__(self, walker: Walker, w, read, old_addr: dict[int, int]):
         self.W, self.w, self.read = walker, w, read
         self.old_addr = old_addr          # new block address -> old
+        self._class_has: dict[tuple[int, str], bool] = {}
         fw = walker.fw
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
@@ -424,6 +432,12 @@ class _Hasher:
         return _small_int(k)
 
     def class_has(self, t: int, name: str, depth: int = 0) -> bool:
+        key = (t, name)
+        if key not in self._class_has:
+            self._class_has[key] = self._lookup(t, name, depth)
+        return self._class_has[key]
+
+    def _lookup(self, t: int, name: str, depth: int) -> bool:
         W = self.W
         if depth > 32:
             raise RelocationError(f"class hierarchy too deep at {t:#x}")
