@@ -45,7 +45,8 @@ def test_sleep_is_fast_forwarded(mp):
     mp.console.feed(b"import time; t=time.ticks_ms(); time.sleep_ms(2000); print(time.ticks_diff(time.ticks_ms(), t))\r")
     t = time.perf_counter()
     out = until_prompt(mp)
-    assert b"\r\n2000\r\n>>> " in out
+    elapsed = int(out.split(b"\r\n")[-2])
+    assert 2000 <= elapsed <= 2005           # host-paced mode may see the next tick
     assert time.perf_counter() - t < 5.0
 
 
