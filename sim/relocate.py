@@ -21,6 +21,20 @@ Given a heap (alloc table, pool, ``mp_state_ctx``) and a new heap region, this:
    compute (an instance of a class defining ``__hash__``/``__eq__``) refuses.
 
 The result is the bytes a controller writes instead of a same-address restore.
+
+How the hibernate controller uses it (tests/relocate/test_resume_relocated.py does
+exactly this): write the new heap bounds into ``mpsim_boot_params`` after reset, run to
+the restore point, read this boot's geometry, then::
+
+    rel = relocate_image(firmware, image, geo.start, geo.end)   # RelocationError: refuse
+    assert rel.geometry == <this boot's HeapGeometry>
+    write rel.ctx's vm and mem parts (thread stays from this boot)
+    call gc_init(geo.start, geo.end)
+    write rel.atb at geo.alloc_table_start (rel.ftb at the finaliser table, if any)
+    write rel.pool at geo.pool_start
+
+``relocate(firmware, ctx_addr, ctx, pool_start, atb, pool, new_start, new_end)`` is the
+same on raw bytes (e.g. a RAM dump).
 """
 
 from __future__ import annotations

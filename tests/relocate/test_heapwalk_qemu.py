@@ -77,3 +77,28 @@ def test_suspended_generators_are_walked_exactly(firmware, qemu_capture):
     assert walk.relocatable, walk.report()
     assert walk.census()["gen_instance"][0] >= 13
     assert set(walk.blocks) == conservative_reach(firmware, ram)
+
+
+def test_keyboard_interrupt_traceback_in_ctx_is_walked(firmware):
+    """Ctrl-C leaves mp_kbd_exception (inside mp_state_ctx) with a traceback buffer in the heap."""
+    import time
+    from conftest import FIRMWARE, load_tool
+    from sim.heapwalk import RamImage
+    tool = load_tool()
+    with tool.QemuSession(FIRMWARE) as q:
+        r = q.repl
+        r.exec("def spin():\n    while True:\n        pass\n")
+        r.write(b"spin()\x04")
+        r.read_until(b"OK")
+        time.sleep(0.2)
+        r.write(b"\x03")
+        assert b"KeyboardInterrupt" in r.read_until(b"\x04>")
+        r.exit_raw()
+        r.drain(0.05)
+        ram = RamImage(tool.RAM_BASE, q.dump(tool.RAM_BASE, tool.ram_end(FIRMWARE, None) - tool.RAM_BASE))
+    walk = walk_memory(ram, firmware)
+    assert walk.relocatable, walk.report()
+    st = MpState(ram, firmware)
+    kbd, _ = st.field_addr("vm.mp_kbd_exception")
+    tb = struct.unpack("<I", ram.read(kbd + 8, 4))[0]
+    assert walk.blocks[tb].role == "traceback"

@@ -194,3 +194,16 @@ def test_suspended_generators_continue_after_a_relocated_resume(board, gen_oracl
     board.power_cycle()
     resume_relocated(board, heap)
     assert check(board, CHECK_GEN) == gen_oracle
+
+
+def test_readline_history_survives_a_relocated_resume(board):
+    board.repl.exit_raw()
+    board.repl.friendly("x_hist = 77")
+    board.hibernate()
+    board.power_cycle()
+    resume_relocated(board, (0x20100000, 0x20120000))
+    board.repl.exit_raw()
+    board.repl.write(b"\x1b[A")        # up-arrow recalls the line typed before the move
+    board.repl.write(b"\r")
+    assert "x_hist = 77" in board.repl.read_until(b">>> ").decode()
+    assert board.repl.eval("x_hist") == 77
