@@ -99,9 +99,9 @@ def check(board, expr: str = CHECK):
 
 @pytest.fixture
 def board(tmp_path):
-    """A board at the friendly prompt. Deterministic clock: with the host-paced clock, long
-    raw-REPL transfers to the emulated UART occasionally lose or repeat bytes (seen as
-    SyntaxErrors and doubled output characters; reported, not this module's)."""
+    """A board at the friendly prompt, on the deterministic clock so a failure replays.
+    (Written when long raw-REPL transfers on the host-paced clock could lose or double
+    bytes; the machine link now paces writes, see commits 9e36201 and 31e8faf.)"""
     require_qemu()
     from sim.device import Board
     with Board(flash_path=tmp_path / "flash.bin", deterministic=True) as b:
