@@ -216,7 +216,14 @@ SNIPPETS = {
     "store_fault": (bytes.fromhex("00214ff040520131116001310131fee7"), 0xE),
     "load_fault": (bytes.fromhex("00214ff040520131136801310131fee7"), 0xE),
     "exc_return": (bytes.fromhex("002100f006f801316ff0060e70470a31fee701317047"), 0x10),
+    "smc": (bytes.fromhex("002100f015f80b4a43f20513138000f00ff84ff4005243f20113138044f2707353"
+                          "80501c804743f2051313808047fee70131704730000000"), 0x2E),
 }
+# smc: self-modifying code, r1 must end at 12:
+#   movs r1,#0; bl target (+1); rewrite target to 'adds r1,#5'; bl target (+5);
+#   write 'adds r1,#1; bx lr' to 0x2000 (a page without code); blx it (+1);
+#   rewrite it to 'adds r1,#5'; blx it (+5); b .;  target: adds r1,#1; bx lr
+
 
 
 def run_snippet(name: str, engine: str, hook: str, timeout: float = 60) -> dict:
@@ -240,7 +247,7 @@ def _child_snippet(name: str, hook: str) -> dict:
 
     uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
-    uc.mem_map(0, 0x1000)
+    uc.mem_map(0, 0x4000)
     if engine.features.has_icount:
         engine.icount_enable(uc)
     code, end = SNIPPETS[name]

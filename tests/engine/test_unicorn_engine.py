@@ -141,7 +141,7 @@ def test_engine_rejects_bad_choice():
 @needs_patched
 @pytest.mark.parametrize("name,hook", [
     (n, h) for n in ("load_fault", "store_fault") for h in ("none", "refuse", "map_stop")
-] + [("exc_return", "none"), ("exc_return", "intr")])
+] + [("exc_return", "none"), ("exc_return", "intr"), ("smc", "none"), ("smc", "refuse")])
 def test_snippet_semantics_match_stock(name, hook):
     """An invalid load/store stops at the faulting instruction on both libraries,
     with or without an invalid-memory hook, and a hook that maps the page and
@@ -166,4 +166,5 @@ SNIPPET_ICOUNT = {
     ("load_fault", "none"): 3, ("load_fault", "refuse"): 3, ("load_fault", "map_stop"): 6,
     ("store_fault", "none"): 3, ("store_fault", "refuse"): 3, ("store_fault", "map_stop"): 6,
     ("exc_return", "none"): 7, ("exc_return", "intr"): 8,
+    ("smc", "none"): 24, ("smc", "refuse"): 24,  # its last block ends just before `until`
 }
