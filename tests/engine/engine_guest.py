@@ -218,7 +218,10 @@ SNIPPETS = {
     "exc_return": (bytes.fromhex("002100f006f801316ff0060e70470a31fee701317047"), 0x10),
     "smc": (bytes.fromhex("002100f015f80b4a43f20513138000f00ff84ff4005243f20113138044f2707353"
                           "80501c804743f2051313808047fee70131704730000000"), 0x2E),
+    "mmio_stop": (bytes.fromhex("4ff080420021106801310329fbd1fee7"), 0xE),
 }
+# mmio_stop: mov.w r2,#0x40000000; movs r1,#0; loop: ldr r0,[r2] (MMIO; the
+#   callback calls emu_stop); adds r1,#1; cmp r1,#3; bne loop; b .
 # smc: self-modifying code, r1 must end at 12:
 #   movs r1,#0; bl target (+1); rewrite target to 'adds r1,#5'; bl target (+5);
 #   write 'adds r1,#1; bx lr' to 0x2000 (a page without code); blx it (+1);
@@ -270,13 +273,22 @@ def _child_snippet(name: str, hook: str) -> dict:
         if len(events) > 2:
             uc_.emu_stop()
 
+    def mmio_read(uc_, offset, size, data):
+        events.append(["read", offset])
+        uc_.emu_stop()
+        return 0x1234
+
+    def mmio_write(uc_, offset, size, value, data):
+        events.append(["write", offset, value])
+
+    uc.mmio_map(0x40000000, 0x1000, mmio_read, None, mmio_write, None)
     if hook == "intr":
         uc.hook_add(u.UC_HOOK_INTR, on_intr)
     elif hook != "none":
         uc.hook_add(u.UC_HOOK_MEM_INVALID, on_invalid)
     errors = []
     pc = 1
-    for _ in range(3):
+    for _ in range(10):
         try:
             uc.emu_start(pc | 1, end)
         except u.UcError as e:

@@ -168,3 +168,19 @@ SNIPPET_ICOUNT = {
     ("exc_return", "none"): 7, ("exc_return", "intr"): 8,
     ("smc", "none"): 24, ("smc", "refuse"): 24,  # its last block ends just before `until`
 }
+
+
+@needs_patched
+def test_mmio_stop_takes_effect_at_block_end():
+    """uc_emu_stop() from an MMIO callback: on the patched library the rest of the
+    block runs and every access happens exactly once (QEMU's semantics). Stock
+    Unicorn restarts the accessing instruction on the next emu_start, so the
+    access repeats (forever in this loop) -- sim.machine works around that with
+    its access replay, which the patched library does not need."""
+    r = guest.run_snippet("mmio_stop", "patched", "none")
+    assert r["events"] == [["read", 0]] * 3
+    assert r["r1"] == 3 and r["pc"] == guest.SNIPPETS["mmio_stop"][1]
+    if r["icount"] is not None:
+        assert r["icount"] == 14
+    stock = guest.run_snippet("mmio_stop", "stock", "none")
+    assert len(stock["events"]) > 3 and stock["r1"] == 0, "stock Unicorn changed: revisit sim.machine's replay"
