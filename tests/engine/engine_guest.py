@@ -98,7 +98,9 @@ def _child(elf_path: str, mode: str) -> dict:
     from unicorn import arm_const as a
     from elftools.elf.elffile import ELFFile
 
-    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
+    # UC_MODE_THUMB without UC_MODE_MCLASS: with MCLASS, stock Unicorn 2.1.4 always
+    # builds a Cortex-M33 whatever ctl_set_cpu_model says (patch 0006 fixes that)
+    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB)
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
     if mode.startswith("icount"):
         engine.icount_enable(uc)
@@ -219,7 +221,9 @@ SNIPPETS = {
     "smc": (bytes.fromhex("002100f015f80b4a43f20513138000f00ff84ff4005243f20113138044f2707353"
                           "80501c804743f2051313808047fee70131704730000000"), 0x2E),
     "mmio_stop": (bytes.fromhex("4ff080420021106801310329fbd1fee7"), 0xE),
+    "v8m_tt": (bytes.fromhex("41e800f0fee7"), 0x4),
 }
+# v8m_tt: 'tt r0, r1' (ARMv8-M only: UNDEFINED on a Cortex-M3); b .
 # mmio_stop: mov.w r2,#0x40000000; movs r1,#0; loop: ldr r0,[r2] (MMIO; the
 #   callback calls emu_stop); adds r1,#1; cmp r1,#3; bne loop; b .
 # smc: self-modifying code, r1 must end at 12:
@@ -229,26 +233,26 @@ SNIPPETS = {
 
 
 
-def run_snippet(name: str, engine: str, hook: str, timeout: float = 60) -> dict:
+def run_snippet(name: str, engine: str, hook: str, timeout: float = 60, mclass: bool = False) -> dict:
     """Run a snippet in a child process; ``hook`` is none, refuse (an
     invalid-memory hook that returns False), map_stop (the hook maps the page,
     calls emu_stop and returns True; the test then resumes to the end) or intr
     (an interrupt hook that records the exception and resumes at 0xE)."""
     p = subprocess.run([sys.executable, str(Path(__file__)), "--engine", engine,
-                        "--snippet", name, "--hook", hook, "-"],
+                        "--snippet", name, "--hook", hook, *(["--mclass"] if mclass else []), "-"],
                        capture_output=True, text=True, env=_child_env(engine), timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"snippet run failed ({engine}/{name}/{hook}):\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def _child_snippet(name: str, hook: str) -> dict:
+def _child_snippet(name: str, hook: str, mclass: bool = False) -> dict:
     from sim import engine
 
     import unicorn as u
     from unicorn import arm_const as a
 
-    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
+    uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | (u.UC_MODE_MCLASS if mclass else 0))
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
     uc.mem_map(0, 0x4000)
     if engine.features.has_icount:
@@ -315,6 +319,7 @@ if __name__ == "__main__":
                              "hook-count"])
     ap.add_argument("--snippet", choices=sorted(SNIPPETS))
     ap.add_argument("--hook", choices=["none", "refuse", "map_stop", "intr"], default="none")
+    ap.add_argument("--mclass", action="store_true", help="snippets: open with UC_MODE_MCLASS")
     ap.add_argument("elf")
     ns = ap.parse_args()
     if ns.engine in ("stock", "patched"):
@@ -323,6 +328,6 @@ if __name__ == "__main__":
         os.environ["LIBUNICORN_PATH"] = ns.engine
     sys.path.insert(0, str(REPO))
     if ns.snippet:
-        print(json.dumps(_child_snippet(ns.snippet, ns.hook)))
+        print(json.dumps(_child_snippet(ns.snippet, ns.hook, ns.mclass)))
     else:
         print(json.dumps(_child(ns.elf, ns.mode)))

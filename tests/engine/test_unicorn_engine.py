@@ -184,3 +184,20 @@ def test_mmio_stop_takes_effect_at_block_end():
         assert r["icount"] == 14
     stock = guest.run_snippet("mmio_stop", "stock", "none")
     assert len(stock["events"]) > 3 and stock["r1"] == 0, "stock Unicorn changed: revisit sim.machine's replay"
+
+
+@pytest.mark.parametrize("engine", ["stock", pytest.param("patched", marks=needs_patched)])
+def test_cortex_m3_model_without_mclass(engine):
+    """UC_MODE_THUMB + ctl_set_cpu_model(CORTEX_M3) gives a real Cortex-M3 on both
+    libraries: the ARMv8-M 'tt' instruction is undefined."""
+    r = guest.run_snippet("v8m_tt", engine, "none")
+    assert r["errors"] == [10]  # UC_ERR_INSN_INVALID
+
+
+@needs_patched
+def test_mclass_keeps_the_chosen_model():
+    """With UC_MODE_MCLASS stock Unicorn always builds a Cortex-M33 ('tt' runs);
+    patch 0006 keeps the Cortex-M3 asked for."""
+    assert guest.run_snippet("v8m_tt", "patched", "none", mclass=True)["errors"] == [10]
+    assert guest.run_snippet("v8m_tt", "stock", "none", mclass=True)["errors"] == [], \
+        "stock Unicorn now honours the model with MCLASS: patch 0006 can go"
