@@ -162,10 +162,11 @@ def test_sleep_ms_takes_that_long(qemu):
     start = time.monotonic()
     out = qemu.run("t = time.ticks_ms(); time.sleep_ms(300); time.ticks_diff(time.ticks_ms(), t)")
     elapsed = time.monotonic() - start
-    assert 300 <= int(out) <= 320
+    # Never shorter than asked; the upper bounds only catch a broken clock (the host may be loaded).
+    assert 300 <= int(out) <= 600
     assert 0.25 <= elapsed < 5  # SysTick runs at QEMU's 25 MHz core clock, in real time
     us = int(qemu.run("t = time.ticks_us(); time.sleep_us(2500); time.ticks_diff(time.ticks_us(), t)"))
-    assert 2500 <= us < 4000
+    assert 2500 <= us < 20000
 
 
 def test_raw_repl(qemu):
