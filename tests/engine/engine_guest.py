@@ -254,6 +254,18 @@ def _child_snippet(name: str, hook: str, mclass: bool = False) -> dict:
 
     uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | (u.UC_MODE_MCLASS if mclass else 0))
     uc.ctl_set_cpu_model(a.UC_CPU_ARM_CORTEX_M3)
+    if hook == "handler":
+        # like sim.machine: exec only where code is, so a BX to EXC_RETURN that is
+        # not recognised as one faults instead of reaching QEMU's magic-PC path
+        uc.ctl_set_page_size(4096)
+        uc.ctl_set_tlb_mode(u.UC_TLB_VIRTUAL)
+
+        def fill(uc_, vaddr, access, entry, data):
+            entry.paddr = vaddr & ~0xFFF
+            entry.perms = u.UC_PROT_ALL if vaddr < 0x4000 else u.UC_PROT_READ | u.UC_PROT_WRITE
+            return True
+
+        uc.hook_add(u.UC_HOOK_TLB_FILL, fill)
     uc.mem_map(0, 0x4000)
     if engine.features.has_icount:
         engine.icount_enable(uc)
@@ -286,8 +298,10 @@ def _child_snippet(name: str, hook: str, mclass: bool = False) -> dict:
         events.append(["write", offset, value])
 
     uc.mmio_map(0x40000000, 0x1000, mmio_read, None, mmio_write, None)
-    if hook == "intr":
+    if hook in ("intr", "handler"):
         uc.hook_add(u.UC_HOOK_INTR, on_intr)
+    if hook == "handler":  # enter Handler mode from the host (IPSR = 3), as sim.machine does
+        uc.reg_write(a.UC_ARM_REG_XPSR, 0x01000003)
     elif hook != "none":
         uc.hook_add(u.UC_HOOK_MEM_INVALID, on_invalid)
     errors = []
@@ -318,7 +332,7 @@ if __name__ == "__main__":
                     choices=["plain", "tlb", "icount", "icount-slices", "count-slices",
                              "hook-count"])
     ap.add_argument("--snippet", choices=sorted(SNIPPETS))
-    ap.add_argument("--hook", choices=["none", "refuse", "map_stop", "intr"], default="none")
+    ap.add_argument("--hook", choices=["none", "refuse", "map_stop", "intr", "handler"], default="none")
     ap.add_argument("--mclass", action="store_true", help="snippets: open with UC_MODE_MCLASS")
     ap.add_argument("elf")
     ns = ap.parse_args()

@@ -201,3 +201,15 @@ def test_mclass_keeps_the_chosen_model():
     assert guest.run_snippet("v8m_tt", "patched", "none", mclass=True)["errors"] == [10]
     assert guest.run_snippet("v8m_tt", "stock", "none", mclass=True)["errors"] == [], \
         "stock Unicorn now honours the model with MCLASS: patch 0006 can go"
+
+
+@needs_patched
+def test_host_entered_handler_mode_is_seen_by_the_translator():
+    """Writing IPSR (via XPSR) from the host puts a Cortex-M3 in Handler mode for
+    the code translated next, so BX to EXC_RETURN raises exception 8 (patch 0007
+    recomputes the cached TB flags). Stock Unicorn keeps Thread-mode flags and
+    branches to 0xFFFFFFF8, which faults here."""
+    r = guest.run_snippet("exc_return", "patched", "handler")
+    assert r["events"] == [[8, 0xFFFFFFF8]] and r["errors"] == [] and r["r1"] == 12
+    stock = guest.run_snippet("exc_return", "stock", "handler")
+    assert stock["events"] == [] and stock["errors"], "stock Unicorn changed: patch 0007 may go"
