@@ -1,21 +1,26 @@
 """Which libunicorn mpsim runs on: the patched build or the stock wheel.
 
 ``tools/build-unicorn`` builds an ARM-only libunicorn with mpsim's patches
-(tools/unicorn-patches/README.md) into ``build/unicorn/lib``.  The unicorn
-Python binding loads its C library once, at ``import unicorn``, from the
-directory in ``LIBUNICORN_PATH`` if that holds a loadable ``libunicorn.so.2``,
-else from the wheel.  So this module must be imported before anything imports
-``unicorn``; ``sim.machine`` imports it first.
+(tools/unicorn-patches/README.md) into ``build/unicorn/lib``. The unicorn
+Python binding loads its C library once per process, at the first ``import
+unicorn`` (``unicorn.arm_const`` included), from the directory named by
+``LIBUNICORN_PATH`` if that holds a loadable ``libunicorn.so.2``, else from the
+wheel. Importing this module makes the choice by setting that variable, without
+importing unicorn itself, so it must be imported before anything imports
+unicorn (``sim/__init__.py`` does).
 
 Choice (environment variable ``MPSIM_ENGINE``):
   ``auto`` (default)  the patched library if built and loadable, else the stock
                       wheel with a one-line warning on stderr;
   ``patched``         the patched library or an ImportError;
   ``stock``           the wheel's library, no warning.
-A ``LIBUNICORN_PATH`` set by the user is honoured and reported as ``custom``.
+A ``LIBUNICORN_PATH`` set by the user (to another directory) is honoured and
+reported as ``custom``. Child processes inherit the choice through
+``LIBUNICORN_PATH`` and may override it with their own ``MPSIM_ENGINE``.
 
-After import: ``kind`` is "patched", "stock" or "custom"; ``features`` tells
-what the loaded library can do; ``library`` is the path of the loaded file.
+``kind`` ("patched", "stock" or "custom") is known at import; ``features``
+(what the loaded library can do) and ``library`` (its path) import unicorn on
+first use.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sim.paths import REPO
 
 BUILD_DIR = REPO / "build" / "unicorn"
+LIB_DIR = BUILD_DIR / "lib"
 LIB_NAME = "libunicorn.so.2"
 
 # uc_ctl numbers added by tools/unicorn-patches/0005-insn-count.patch (kept clear
@@ -38,80 +44,85 @@ UC_CTL_INSN_COUNT = 0x31         # uint64: guest instructions executed while ena
 UC_CTL_INSN_LIMIT = 0x32         # uint64: stop at the first block boundary at/after it
 
 
-@dataclass(frozen=True)
-class Features:
-    """What the loaded libunicorn does beyond stock 2.1.4."""
+class Features(NamedTuple):
+    """What the loaded libunicorn does beyond stock 2.1.4 (tools/unicorn-patches)."""
 
-    patches: tuple[str, ...] = ()   # patch files the library was built with
-    fast_exec_stores: bool = False  # stores to executable pages without code are fast
-    inline_exit_check: bool = False  # no helper call per block for the exit check
-    has_icount: bool = False        # UC_CTL_INSN_*: instruction counter and limit, no hooks
+    patches: tuple = ()              # patch files the library was built with
+    fast_exec_stores: bool = False   # 0001: stores to executable pages without code are fast
+    inline_exit_check: bool = False  # 0002: emu_stop from an MMIO callback ends the block,
+    #                                  the access is not restarted (no replay needed)
+    mclass_model: bool = False       # 0006: UC_MODE_MCLASS keeps the model set (M3 stays M3)
+    mprofile_hflags: bool = False    # 0007: host writes to XPSR/IPSR/CONTROL take effect
+    has_icount: bool = False         # 0005: UC_CTL_INSN_*: instruction counter and limit
 
 
 def _warn(msg: str) -> None:
     print(f"mpsim: warning: {msg}", file=sys.stderr)
 
 
-def _patched_dir() -> Path | None:
-    lib = BUILD_DIR / "lib" / LIB_NAME
+def _same_dir(a: str | os.PathLike, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _loadable(lib: Path) -> bool:
     if not lib.is_file():
-        return None
+        return False
     try:
         ctypes.CDLL(str(lib))
     except OSError:
-        return None
-    return lib.parent
+        return False
+    return True
 
 
-def _choose() -> tuple[str, str | None]:
-    """Return (kind, directory to put in LIBUNICORN_PATH or None)."""
+def _select() -> str:
+    """Set LIBUNICORN_PATH for the choice; return the kind."""
     if "unicorn" in sys.modules:  # too late to choose: report what is loaded
-        return "loaded", None
-    if os.environ.get("LIBUNICORN_PATH"):
-        return "custom", os.environ["LIBUNICORN_PATH"]
+        return "loaded"
+    env = os.environ.get("LIBUNICORN_PATH")
+    if env and not _same_dir(env, LIB_DIR):
+        return "custom"
+    os.environ.pop("LIBUNICORN_PATH", None)
     want = os.environ.get("MPSIM_ENGINE", "auto").strip().lower() or "auto"
     if want not in ("auto", "patched", "stock"):
         raise ImportError(f"MPSIM_ENGINE={want!r}: expected auto, patched or stock")
     if want == "stock":
-        return "stock", None
-    found = _patched_dir()
-    if found is not None:
-        return "patched", str(found)
+        return "stock"
+    if _loadable(LIB_DIR / LIB_NAME):
+        os.environ["LIBUNICORN_PATH"] = str(LIB_DIR)
+        return "patched"
     if want == "patched":
-        raise ImportError(f"MPSIM_ENGINE=patched but {BUILD_DIR / 'lib' / LIB_NAME} is not "
+        raise ImportError(f"MPSIM_ENGINE=patched but {LIB_DIR / LIB_NAME} is not "
                           "built or not loadable (run tools/build-unicorn)")
     _warn("patched libunicorn not built (run tools/build-unicorn); "
           "using the stock unicorn wheel, which is slower")
-    return "stock", None
+    return "stock"
 
 
-def _load() -> tuple[str, str]:
-    kind, path = _choose()
-    old = os.environ.get("LIBUNICORN_PATH")
-    if path is not None:
-        os.environ["LIBUNICORN_PATH"] = path
-    try:
-        import unicorn  # noqa: F401  (loads the library)
+kind = _select()
+_features: Features | None = None
+_library: str | None = None
+
+
+def _loaded_library() -> str:
+    global _library, kind
+    if _library is None:
+        import unicorn  # noqa: F401  (loads the library if nothing did)
         from unicorn.unicorn_py3 import unicorn as binding
-    finally:
-        # do not leak our choice into child processes: they choose for themselves
-        if path is not None and kind != "custom":
-            if old is None:
-                os.environ.pop("LIBUNICORN_PATH", None)
-            else:
-                os.environ["LIBUNICORN_PATH"] = old
-    library = str(getattr(binding.uclib, "_name", "?"))
-    if kind == "loaded":
-        patched = Path(library).resolve().parent == (BUILD_DIR / "lib").resolve()
-        kind = "patched" if patched else "stock"
-    return kind, library
+
+        _library = str(getattr(binding.uclib, "_name", "?"))
+        if kind == "loaded":
+            kind = "patched" if _same_dir(Path(_library).parent, LIB_DIR) else "stock"
+    return _library
 
 
 def _probe_icount() -> bool:
     import unicorn as u
 
     try:
-        uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB | u.UC_MODE_MCLASS)
+        uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB)
         value = ctypes.c_int()
         uc.ctl(UC_CTL_INSN_COUNT_ENABLE, u.UC_CTL_IO_READ, ctypes.byref(value))
         return True
@@ -119,7 +130,8 @@ def _probe_icount() -> bool:
         return False
 
 
-def _features(kind: str) -> Features:
+def _compute_features() -> Features:
+    _loaded_library()
     if kind == "stock":
         return Features()
     patches: tuple[str, ...] = ()
@@ -133,12 +145,21 @@ def _features(kind: str) -> Features:
         patches=patches,
         fast_exec_stores="exec-page-stores" in names,
         inline_exit_check="inline-exit-check" in names,
+        mclass_model="mclass-cpu-model" in names,
+        mprofile_hflags="hflags-on-reg-write" in names,
         has_icount=_probe_icount(),
     )
 
 
-kind, library = _load()
-features = _features(kind)
+def __getattr__(name: str):
+    global _features
+    if name == "features":
+        if _features is None:
+            _features = _compute_features()
+        return _features
+    if name == "library":
+        return _loaded_library()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- instruction counter (features.has_icount) ----------------------------------
@@ -148,7 +169,8 @@ features = _features(kind)
 # (no count=); read_icount again for the instructions actually run. The run
 # stops at the first block boundary at or after the limit (at most one block,
 # a few instructions, past it), so every slice makes progress and the same
-# inputs give the same counts. An instruction that faults is not counted.
+# inputs give the same counts. An instruction that faults is not counted; one
+# skipped by a false IT condition is (as with QEMU's -icount).
 
 def icount_enable(uc, enable: bool = True) -> None:
     import unicorn as u
@@ -182,5 +204,6 @@ def set_icount_limit(uc, limit: int | None) -> None:
 
 def describe() -> str:
     """One line for logs and ``mpsim info``."""
-    extra = f" ({', '.join(features.patches)})" if features.patches else ""
-    return f"unicorn engine: {kind} {library}{extra}"
+    f = __getattr__("features")
+    extra = f" ({', '.join(f.patches)})" if f.patches else ""
+    return f"unicorn engine: {kind} {_loaded_library()}{extra}"
