@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .board import DEFAULT_BOARD, BoardSpec, load_board
+from . import heap_config
 from .firmware import Firmware
 from .flash_store import FlashStore
 from .hibernate import Hibernator, ResumeReport, SaveReport
@@ -73,7 +74,7 @@ class Board:
     def __init__(self, board: str | os.PathLike | BoardSpec = DEFAULT_BOARD,
                  firmware: str | os.PathLike | Firmware | None = None, *,
                  flash_path: str | os.PathLike | None = None, deterministic: bool = False,
-                 timeout_s: float = 10.0):
+                 timeout_s: float = 10.0, heap: tuple[int, int] | None = None):
         from .machine import Machine   # the only Unicorn user; imported late for fast CLI start
         self.spec = board if isinstance(board, BoardSpec) else load_board(board)
         if isinstance(firmware, Firmware):
@@ -85,12 +86,14 @@ class Board:
         self.store = FlashStore(self.flash, self.spec.name, flash_path)
         self.store.load()
         self.repl = Repl(MachineLink(self.machine), timeout_s=timeout_s)
-        self.hibernator = Hibernator(self.machine, self.flash)
+        self.heap = heap                     # GC heap bounds (None: the firmware's static heap)
+        self.hibernator = Hibernator(self.machine, self.flash, heap)
 
     # -- life cycle ---------------------------------------------------------------
     def boot(self) -> str:
         """Power-on reset and run to the friendly prompt; returns the boot output."""
         self.machine.reset()
+        heap_config.apply(self.machine, self.heap)
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
         return self.repl.wait_prompt()
 

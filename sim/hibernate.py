@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from . import heap_config
 from .errors import ImageError, SimError
 from .image import HeapGeometry, HibernateImage, decode, pack_used_blocks, unpack_used_blocks
 from .mpstate import GcGeometry, MpState
@@ -63,11 +64,13 @@ class ResumeReport:
     used_heap_bytes: int
     host_time_s: float
     skipped: list[str] = field(default_factory=list)   # one line per image not used, and why
+    relocated: str = ""                                  # how the heap was moved, when it was
 
 
 class Hibernator:
-    def __init__(self, machine, flash):
+    def __init__(self, machine, flash, heap: tuple[int, int] | None = None):
         self.machine = machine
+        self.heap = heap                 # heap bounds for the boot-parameter block (None: firmware default)
         self.flash = flash
         self.firmware = machine.firmware
         self.partition = Partition(flash)
@@ -152,17 +155,28 @@ class Hibernator:
         # 0. a fresh boot, stopped where nothing holds heap pointers yet
         restore_point = self._restore_point()
         self.machine.reset()
+        heap_config.apply(self.machine, self.heap)
         # Unicorn honours a stop address only in blocks translated after the call:
         # drop the cached translation of the restore point from the previous boot.
         self.machine.uc.ctl_remove_cache(restore_point, restore_point + 2)
         self.machine.run_until(restore_point)
         state = MpState(self.machine, self.firmware)
-        # 1. the heap area in RAM: this boot's must be exactly where the image's was
+        # 1. the heap area in RAM: this boot's, where the image's was -- or, when the
+        #    heap has moved or changed size, the image relocated into it by a precise,
+        #    type-aware walk (sim.relocate); an image it cannot walk is refused.
         geo = state.geometry()
-        image.check_matches(heap=_heap_geometry(geo), ctx_addr=state.ctx_addr, ctx_size=state.ctx_size,
-                            ctx_layout=state.layout_hash())
+        heap_config.check_applied(self.heap, geo.start, geo.end)
+        image.check_matches(ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+        ctx, atb, ftb, pool = image.section(SECTION_CTX), image.section(SECTION_ATB), image.sections.get(SECTION_FTB), None
+        relocated = ""
+        if image.heap != _heap_geometry(geo):
+            from .relocate import relocate_image
+            rel = relocate_image(self.firmware, image, geo.start, geo.end)
+            ctx, atb, ftb, pool = rel.ctx, rel.atb, rel.ftb, rel.pool
+            relocated = (f"heap relocated from {image.heap.heap_start:#x}..{image.heap.heap_end:#x} to "
+                         f"{geo.start:#x}..{geo.end:#x} ({rel.live_bytes} B live, {rel.rehashed_tables} tables "
+                         f"rehashed)")
         # 2. restore mp_state_ctx: vm and mem from the image, thread from this boot
-        ctx = image.section(SECTION_CTX)
         for part in ("vm", "mem"):
             addr, size = state.part(part)
             off = addr - state.ctx_addr
@@ -170,10 +184,11 @@ class Hibernator:
         # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers
         self.machine.call(self.firmware.symbol("gc_init").addr, geo.start, geo.end)
         # 4. copy the saved heap back
-        self.machine.write(geo.alloc_table_start, image.section(SECTION_ATB))
-        if geo.finaliser_table_start is not None and SECTION_FTB in image.sections:
-            self.machine.write(geo.finaliser_table_start, image.section(SECTION_FTB))
-        pool = unpack_used_blocks(image.section(SECTION_POOL), geo.pool_end - geo.pool_start, geo.block_size)
+        self.machine.write(geo.alloc_table_start, atb)
+        if geo.finaliser_table_start is not None and ftb is not None:
+            self.machine.write(geo.finaliser_table_start, ftb)
+        if pool is None:
+            pool = unpack_used_blocks(image.section(SECTION_POOL), geo.pool_end - geo.pool_start, geo.block_size)
         self.machine.write(geo.pool_start, pool)
         # hardware state as it was at hibernation
         for name, st in image.peripheral_states().items():
@@ -181,7 +196,7 @@ class Hibernator:
                 self.machine.peripherals[name].load_state(st)
         used = sum(MpState(self.machine, self.firmware).used_blocks()) * geo.block_size
         return ResumeReport(sequence=image.sequence, image_bytes=len(image.encode()), used_heap_bytes=used,
-                            host_time_s=time.perf_counter() - t0, skipped=skipped)
+                            host_time_s=time.perf_counter() - t0, skipped=skipped, relocated=relocated)
 
     def _restore_point(self) -> int:
         for name in RESTORE_POINTS:

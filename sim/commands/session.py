@@ -27,6 +27,21 @@ def board_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true",
                    help="derive time from executed instructions (same input, same output)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the board (default 30)")
+    p.add_argument("--heap-size", type=parse_size, metavar="BYTES",
+                   help="GC heap size, e.g. 256K (set through the firmware's boot parameters)")
+    p.add_argument("--heap-base", type=lambda v: int(v, 0), metavar="ADDR",
+                   help="GC heap address (default: the firmware's own; with --heap-size: above the stack)")
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024 * 1024}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 131072, 128K or 1M)") from None
 
 
 def code_args(p: argparse.ArgumentParser) -> None:
@@ -36,9 +51,16 @@ def code_args(p: argparse.ArgumentParser) -> None:
 
 
 def open_board(args: argparse.Namespace):
+    from ..board import load_board
     from ..device import Board
-    return Board(args.board, args.firmware, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout)
+    from ..firmware import Firmware
+    from ..heap_config import heap_bounds
+    from ..paths import default_firmware
+    spec = load_board(args.board)
+    fw = Firmware.load(args.firmware or default_firmware(spec.name))
+    heap = heap_bounds(fw, args.heap_base, args.heap_size)
+    return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
+                 timeout_s=args.timeout, heap=heap)
 
 
 def scripts(args: argparse.Namespace) -> list[str]:
@@ -135,6 +157,8 @@ def resume(args: argparse.Namespace) -> int:
     with open_board(args) as board:
         report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
         if report:
+            if report.relocated:
+                err.print(report.relocated)
             err.print(f"resumed image #{report.sequence} ({report.image_bytes} B, {report.used_heap_bytes} B "
                       f"of heap) in {report.host_time_s * 1000:.2f} ms")
         for code in scripts(args):
