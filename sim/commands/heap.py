@@ -1,0 +1,46 @@
+"""``mpsim heap``: what is in the GC heap, by the precise walker (sim.heapwalk).
+
+Boots (or --resume), runs optional code, then prints the census (objects by kind,
+bytes, anything unclassified) and a map of the heap; ``--svg FILE`` also writes the
+map as a picture. Useful on its own for memory debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from ..cli import command
+from ..heapmap import census_table, svg, terminal_map
+from ..heapwalk import walk_memory
+from .session import board_args, code_args, open_board, run_code, scripts
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    code_args(p)
+    p.add_argument("--resume", action="store_true", help="resume the newest hibernate image first")
+    p.add_argument("--svg", metavar="FILE", help="also write the heap map as an SVG picture")
+
+
+@command("heap", "census and map of the GC heap (objects by kind, garbage, unclassified)", _args)
+def heap(args: argparse.Namespace) -> int:
+    out = Console()
+    with open_board(args) as board:
+        if args.resume:
+            board.resume_or_boot(report=lambda line: out.print(f"[yellow]{line}[/]"))
+        else:
+            board.boot()
+        for code in scripts(args):
+            if not run_code(board, code):
+                return 1
+        board.settle()
+        walk = walk_memory(board.machine, board.firmware)
+    out.print(census_table(walk))
+    out.print(terminal_map(walk))
+    if args.svg:
+        Path(args.svg).write_text(svg(walk))
+        out.print(f"heap map written to {args.svg}")
+    return 0
