@@ -86,6 +86,7 @@ class Board:
         self.store = FlashStore(self.flash, self.spec.name, flash_path)
         self.store.load()
         self.repl = Repl(MachineLink(self.machine), timeout_s=timeout_s)
+        self.boot_output = ""                # what the firmware printed up to its last first prompt
         self.heap = heap                     # GC heap bounds (None: the firmware's static heap)
         self.hibernator = Hibernator(self.machine, self.flash, heap)
 
@@ -95,12 +96,20 @@ class Board:
         self.machine.reset()
         heap_config.apply(self.machine, self.heap)
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
-        return self.repl.wait_prompt()
+        self.boot_output = self.repl.wait_prompt()
+        return self.boot_output
 
-    def settle(self) -> None:
-        """Bring the firmware to its safe point: friendly REPL, idle, waiting for input."""
+    def settle(self, timeout_s: float = 10.0) -> bytes:
+        """Bring the firmware to its safe point: friendly REPL, input consumed, idle
+        waiting for more. Returns console output produced meanwhile (also kept in the
+        REPL transcript)."""
         self.repl.exit_raw()
-        self.repl.drain(0.01)
+        out = bytearray(self.repl.drain(0))
+        deadline = time.monotonic() + timeout_s
+        while not self.machine.is_waiting_for_input() and time.monotonic() < deadline:
+            self.machine.run(timeout_s=0.05)
+            out += self.repl.drain(0)
+        return bytes(out)
 
     def hibernate(self) -> SaveReport:
         self.settle()
@@ -118,7 +127,7 @@ class Board:
         the prompt. Raises ImageError naming why when there is no usable image."""
         report = self.hibernator.resume(image)
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
-        self.repl.wait_prompt()
+        self.boot_output = self.repl.wait_prompt()
         return report
 
     def resume_or_boot(self, report=print) -> ResumeReport | None:

@@ -50,6 +50,8 @@ def _control(board, key: str) -> bool:
     try:
         if key == "q":
             return False
+        if key in "hpr":
+            sys.stdout.buffer.write(board.settle())     # let typed input finish first
         if key == "h":
             r = board.hibernate()
             _say(f"hibernated: image #{r.sequence}, {r.image_bytes} B, {r.host_time_s * 1000:.1f} ms")
@@ -59,10 +61,12 @@ def _control(board, key: str) -> bool:
             board.power_cycle()
             rr = board.resume()
             _say(f"power restored; resumed image #{rr.sequence} in {rr.host_time_s * 1000:.1f} ms")
+            sys.stdout.write(board.boot_output)
         elif key == "r":
             board.power_cycle()
             rr = board.resume()
             _say(f"resumed image #{rr.sequence}")
+            sys.stdout.write(board.boot_output)
         elif key == "b":
             board.machine.reset()
             _say("rebooted")
@@ -111,7 +115,7 @@ def interactive(board) -> int:
             if chunk:
                 out.write(chunk)
                 out.flush()
-            if eof and machine.is_waiting_for_input() and not machine.console.rx_pending():
+            if eof and machine.is_waiting_for_input() and not machine.console.rx_pending:
                 out.write(b"\r\n")
                 out.flush()
                 return 0
