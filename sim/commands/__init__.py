@@ -1,3 +1,3 @@
 """One module per group of ``mpsim`` commands; importing registers them."""
 
-from . import demo, flash, heap, info, repl, session, snapshot, soak  # noqa: F401
+from . import demo, flash, heap, info, repl, serve, session, snapshot, soak  # noqa: F401

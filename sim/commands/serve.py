@@ -1,0 +1,119 @@
+"""``mpsim serve``: the board's console on a pty or TCP port, for stock serial tools.
+
+    $ mpsim serve                      # prints /dev/pts/N, then control:/tmp/.../control.sock
+    $ mpremote connect /dev/pts/N resume exec "x = 42"
+    $ echo power-cycle | nc -U /tmp/.../control.sock     (or: mpsim control power-cycle)
+    $ mpremote connect /dev/pts/N resume eval x            # 42: the state survived
+
+Line 1 of stdout is the serial endpoint (``/dev/pts/N`` or ``tcp:127.0.0.1:PORT``),
+line 2 the control socket (``control:PATH``); everything else goes to stderr.
+The board runs until SIGINT/SIGTERM or ``quit``; the flash image is saved on the
+way out. See sim/serial_bridge.py for how it works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ..cli import command
+from ..errors import UsageError
+from .session import board_args, open_board
+
+CONTROL_ENV = "MPSIM_CONTROL"
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {n}")
+    return n
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    board_args(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="a pseudo-terminal, /dev/pts/N (the default)")
+    where.add_argument("--tcp", type=_port, metavar="PORT",
+                       help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time")
+    p.add_argument("--control", metavar="PATH",
+                   help="control socket path (default: a new temporary directory, removed on exit)")
+    p.add_argument("--resume", action="store_true",
+                   help="resume the newest hibernate image instead of booting fresh")
+
+
+@command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
+         _serve_args)
+def serve(args: argparse.Namespace) -> int:
+    from ..serial_bridge import Bridge, ControlServer, PtyEndpoint, TcpEndpoint
+
+    def log(text: str) -> None:
+        print(f"mpsim: {text}", file=sys.stderr, flush=True)
+
+    tmpdir = None
+    endpoint = control = bridge = board = None
+    try:
+        # Endpoints first: a busy port fails before the board boots.
+        endpoint = TcpEndpoint(args.tcp) if args.tcp is not None else PtyEndpoint()
+        if args.control:
+            control_path = args.control
+        else:
+            tmpdir = tempfile.mkdtemp(prefix="mpsim-serve-")
+            control_path = os.path.join(tmpdir, "control.sock")
+        control = ControlServer(control_path)
+        board = open_board(args)
+        bridge = Bridge(board, endpoint, control, log=log)
+        undo = bridge.install_signals()
+        try:
+            if args.resume:
+                report = board.resume_or_boot(report=log)
+                if report:
+                    log(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.1f} ms")
+            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n")
+            sys.stdout.flush()
+            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; "
+                "Ctrl-C or 'quit' stops")
+            bridge.serve()
+        finally:
+            undo()
+        log("stopping: flash image saved")
+        return 0
+    finally:
+        if bridge is not None:
+            bridge.close()
+        else:
+            for part in (endpoint, control):
+                if part is not None:
+                    part.close()
+        if board is not None:
+            board.close()
+            board.machine.close()
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _control_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--socket", default=os.environ.get(CONTROL_ENV),
+                   help=f"the control socket that 'mpsim serve' printed (default: ${CONTROL_ENV})")
+    p.add_argument("request", nargs="+", help="hibernate | power-cycle | resume | reset | status | quit")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+
+
+@command("control", "send a request to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...)",
+         _control_args)
+def control(args: argparse.Namespace) -> int:
+    from ..serial_bridge import control_request
+    if not args.socket:
+        raise UsageError(f"no control socket: pass --socket PATH or set {CONTROL_ENV}")
+    if not Path(args.socket).exists():
+        raise UsageError(f"no control socket at {args.socket} (is 'mpsim serve' running?)")
+    answer = control_request(args.socket, " ".join(args.request), timeout_s=args.timeout)
+    print(answer)
+    return 0 if answer.startswith("ok") else 1
