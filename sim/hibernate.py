@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 
 from . import heap_config
 from .errors import ImageError, SimError
-from .image import HeapGeometry, HibernateImage, decode, pack_used_blocks, unpack_used_blocks
+from .image import (SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, HeapGeometry, HibernateImage, decode,
+                    pack_used_blocks, unpack_used_blocks)
 from .mpstate import GcGeometry, MpState
 from .slots import Partition
 
 RESTORE_POINTS = ("mpsim_restore_point", "pyexec_friendly_repl")
-SECTION_CTX, SECTION_ATB, SECTION_FTB, SECTION_POOL = "ctx", "heap.atb", "heap.ftb", "heap.pool"
 # Peripherals whose state is persistent storage or host plumbing, not volatile hardware state.
 NOT_CAPTURED = {"nor_flash"}
 
@@ -86,9 +86,9 @@ class Hibernator:
                                ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
         # 1. the GC heap: its tables whole, and only the used blocks of the pool
         used = state.used_blocks(geo)
-        image.sections[SECTION_ATB] = self.machine.read(geo.alloc_table_start, geo.alloc_table_len)
+        image.set_table(SECTION_ATB, self.machine.read(geo.alloc_table_start, geo.alloc_table_len))
         if geo.finaliser_table_start is not None:
-            image.sections[SECTION_FTB] = self.machine.read(geo.finaliser_table_start, geo.finaliser_table_len)
+            image.set_table(SECTION_FTB, self.machine.read(geo.finaliser_table_start, geo.finaliser_table_len))
         pool = self.machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
         image.sections[SECTION_POOL] = pack_used_blocks(pool, geo.block_size, used)
         # 2. mp_state_ctx (whole; resume takes only vm and mem from it)
@@ -167,7 +167,7 @@ class Hibernator:
         geo = state.geometry()
         heap_config.check_applied(self.heap, geo.start, geo.end)
         image.check_matches(ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
-        ctx, atb, ftb, pool = image.section(SECTION_CTX), image.section(SECTION_ATB), image.sections.get(SECTION_FTB), None
+        ctx, atb, ftb, pool = image.section(SECTION_CTX), image.table(SECTION_ATB), image.table(SECTION_FTB), None
         relocated = ""
         if image.heap != _heap_geometry(geo):
             from .relocate import relocate_image

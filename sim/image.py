@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import struct
 import time
 import zlib
@@ -32,8 +33,11 @@ from typing import Any, Sequence
 from .errors import ImageError
 
 MAGIC = b"MPSHIB1\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: peripheral states and GC tables zlib-compressed
 PERIPHERAL_PREFIX = "periph."
+# The interpreter's sections (written by sim.hibernate). The GC tables are mostly
+# zeros and stored zlib-compressed: use ``table()`` to read them.
+SECTION_CTX, SECTION_ATB, SECTION_FTB, SECTION_POOL = "ctx", "heap.atb", "heap.ftb", "heap.pool"
 
 # magic, version, flags, total length, sequence, created (µs since the epoch),
 # fingerprint, word size, endianness (0 little, 1 big), 9 x heap geometry, ctx addr, ctx size
@@ -112,7 +116,9 @@ class HibernateImage:
 
     # -- peripheral states ------------------------------------------------------
     def set_peripheral_state(self, name: str, state: dict[str, Any]) -> None:
-        self.sections[PERIPHERAL_PREFIX + name] = json.dumps(state, sort_keys=True).encode()
+        raw = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        packed = zlib.compress(raw, 9)     # JSON starts with '{', zlib with 0x78: readers tell them apart
+        self.sections[PERIPHERAL_PREFIX + name] = packed if len(packed) < len(raw) else raw
 
     def peripheral_states(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -120,10 +126,22 @@ class HibernateImage:
             if key.startswith(PERIPHERAL_PREFIX):
                 name = key[len(PERIPHERAL_PREFIX):]
                 try:
-                    out[name] = json.loads(payload)
-                except (ValueError, UnicodeDecodeError) as e:
+                    out[name] = json.loads(payload if payload[:1] == b"{" else zlib.decompress(payload))
+                except (ValueError, UnicodeDecodeError, zlib.error) as e:
                     raise ImageError(f"section {key!r} is not valid JSON: {e}") from None
         return out
+
+    def set_table(self, name: str, data: bytes) -> None:
+        self.sections[name] = zlib.compress(data, 9)
+
+    def table(self, name: str) -> bytes | None:
+        """A compressed section (the GC tables), inflated; None if absent."""
+        if name not in self.sections:
+            return None
+        try:
+            return zlib.decompress(self.sections[name])
+        except zlib.error:
+            raise ImageError(f"image section {name!r} does not decompress") from None
 
     def section(self, name: str) -> bytes:
         try:
@@ -273,7 +291,9 @@ def pack_used_blocks(pool: bytes, block_size: int, used: Sequence[bool]) -> byte
     if block_size <= 0 or len(pool) != len(used) * block_size:
         raise ValueError(f"pool of {len(pool)} bytes is not {len(used)} blocks of {block_size}")
     runs = _runs(used)
-    table = min(_run_table(runs), _bitmap_table(used), key=len)
+    table = _run_table(runs)
+    if len(table) > 1 + len(_varint(len(used))) + (len(used) + 7) // 8:   # a bitmap is smaller
+        table = _bitmap_table(used)
     return b"".join([table, *(pool[start * block_size:(start + count) * block_size] for start, count in runs)])
 
 
@@ -305,16 +325,8 @@ def unpack_used_blocks(packed: bytes, pool_len: int, block_size: int, fill: int 
 
 def _runs(used: Sequence[bool]) -> list[tuple[int, int]]:
     """(first block, block count) of each run of used blocks."""
-    runs, i, n = [], 0, len(used)
-    while i < n:
-        while i < n and not used[i]:
-            i += 1
-        first = i
-        while i < n and used[i]:
-            i += 1
-        if i > first:
-            runs.append((first, i - first))
-    return runs
+    flags = bytes(1 if u else 0 for u in used) if not isinstance(used, (bytes, bytearray)) else used
+    return [(m.start(), m.end() - m.start()) for m in re.finditer(rb"[^\x00]+", flags)]
 
 
 def _run_table(runs: list[tuple[int, int]]) -> bytes:

@@ -23,6 +23,9 @@ from .firmware import Firmware, TypeInfo
 BLOCKS_PER_ATB = 4
 AT_FREE, AT_HEAD, AT_TAIL, AT_MARK = 0, 1, 2, 3
 BLOCKS_PER_FTB = 8
+# ATB byte -> its four blocks as bytes of 0 (free) / 1 (in use)
+_USED4 = [bytes(1 if (b >> (2 * i)) & 3 else 0 for i in range(BLOCKS_PER_ATB)) for b in range(256)]
+_LAYOUT_HASHES: dict[str, str] = {}
 
 
 class Memory(Protocol):
@@ -109,7 +112,11 @@ class MpState:
 
     def layout_hash(self) -> str:
         """Identifies the ctx layout: an image is only meaningful for the same one."""
-        return hashlib.sha256(json.dumps(self.ctx_type.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+        key = self.firmware.fingerprint
+        if key not in _LAYOUT_HASHES:
+            _LAYOUT_HASHES[key] = hashlib.sha256(
+                json.dumps(self.ctx_type.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+        return _LAYOUT_HASHES[key]
 
     # -- GC heap ----------------------------------------------------------------
     def geometry(self) -> GcGeometry:
@@ -129,8 +136,10 @@ class MpState:
         atb = self.memory.read(geo.alloc_table_start, geo.alloc_table_len)
         return [(byte >> (2 * i)) & 3 for byte in atb for i in range(BLOCKS_PER_ATB)]
 
-    def used_blocks(self, geo: GcGeometry | None = None) -> list[bool]:
-        return [k != AT_FREE for k in self.block_kinds(geo)]
+    def used_blocks(self, geo: GcGeometry | None = None) -> bytes:
+        """One byte per block: 1 if allocated (head, tail or marked), else 0."""
+        geo = geo or self.geometry()
+        return b"".join(_USED4[b] for b in self.memory.read(geo.alloc_table_start, geo.alloc_table_len))
 
     def heap_usage(self) -> dict[str, int]:
         geo = self.geometry()

@@ -167,9 +167,8 @@ def relocate_image(firmware: Firmware, image, new_start: int, new_end: int) -> R
     from .image import unpack_used_blocks
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
-    ftb = image.sections.get("heap.ftb")
-    return relocate(firmware, image.ctx_addr, image.section("ctx"), g.pool_start, image.section("heap.atb"),
-                    pool, new_start, new_end, ftb)
+    return relocate(firmware, image.ctx_addr, image.section("ctx"), g.pool_start, image.table("heap.atb"),
+                    pool, new_start, new_end, image.table("heap.ftb"))
 
 
 def _bits(data: bytes):

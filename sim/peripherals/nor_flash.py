@@ -169,8 +169,10 @@ class NorFlash(Peripheral):
             raise FlashError(f"program of {n} bytes at {self.base + offset:#010x} crosses a "
                              f"{self.page_size}-byte page boundary", address=self.base + offset, op="program")
         old = self.backing[offset:offset + n]
-        for i, (o, d) in enumerate(zip(old, data)):
-            if d & ~o & 0xFF:
+        if int.from_bytes(data, "little") & ~int.from_bytes(old, "little"):   # some 0 -> 1 bit
+            i = next(i for i, (o, d) in enumerate(zip(old, data)) if d & ~o & 0xFF)
+            o, d = old[i], data[i]
+            if True:
                 a = self.base + offset + i
                 raise FlashError(f"program at {a:#010x}: {d:#04x} over {o:#04x} needs a 0->1 bit "
                                  f"change (erase the sector first)", address=a, op="program")

@@ -90,7 +90,7 @@ def test_section_crc_mismatch_names_the_section():
 
 
 def test_version_constant():
-    assert FORMAT_VERSION == 1 and ENCODED.startswith(MAGIC)
+    assert FORMAT_VERSION == 2 and ENCODED.startswith(MAGIC)
 
 
 # -- compatibility ------------------------------------------------------------------
