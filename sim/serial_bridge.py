@@ -61,6 +61,8 @@ RUN_SLICE_S = 0.02       # host time per machine.run call while the board is bus
 SETTLE_S = 5.0           # control requests that need the REPL idle wait this long for it
 ATTACH_POLL_S = 0.2      # pty with no client: how often to look for one (no event exists)
 WAIT_FUNCTION = "mp_hal_stdin_rx_chr"
+REPL_MODE = "pyexec_mode_kind"   # lib/utils/pyexec.c: 0 raw REPL, 1 friendly
+CTRL_C = b"\x03"
 COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "quit", "help")
 
 
@@ -83,6 +85,10 @@ class Endpoint:
     def write_fds(self) -> list[int]:
         return []
 
+    def take_inbox(self) -> bytes:
+        """Input that arrived outside ``on_readable`` (e.g. just before a hang-up)."""
+        return b""
+
 
 class PtyEndpoint(Endpoint):
     """A pseudo-terminal pair; clients open the slave (``/dev/pts/N``).
@@ -101,6 +107,7 @@ class PtyEndpoint(Endpoint):
         os.set_blocking(self.master, False)
         self.label = self.path
         self.out = bytearray()
+        self.inbox = bytearray()        # input read while noticing the client left
         self._poll = select.poll()
         self._poll.register(self.master, select.POLLIN | select.POLLOUT)
         self._connected = False
@@ -111,10 +118,29 @@ class PtyEndpoint(Endpoint):
         for _fd, ev in self._poll.poll(0):
             events |= ev
         now = not events & select.POLLHUP
+        if not now and self._connected:
+            # The client wrote and closed (mpremote ends with "\r\x02" then
+            # close): what it sent before leaving still belongs to the board.
+            self.inbox += self._read_rest()
         if now != self._connected:
             self._connected = now
             self.out.clear()
         return now
+
+    def _read_rest(self) -> bytes:
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+    def take_inbox(self) -> bytes:
+        data, self.inbox = bytes(self.inbox), bytearray()
+        return data
 
     @property
     def poll_s(self) -> float | None:
@@ -378,6 +404,7 @@ class Bridge:
             self._wait_range = (s.addr & ~1, (s.addr & ~1) + max(s.size, 2))
         else:
             self._wait_range = None
+        self._mode = fw.symbol(REPL_MODE).addr if fw.has_symbol(REPL_MODE) else None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -421,6 +448,10 @@ class Bridge:
             if connected:
                 self.counters.clients += 1
             self.log(f"client {'attached' if connected else 'detached'} ({ep.label})")
+        last_words = ep.take_inbox()
+        if last_words:
+            self.counters.bytes_in += len(last_words)
+            self.pending_in += last_words
         if self._feed() and self.state == "waiting":
             self.state = "running"
         runnable = self.state == "running" and len(ep.out) < MAX_PENDING_OUT
@@ -497,14 +528,25 @@ class Bridge:
         return max(0, RX_RING - RX_MARGIN - level - console.rx_pending)
 
     def _feed(self) -> bool:
-        """Move what fits of the pending input into the UART."""
+        """Move what fits of the pending input into the UART.
+
+        A Ctrl-C held back behind input that does not fit goes ahead of it: the
+        firmware takes it in the UART interrupt (it never enters the ring) and a
+        user who pasted into a running program must still be able to stop it."""
         if not self.pending_in or self.state in ("exited", "faulted"):
             return False
         n = min(len(self.pending_in), self._ring_room())
-        if n <= 0:
+        fed = b""
+        if n > 0:
+            fed = bytes(self.pending_in[:n])
+            del self.pending_in[:n]
+        intr = self.pending_in.find(CTRL_C)
+        if intr >= 0:
+            del self.pending_in[intr]
+            fed += CTRL_C
+        if not fed:
             return False
-        self.machine.console.feed(bytes(self.pending_in[:n]))
-        del self.pending_in[:n]
+        self.machine.console.feed(fed)
         return True
 
     # -- control --------------------------------------------------------------------------
@@ -583,6 +625,8 @@ class Bridge:
                   f"serial={self.endpoint.label}", f"time={m.now_ns / 1e9:.3f}s",
                   f"in={self.counters.bytes_in}", f"out={self.counters.bytes_out}",
                   f"clients={self.counters.clients}"]
+        if self._mode is not None and self.state == "waiting":
+            fields.append(f"repl={({0: 'raw', 1: 'friendly'}).get(m.read(self._mode, 1)[0], 'other')}")
         if self.state == "exited":
             fields.append(f"exit_status={m.exit_status}")
         if self.fault:

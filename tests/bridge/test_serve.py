@@ -189,6 +189,8 @@ def test_power_cycle_over_control_socket_keeps_state(serve):
     assert answer.startswith("ok hibernated image #1"), answer
     assert mpremote(s.endpoint, "resume", "eval", "(state['n'], state['l'])").strip() == "(7, [1, 2, 3])"
     assert s.control("status").startswith("ok state=")
+    wait_idle(s)
+    assert "repl=friendly" in s.control("status")
 
 
 class Term:
@@ -284,6 +286,111 @@ def test_signals_hibernate_power_cycle_and_term(serve):
     assert "flash image saved" in s.stderr()
     assert not Path(s.control_path).exists()
     assert s.flash.stat().st_size > 0
+
+
+def test_ctrl_c_interrupts_a_running_program(serve):
+    s = serve("--pty")
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"n = 0\r")
+        term.expect(b">>> ")
+        term.write(b"while True: n += 1\r\r")
+        time.sleep(0.5)
+        term.write(b"\x03")
+        assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
+        term.write(b"n > 0\r")
+        assert b"True" in term.expect(b">>> ")
+    finally:
+        term.close()
+
+
+def test_typed_ahead_input_is_not_dropped(serve):
+    """2 KB typed while a program runs: the firmware's 256-byte ring would drop
+    most of it; the bridge holds it back until the REPL reads it."""
+    s = serve("--pty")
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"for i in range(100000): pass\r\r" + b"x = '" + b"a" * 2000 + b"'\r" + b"len(x)\r")
+        assert b"\r\n2000\r\n>>> " in term.expect(b"2000\r\n>>> ", 60)
+    finally:
+        term.close()
+
+
+def test_ctrl_c_overtakes_held_back_input(serve):
+    """Ctrl-C typed after more input than the ring holds still stops the program."""
+    s = serve("--pty")
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"while True: pass\r\r")
+        time.sleep(0.3)
+        term.write(b"# " + b"b" * 3000 + b"\r\x03")
+        assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
+        term.write(b"'after'\r")
+        assert b"'after'\r\n>>> " in term.expect(b"'after'\r\n>>> ", 30)
+    finally:
+        term.close()
+
+
+@needs_mpremote
+def test_mpremote_repl(serve):
+    """'mpremote repl' on its own terminal: type, see the answer, Ctrl-] leaves."""
+    import pty
+    s = serve("--pty")
+    pid, fd = pty.fork()
+    if pid == 0:                                   # child: mpremote with a terminal as stdin
+        try:
+            os.chdir(ROOT)
+            os.execv(sys.executable, [sys.executable, "-m", "mpremote", "connect", s.endpoint, "resume", "repl"])
+        finally:
+            os._exit(127)
+    try:
+        buf = b""
+        deadline = time.monotonic() + 30
+        while b"42" not in buf:
+            assert time.monotonic() < deadline, buf
+            if b"Connected" in buf:
+                os.write(fd, b"6*7\r")             # again until mpremote has its terminal raw
+            if select.select([fd], [], [], 0.5)[0]:
+                buf += os.read(fd, 4096)
+        os.write(fd, b"\x1d")                      # Ctrl-]: leave
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("mpremote repl did not exit on Ctrl-]")
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_raw_paste_probe_gets_the_1_9_2_answer(serve):
+    """mpremote first tries raw-paste mode (Ctrl-E 'A' Ctrl-A). MicroPython 1.9.2
+    predates it: Ctrl-A just restarts the raw REPL, and mpremote falls back to
+    the plain raw REPL when it reads that banner instead of 'R\\x00'/'R\\x01'."""
+    s = serve("--pty")
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"\r\x01")
+        term.expect(b"raw REPL; CTRL-B to exit\r\n>")
+        term.write(b"\x05A\x01")
+        assert term.expect(b"raw REPL; CTRL-B to exit\r\n>") == b"raw REPL; CTRL-B to exit\r\n>"
+        term.write(b"print('plain raw REPL')\x04")
+        assert term.expect(b"\x04>") == b"OKplain raw REPL\r\n\x04\x04>"
+        term.write(b"\r\x02")
+        term.expect(b">>> ")
+    finally:
+        term.close()
 
 
 def test_quit_over_control(serve):
