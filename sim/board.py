@@ -108,6 +108,15 @@ _TOP_KEYS = {"name", "description", "cpu", "clock_hz", "refclk_hz", "num_irq", "
 _MEMORY_KEYS = {"name", "base", "size", "alias", "boot"}
 _PERIPHERAL_KEYS = {"name", "type", "base", "size", "irq", "settings", "console"}
 _STUB_KEYS = {"name", "base", "size"}
+# Settings each peripheral model reads (all integers); a type not listed takes none.
+# Checked here so a typo in [peripheral.settings] is an error, never a silent default.
+_SETTINGS = {
+    "nor_flash": {"sector_size", "page_size", "erase_value", "sector_erase_us", "page_program_us",
+                  "hibernate_offset", "hibernate_size"},
+    "cmsdk_timer": {"pclk_hz"},
+    "mps2_fpgaio": {"num_leds", "prescale_clk"},
+}
+_CONSOLE_TYPES = {"cmsdk_uart"}
 
 
 def available_boards() -> list[str]:
@@ -183,14 +192,28 @@ def _peripheral(p: Any, where: str) -> PeripheralSpec:
     settings = p.get("settings", {})
     if not isinstance(settings, dict):
         raise BoardError(f"{where}: 'settings' must be a table")
+    type_ = _get(p, "type", str, where)
+    if settings:
+        allowed = _SETTINGS.get(type_, set())
+        if not allowed:
+            raise BoardError(f"{where}: a {type_} peripheral takes no settings (got {sorted(settings)[0]!r})")
+        _check_keys(settings, allowed, f"{where}: settings")
+        for key in settings:
+            _get(settings, key, int, f"{where}: settings")
+    console = p.get("console", False)
+    if not isinstance(console, bool):
+        raise BoardError(f"{where}: key 'console' must be bool, not {type(console).__name__}")
+    if console and type_ not in _CONSOLE_TYPES:
+        raise BoardError(f"{where}: console = true needs a UART ({', '.join(sorted(_CONSOLE_TYPES))}), "
+                         f"not a {type_}")
     return PeripheralSpec(
         name=_get(p, "name", str, where),
-        type=_get(p, "type", str, where),
+        type=type_,
         base=_get(p, "base", int, where),
         size=_get(p, "size", int, where),
         irq=dict(irq),
         settings=dict(settings),
-        console=bool(p.get("console", False)),
+        console=console,
     )
 
 

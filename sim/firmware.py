@@ -122,8 +122,13 @@ class Firmware:
             fw._types = {k: TypeInfo.from_json(v) for k, v in cached["types"].items()}
             return fw
         elf = _open_elf(raw, path)
-        symbols = _symbols(elf)
-        fw = cls(path, raw, _segments(elf), symbols, elf.header.e_entry, elf.has_dwarf_info())
+        try:
+            symbols, segments, debug = _symbols(elf), _segments(elf), elf.has_dwarf_info()
+        except FirmwareError:
+            raise
+        except Exception as e:  # noqa: BLE001 - pyelftools raises assorted errors on a truncated/corrupt ELF
+            raise FirmwareError(f"not a valid ELF file: {path} (truncated or corrupt: {e})") from None
+        fw = cls(path, raw, segments, symbols, elf.header.e_entry, debug)
         fw._save_cache()
         return fw
 
@@ -164,7 +169,12 @@ class Firmware:
             raise FirmwareError(f"{self.path.name} has no debug info (build it with -g): "
                                 f"cannot read the layout of {key.split(':', 1)[1]}")
         from . import dwarf_types
-        found = dwarf_types.find(_open_elf(self._raw, self.path), key)
+        try:
+            found = dwarf_types.find(_open_elf(self._raw, self.path), key)
+        except FirmwareError:
+            raise
+        except Exception as e:  # noqa: BLE001 - corrupt DWARF: pyelftools raises assorted errors
+            raise FirmwareError(f"{self.path.name}: cannot read its debug info ({e})") from None
         if found is None:
             kind, name = key.split(":", 1)
             what = "variable" if kind == "var" else "type"

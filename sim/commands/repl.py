@@ -115,6 +115,9 @@ def interactive(board) -> int:
             if chunk:
                 out.write(chunk)
                 out.flush()
+            if machine.exit_status is not None:    # semihosting exit: the board is done
+                _say(f"the firmware exited with status {machine.exit_status}")
+                return machine.exit_status
             if eof and machine.is_waiting_for_input() and not machine.console.rx_pending:
                 out.write(b"\r\n")
                 out.flush()

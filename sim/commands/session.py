@@ -17,7 +17,7 @@ from rich.table import Table
 from ..cli import command, common_args
 from ..errors import ReplError, UsageError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)   # one message, one line: never wrapped at 80 columns
 
 
 def board_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,9 @@ def code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("script", nargs="?", help="a Python file to run on the board")
 
 
-def open_board(args: argparse.Namespace):
+def open_board(args: argparse.Namespace, hibernatable: bool = False):
+    """The board the arguments describe. ``hibernatable``: refuse, before anything
+    boots or any file is touched, a firmware the hibernate controller cannot read."""
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
@@ -58,9 +60,35 @@ def open_board(args: argparse.Namespace):
     from ..paths import default_firmware
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))
+    if hibernatable:
+        require_hibernatable(fw)
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
                  timeout_s=args.timeout, heap=heap)
+
+
+def require_hibernatable(fw) -> None:
+    """What hibernate and resume read from the ELF: ``mp_state_ctx`` and its DWARF layout."""
+    from ..errors import FirmwareError
+    if not fw.has_symbol("mp_state_ctx"):
+        raise FirmwareError(f"{fw.path.name} is not a MicroPython firmware (no mp_state_ctx symbol): "
+                            f"it cannot hibernate or resume")
+    fw.variable_type("mp_state_ctx")      # FirmwareError naming the missing debug info
+
+
+def boot(board) -> str:
+    """Boot to the prompt; a firmware that exits first is a clear failure, not a timeout."""
+    try:
+        return board.boot()
+    except ReplError as e:
+        status = board.machine.exit_status
+        if status is None:
+            raise
+        if e.output:
+            sys.stdout.write(e.output)
+            sys.stdout.flush()
+        raise ReplError(f"{board.firmware.path.name} exited (status {status}) before reaching a "
+                        f"MicroPython prompt: nothing was run") from None
 
 
 def scripts(args: argparse.Namespace) -> list[str]:
@@ -116,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     codes = scripts(args)
     if not codes:
         raise UsageError("nothing to run: give a script file or -c CODE")
-    with open_board(args) as board:
-        board.boot()
+    with open_board(args, hibernatable=args.hibernate) as board:
+        boot(board)
         for code in codes:
             if not run_code(board, code):
                 return 1
@@ -134,12 +162,13 @@ def _hibernate_args(p: argparse.ArgumentParser) -> None:
 
 @command("hibernate", "boot (or --resume), run Python, then save the interpreter to flash", _hibernate_args)
 def hibernate(args: argparse.Namespace) -> int:
-    with open_board(args) as board:
+    codes = scripts(args)
+    with open_board(args, hibernatable=True) as board:
         if args.resume:
             board.resume()
         else:
-            board.boot()
-        for code in scripts(args):
+            boot(board)
+        for code in codes:
             if not run_code(board, code):
                 return 1
         Console().print(save_table(board.hibernate()))
@@ -154,14 +183,15 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 
 @command("resume", "power on, restore the newest valid hibernate image, run Python or open a REPL", _resume_args)
 def resume(args: argparse.Namespace) -> int:
-    with open_board(args) as board:
+    codes = scripts(args)
+    with open_board(args, hibernatable=True) as board:
         report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
         if report:
             if report.relocated:
                 err.print(report.relocated)
             err.print(f"resumed image #{report.sequence} ({report.image_bytes} B, {report.used_heap_bytes} B "
                       f"of heap) in {report.host_time_s * 1000:.2f} ms")
-        for code in scripts(args):
+        for code in codes:
             if not run_code(board, code):
                 return 1
         if args.repl:
@@ -186,9 +216,10 @@ def power_cycle(args: argparse.Namespace) -> int:
         raise UsageError("--torn needs --cut-at N")
     if args.cut_at is not None and args.cut_at < 0:
         raise UsageError("--cut-at must be 0 or more")
-    with open_board(args) as board:
-        board.boot()
-        for code in scripts(args):
+    codes = scripts(args)
+    with open_board(args, hibernatable=True) as board:
+        boot(board)
+        for code in codes:
             if not run_code(board, code):
                 return 1
         before = board.repl.eval(args.check) if args.check else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli import command
+from ..errors import UsageError
 from ..snapshot import load_snapshot, save_snapshot
 from .session import board_args, code_args, open_board, run_code, scripts
 
@@ -45,7 +46,11 @@ def snapshot(args: argparse.Namespace) -> int:
             size = save_snapshot(board.machine, args.file)
             print(f"saved snapshot {args.file} ({size} bytes)")
             return 0
-        load_snapshot(board.machine, args.file)
+        try:
+            load_snapshot(board.machine, args.file)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:   # valid magic, malformed header
+            raise UsageError(f"{args.file}: not a usable mpsim snapshot (malformed header: "
+                             f"{type(e).__name__}: {e})") from None
         board.repl.drain(0)
         for code in scripts(args):
             if not run_code(board, code):
