@@ -222,7 +222,11 @@ SNIPPETS = {
                           "80501c804743f2051313808047fee70131704730000000"), 0x2E),
     "mmio_stop": (bytes.fromhex("4ff080420021106801310329fbd1fee7"), 0xE),
     "v8m_tt": (bytes.fromhex("41e800f0fee7"), 0x4),
+    "pc_write_then_stop": (bytes.fromhex("abbe4ff080420021013100e000bf10680529f9d1fee7"), 0x14),
 }
+# pc_write_then_stop: bkpt (the interrupt hook writes PC += 2); mov.w r2,#0x40000000;
+#   movs r1,#0; loop: adds r1,#1; b mid; nop; mid: ldr r0,[r2] (MMIO; the 2nd and
+#   4th reads call emu_stop); cmp r1,#5; bne loop; b .
 # v8m_tt: 'tt r0, r1' (ARMv8-M only: UNDEFINED on a Cortex-M3); b .
 # mmio_stop: mov.w r2,#0x40000000; movs r1,#0; loop: ldr r0,[r2] (MMIO; the
 #   callback calls emu_stop); adds r1,#1; cmp r1,#3; bne loop; b .
@@ -284,6 +288,9 @@ def _child_snippet(name: str, hook: str, mclass: bool = False) -> dict:
         return False
 
     def on_intr(uc_, intno, data):
+        if name == "pc_write_then_stop":  # step over the bkpt
+            uc_.reg_write(a.UC_ARM_REG_PC, (uc_.reg_read(a.UC_ARM_REG_PC) + 2) | 1)
+            return
         events.append([intno, uc_.reg_read(a.UC_ARM_REG_PC)])
         uc_.reg_write(a.UC_ARM_REG_PC, 0xE | 1)  # "return" to the 'adds r1,#10'
         if len(events) > 2:
@@ -291,7 +298,12 @@ def _child_snippet(name: str, hook: str, mclass: bool = False) -> dict:
 
     def mmio_read(uc_, offset, size, data):
         events.append(["read", offset])
-        uc_.emu_stop()
+        if name != "pc_write_then_stop":
+            uc_.emu_stop()
+        else:
+            events[-1].append(uc_.reg_read(a.UC_ARM_REG_R1))
+            if len(events) in (2, 4):
+                uc_.emu_stop()
         return 0x1234
 
     def mmio_write(uc_, offset, size, value, data):

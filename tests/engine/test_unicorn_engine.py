@@ -213,3 +213,16 @@ def test_host_entered_handler_mode_is_seen_by_the_translator():
     assert r["events"] == [[8, 0xFFFFFFF8]] and r["errors"] == [] and r["r1"] == 12
     stock = guest.run_snippet("exc_return", "stock", "handler")
     assert stock["events"] == [] and stock["errors"], "stock Unicorn changed: patch 0007 may go"
+
+
+@needs_patched
+def test_stop_after_a_hook_wrote_pc_resumes_at_the_right_pc():
+    """An interrupt hook writes PC (semihosting step-over), later an MMIO callback
+    stops: the stop lands at the start of a chained block, whose PC must be
+    restored (patch 0008), so the loop resumes where it was and each MMIO read
+    happens once."""
+    r = guest.run_snippet("pc_write_then_stop", "patched", "intr")
+    assert [e[2] for e in r["events"]] == [1, 2, 3, 4, 5]
+    assert r["errors"] == ["stopped at 0x8", "stopped at 0x8"] and r["r1"] == 5
+    if r["icount"] is not None:
+        assert r["icount"] == 28
