@@ -72,10 +72,16 @@ class SliceTimer:
     """Stops the CPU at a host-time deadline without any per-instruction hook.
 
     One persistent thread per machine (Unicorn's own ``timeout=`` starts a thread
-    per ``emu_start``, ~85 µs each). ``emu_stop`` is called under the lock that
+    per ``emu_start``, ~85 us each). ``emu_stop`` is called under the lock that
     ``disarm`` takes, so a late firing can never hit the next slice; if a stop
     lands just before emulation starts (and is ignored by Unicorn) the timer
     fires again every millisecond until disarmed.
+
+    Arming is cheap: the thread is woken only when the new deadline is earlier
+    than the one it already sleeps towards (a wake-up is a thread switch and a
+    GIL hand-over, ~0.1 ms; short slices, e.g. one per SysTick tick while the
+    guest sleeps, re-arm thousands of times a second). A thread that wakes for
+    an older, later-replaced deadline just sleeps again.
     """
 
     RETRY_S = 0.001
@@ -85,16 +91,20 @@ class SliceTimer:
         self._stop = stop
         self._cond = threading.Condition()
         self._deadline: float | None = None
+        self._sleeping_until: float | None = None   # what the thread waits for (None: forever)
         self._closed = False
         self.fired = False
         self._thread = threading.Thread(target=self._loop, name="mpsim-slice-timer", daemon=True)
         self._thread.start()
 
     def arm(self, host_seconds: float) -> None:
+        deadline = time.perf_counter() + host_seconds
         with self._cond:
             self.fired = False
-            self._deadline = time.perf_counter() + host_seconds
-            self._cond.notify()
+            self._deadline = deadline
+            s = self._sleeping_until
+            if s is None or deadline < s:
+                self._cond.notify()
 
     def disarm(self) -> bool:
         with self._cond:
@@ -110,10 +120,12 @@ class SliceTimer:
         with self._cond:
             while not self._closed:
                 if self._deadline is None:
+                    self._sleeping_until = None
                     self._cond.wait()
                     continue
                 remaining = self._deadline - time.perf_counter()
                 if remaining > 0:
+                    self._sleeping_until = self._deadline
                     self._cond.wait(remaining)
                     continue
                 self.fired = True

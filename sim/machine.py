@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from . import engine                      # chooses libunicorn (patched or stock): before unicorn
 from unicorn import (UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
                      UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_ARCH_ARM, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH,
                      UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED,
@@ -60,6 +61,7 @@ _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests 
 _MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
 _DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
+_DET_ICOUNT_SLICE = 250_000        # deterministic with the instruction counter: slice cap (10 ms)
 _CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
 _CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
                   msp=A.UC_ARM_REG_MSP, psp=A.UC_ARM_REG_PSP, control=A.UC_ARM_REG_CONTROL,
@@ -113,12 +115,30 @@ class Machine:
         self._replay: tuple | None = None
         self._last_access: tuple | None = None
         self._det_slice = _DET_MIN_CYCLES
+        feats = engine.features
+        # Patched libunicorn (tools/unicorn-patches): stores to executable pages are
+        # fast by themselves (0001), so no virtual TLB and no Python TLB-fill hook
+        # (f(200000): 0.16 s without, 0.27 s with it); an emu_stop from a device
+        # callback never repeats the access (0002), so no replay; instruction
+        # counting without hooks (0005) for deterministic time.
+        self._tlb_hook = not feats.fast_exec_stores
+        self._replay_on = not feats.inline_exit_check
+        self._icount = deterministic and feats.has_icount
+        self._icount_now = self._icount_limit = 0
+        self._async_hit = False
 
         uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M3)       # only works before the first mem_map
         uc.ctl_set_page_size(PAGE)
-        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+        if self._icount:
+            engine.icount_enable(uc)                      # before the first mem_map: no TB flush
+        if self._tlb_hook:
+            uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.exc = cpu_exceptions.Exceptions(uc)
+        self.regs = self.exc.regs
+        self._read_pc = lambda r=self.regs.read, pc=A.UC_ARM_REG_PC: r(pc)
+        if self._tlb_hook:
+            uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         # No UC_HOOK_MEM_INVALID while running: measured 3.5x slower MicroPython
         # (f(200000): 2.2 s with it, 0.64 s without). It is added only to replay a
@@ -133,6 +153,10 @@ class Machine:
         self.nvic.on_pending = self._on_irq_pending
         self.scs.on_sysreset = lambda: self._request_stop("reset")
         self._tickers = [p for p in self.peripherals.values() if type(p).tick is not Peripheral.tick]
+        self._uarts = [p for p in self.peripherals.values() if p.type_name == "cmsdk_uart"]
+        self._code_ram = [(base, base + size, buf) for buf, base, size in self._ram.values()]
+        self._code_ram += [(r.base, r.base + r.size, self._ram[r.alias][0]) for r in board.memory if r.alias]
+        self.exc.ram = self._code_ram
         try:
             self.console = self.peripherals[board.console.name]
         except SimError:
@@ -227,7 +251,7 @@ class Machine:
         r = self._replay
         if r is not None:
             self._replay = None
-            if r[0] is p and r[1] == offset and not r[2] and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+            if r[0] is p and r[1] == offset and not r[2] and self._read_pc() == r[4]:
                 return r[3]
         with self._access_lock:
             v = p.read(offset, size)
@@ -238,7 +262,7 @@ class Machine:
         r = self._replay
         if r is not None:
             self._replay = None
-            if r[0] is p and r[1] == offset and r[2] and r[3] == value and uc.reg_read(A.UC_ARM_REG_PC) == r[4]:
+            if r[0] is p and r[1] == offset and r[2] and r[3] == value and self._read_pc() == r[4]:
                 return
         with self._access_lock:
             p.write(offset, size, value)
@@ -251,6 +275,7 @@ class Machine:
         with self._access_lock:
             if self._running:
                 self._stop_pending = True
+                self._async_hit = True
                 self.uc.emu_stop()
 
     # -- public: life cycle -----------------------------------------------------------
@@ -366,6 +391,8 @@ class Machine:
             sp = (uc.reg_read(A.UC_ARM_REG_SP) - 256) & ~7
             uc.reg_write(A.UC_ARM_REG_SP, sp)
             uc.reg_write(A.UC_ARM_REG_LR, ret | 1)
+            if self._icount:
+                engine.set_icount_limit(uc, None)
             self._emu(addr | 1, ret, host_seconds=timeout, cycles=1 << 40)
             pc = uc.reg_read(A.UC_ARM_REG_PC)
             if self._stop_kind == "exit":
@@ -415,6 +442,7 @@ class Machine:
         until_addr = _NO_ADDRESS if address is None else address & ~1
         progressed = False
         start_activity = self._last_activity
+        quiet_from = self.clock.now()      # idle needs idle_ns of quiet *in this call* too
         while True:
             now = self.clock.now()
             deadline = self._tick(now)
@@ -427,7 +455,7 @@ class Machine:
                 return self._reason("stopped")
             self._deliver_input()
             self._take_exception()
-            pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+            pc = self._read_pc()
             if pc == until_addr:
                 return self._reason("address")
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
@@ -445,19 +473,24 @@ class Machine:
             if self._host_stop:
                 self._host_stop = False
                 return self._reason("stopped")
-            pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+            pc = self._read_pc()
             if pc == until_addr:
                 return self._reason("address")
-            if kind in ("wait", "input") or (kind is None and self._after_wfi(pc)):
+            if kind in ("wait", "input") or (kind is None and self._stopped_by_wfi(pc)):
                 now = self.clock.now()
                 nd = self._tick(now)
                 if kind == "input" or self._input_ready():
                     continue
-                if self.nvic.should_take(0, self.uc.reg_read(A.UC_ARM_REG_BASEPRI),
-                                         self.uc.reg_read(A.UC_ARM_REG_FAULTMASK)) is not None:
-                    continue                                       # WFI wakes for masked-by-PRIMASK too
+                if self.nvic.any_pending:
+                    _primask, basepri, faultmask = self.exc.read_masks()
+                    if self.nvic.should_take(0, basepri, faultmask) is not None:
+                        continue                                   # WFI wakes for masked-by-PRIMASK too
                 progressed = progressed or self._last_activity != start_activity
-                if stop_on_idle and progressed and now - self._last_activity >= idle_ns:
+                # Quiet for idle_ns since the last console activity and since this
+                # call began: a guest in time.sleep() (WFI between timer ticks) is
+                # fast-forwarded by at least idle_ns per call instead of reporting
+                # "idle" at every tick (one run() call per 1 ms tick was the cost).
+                if stop_on_idle and progressed and now - max(self._last_activity, quiet_from) >= idle_ns:
                     return self._reason("idle")
                 if nd is None and until_ns is None:
                     return self._reason("idle", "asleep with no timer running")
@@ -486,7 +519,17 @@ class Machine:
 
     def _run_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
         self._slice_stop_at = stop_at
-        if self.deterministic:
+        if self._icount:
+            budget = _DET_ICOUNT_SLICE if stop_at is None else min(_DET_ICOUNT_SLICE, self.clock.cycles_until(stop_at))
+            start = engine.read_icount(self.uc)
+            self._icount_limit = start + budget
+            engine.set_icount_limit(self.uc, self._icount_limit)
+            self._emu(pc | 1, until_addr, cycles=0)
+            # Exact: the instructions that ran (a limit stop may end a few past the
+            # budget, at the end of a block; early stops are charged what ran).
+            self._icount_now = engine.read_icount(self.uc)
+            self.clock.add_cycles(self._icount_now - start)
+        elif self.deterministic:
             cycles = self._det_slice if stop_at is None else min(self._det_slice, self.clock.cycles_until(stop_at))
             self._emu(pc | 1, until_addr, cycles=cycles)
             # Early stops (WFI, busy-poll, semihosting, interrupts raised by register
@@ -496,8 +539,8 @@ class Machine:
             # back, so frequent stops (e.g. one per interrupt-driven TX byte) cost
             # little virtual time.
             self.clock.add_cycles(cycles)
-            if self._stop_kind is None and self.uc.reg_read(A.UC_ARM_REG_PC) != until_addr \
-                    and not self._after_wfi(self.uc.reg_read(A.UC_ARM_REG_PC)):
+            pc = self._read_pc()
+            if self._stop_kind is None and pc != until_addr and not self._after_wfi(pc):
                 self._det_slice = min(_DET_MAX_CYCLES, self._det_slice * 2)
             else:
                 self._det_slice = _DET_MIN_CYCLES
@@ -512,8 +555,19 @@ class Machine:
                 host_s = min(host_s, max(0.0, host_end - time.perf_counter()))
             self._emu(pc | 1, until_addr, host_seconds=host_s)
 
+    def _stopped_by_wfi(self, pc: int) -> bool:
+        """The slice just run ended because the CPU executed WFI. Not when it was
+        stopped from outside (slice timer, instruction limit) at the instruction
+        after a WFI, e.g. right after an exception returned there: that is no
+        sleep. (Mistaking a WFI for such a stop only makes a spurious wake-up,
+        which the architecture allows; the converse would skip guest time.)"""
+        if self._async_hit or (self._icount and self._icount_now >= self._icount_limit):
+            return False
+        return self._after_wfi(pc)
+
     def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0) -> None:
         self._stop_kind = None
+        self._async_hit = False
         self._fault_info = None
         self._running = True
         timer = None
@@ -524,7 +578,7 @@ class Machine:
             timer.arm(host_seconds)
         self.clock.start_slice()
         try:
-            self.uc.emu_start(begin, until, count=cycles if self.deterministic else 0)
+            self.uc.emu_start(begin, until, count=cycles if self.deterministic and not self._icount else 0)
         except UcError as e:
             raise self._fault_from(e) from None
         finally:
@@ -534,11 +588,15 @@ class Machine:
             with self._access_lock:
                 self._running = False
                 self._stop_pending = False
-            if self._last_access is not None:
-                self._replay = (*self._last_access, self.uc.reg_read(A.UC_ARM_REG_PC))
+            if self._last_access is not None and self._replay_on:
+                self._replay = (*self._last_access, self._read_pc())
             self._last_access = None
 
     def _after_wfi(self, pc: int) -> bool:
+        a = pc - 2
+        for lo, hi, buf in self._code_ram:
+            if lo <= a and a + 2 <= hi:
+                return buf[a - lo] == 0x30 and buf[a - lo + 1] == 0xBF
         try:
             return self.read(pc - 2, 2) == b"\x30\xbf"
         except UcError:
@@ -562,11 +620,11 @@ class Machine:
         self._last_activity = self.clock.now()
 
     def _input_ready(self) -> bool:
-        return any(p.type_name == "cmsdk_uart" and p.deliver() for p in self.peripherals.values())
+        return any(p.deliver() for p in self._uarts)
 
     def _deliver_input(self) -> None:
-        for p in self.peripherals.values():
-            if p.type_name == "cmsdk_uart" and p.rx_fifo:
+        for p in self._uarts:
+            if p.rx_fifo:
                 p.deliver()
 
     def _on_irq_pending(self) -> None:
@@ -586,14 +644,15 @@ class Machine:
                 self._request_stop("replan")
 
     def _take_exception(self, return_pc: int | None = None, dry_run: bool = False) -> bool:
-        uc = self.uc
-        exc = self.nvic.should_take(uc.reg_read(A.UC_ARM_REG_PRIMASK), uc.reg_read(A.UC_ARM_REG_BASEPRI),
-                                    uc.reg_read(A.UC_ARM_REG_FAULTMASK))
+        nvic = self.nvic
+        if not nvic.any_pending:
+            return False
+        exc = nvic.should_take(*self.exc.read_masks())
         if exc is None or dry_run:
             return exc is not None
-        self.nvic.acknowledge(exc)
-        pc = uc.reg_read(A.UC_ARM_REG_PC) if return_pc is None else return_pc
-        cpu_exceptions.enter(uc, exc, pc, self.scs.vtor)
+        nvic.acknowledge(exc)
+        pc = self._read_pc() if return_pc is None else return_pc
+        self.exc.enter(exc, pc, self.scs.vtor)
         return True
 
     # -- Unicorn hooks ------------------------------------------------------------------------------
@@ -623,17 +682,20 @@ class Machine:
             # Python time spent entering/leaving exceptions is not guest time;
             # counting it would let a fast timer starve the guest.
             self.clock.exclude(time.perf_counter_ns() - t0)
-            # Measured: after a hook writes PC, Unicorn (with no code hook installed)
-            # may later leave emu_start without syncing PC, so the PC we read back
-            # would be stale. Ending the slice right here keeps PC exact.
-            self._request_stop("hook")
+            # Measured on the stock library: after a hook writes PC, Unicorn (with no
+            # code hook installed) may later leave emu_start without syncing PC, so
+            # the PC we read back would be stale. Ending the slice right here keeps
+            # PC exact. The patched library (0002: exits at block boundaries only)
+            # keeps running into the handler / the interrupted code.
+            if self._replay_on:
+                self._request_stop("hook")
 
     def _handle_interrupt(self, uc, intno: int) -> None:
-        pc = uc.reg_read(A.UC_ARM_REG_PC)
+        pc = self._read_pc()
         if intno == _INT_EXC_EXIT:
             exc = self.nvic.current
             self.nvic.complete(exc)
-            ret = cpu_exceptions.leave(uc, pc | 1)
+            ret = self.exc.leave(pc | 1)
             self._take_exception(ret)                 # tail-chain anything now allowed
         elif intno == _INT_SVC:
             self.nvic.set_pending(SVCALL)
@@ -655,7 +717,7 @@ class Machine:
             raise self._fault(f"lockup: {why} while in HardFault", pc)
         self.nvic.acknowledge(HARDFAULT)
         self.scs.hfsr |= 1 << 30                      # FORCED
-        cpu_exceptions.enter(self.uc, HARDFAULT, pc, self.scs.vtor)
+        self.exc.enter(HARDFAULT, pc, self.scs.vtor)
 
     def _semihost(self, pc: int) -> None:
         uc = self.uc
@@ -718,7 +780,7 @@ class Machine:
         return GuestFault(msg, pc=pc, address=address, access=access)
 
     def _fault_from(self, e: UcError) -> GuestFault:
-        pc = self.uc.reg_read(A.UC_ARM_REG_PC)
+        pc = self._read_pc()
         if self._fault_info is None and e.errno in _MEM_ERRORS:
             # Re-execute the faulting instruction (it did not complete) with the
             # invalid-access hook installed, only to learn the address.

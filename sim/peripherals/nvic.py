@@ -57,6 +57,10 @@ class Nvic:
     def clear_pending(self, exc: int) -> None:
         self.pending[exc] = False
 
+    @property
+    def any_pending(self) -> bool:
+        return True in self.pending
+
     # -- priority arithmetic -------------------------------------------------------
     def group(self, prio: int) -> int:
         if prio < 0:
@@ -77,6 +81,8 @@ class Nvic:
 
     def best_pending(self) -> int | None:
         """The enabled pending exception that would be taken first, if any."""
+        if True not in self.pending:
+            return None
         best, best_key = None, None
         for e, p in enumerate(self.pending):
             if p and self.enabled[e] and e not in self.active:
