@@ -1,0 +1,345 @@
+"""Differential test: the same ELF and the same typed input through mpsim and QEMU.
+
+The reference is ``qemu-system-arm -M mps2-an385 -nographic -monitor none
+-semihosting -serial stdio -kernel ELF`` (``-monitor none``: with ``-nographic``
+alone the monitor shares stdio, which QEMU refuses next to ``-serial stdio``, and
+its mux would eat Ctrl-A, the raw REPL's key). mpsim runs the same ELF on a
+``sim.device.Board``, in default and in deterministic mode, driven through the
+Board's own byte link (``board.repl.link``).
+
+Both sides get the same transcript, step by step: bytes to send and the marker
+that ends the step's output (a prompt). Input is paced like a host serial tool:
+one byte at a time ("typed") or in 32-byte chunks, each followed by its time on a
+115200-baud wire; a step starts only when the previous one has ended at its
+prompt, so the output does not depend on host speed. The UART output is compared
+BYTE FOR BYTE, with nothing normalised: banner, echo, prompts, results, tracebacks.
+
+Skipped with the reason when QEMU or the firmware is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.paths import default_firmware
+
+ELF = default_firmware("mps2-an385")
+QEMU = shutil.which("qemu-system-arm")
+
+pytestmark = [
+    pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed (apt-get install qemu-system-arm): "
+                                            "no reference to compare mpsim with"),
+    pytest.mark.skipif(not ELF.exists(), reason=f"firmware not built ({ELF}); run: bash tools/setup"),
+]
+
+PROMPT = b">>> "
+MORE = b"... "
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+RAW_END = b"\x04>"
+BYTE_S = 10 / 115200          # one byte on a 115200-baud 8N1 wire
+STEP_TIMEOUT = 20.0
+
+# -- the transcript ------------------------------------------------------------------------------------
+# (bytes to send, marker that ends the output of this step). "\r" is Enter, as a terminal sends it.
+F = [
+    (b"", PROMPT),                                                  # the banner
+    (b"print(1 + 1)\r", PROMPT),
+    (b"7 * 6, 7 / 2, 7 // 2, -7 // 2, -7 % 3, 2 ** 10, divmod(-17, 5)\r", PROMPT),
+    (b"1 << 200\r", PROMPT),
+    (b"2 ** 100, (1 << 70) // 3, -(2 ** 65) >> 3, (2 ** 64 - 1) & ~0xFFFF\r", PROMPT),
+    (b"pow(3, 200, 10 ** 9 + 7), int('123456789' * 5) * 987654321, hex(2 ** 80), bin(-37)\r", PROMPT),
+    (b"12345678901234567890 // 987654321, 12345678901234567890 % 987654321, -(10 ** 30) // 7\r", PROMPT),
+    (b"1 / 3, 2 / 3, 0.1 + 0.2, 1e100, 1.5e-7, -0.0, 123456789.0, 1e16, 3.14159265358979\r", PROMPT),
+    (b"float('inf'), float('-inf'), float('nan'), round(2.675, 2), int(-2.5), 7.0 // 2, 7.5 % 2\r", PROMPT),
+    (b"'%.3f|%10.4e|%g|%08.2f' % (3.14159, 12345.678, 0.00001234, -3.5)\r", PROMPT),
+    (b"import math; math.sqrt(2), math.sin(1), math.exp(10), math.log(7), math.pi, math.atan2(1, -1)\r", PROMPT),
+    (b"1/0\r", PROMPT),
+    (b"[1, 2][5]\r", PROMPT),
+    (b"undefined_name\r", PROMPT),
+    (b"int('12x')\r", PROMPT),
+    (b"def twice(n):\r", MORE),
+    (b"return 2 * n\r", MORE),
+    (b"\r\r\r", PROMPT),
+    (b"twice(21), twice('ab')\r", PROMPT),
+    (b"def fails(x):\r", MORE),
+    (b"y = x + 1\r", MORE),
+    (b"return y / 0\r", MORE),
+    (b"\r\r\r", PROMPT),
+    (b"fails(1)\r", PROMPT),
+    (b"for i in range(3):\r", MORE),
+    (b"print(i, i * i)\r", MORE),
+    (b"\r\r\r", PROMPT),
+    (b"import time; time.sleep_ms(50); print('slept')\r", PROMPT),
+    (b"time.sleep_us(1500); time.sleep(0); print('slept again')\r", PROMPT),
+    (b"time.sleep_ms(200)\r", b"\r\n"),                               # typed ahead while the board sleeps
+    (b"print('typed ahead')\r", b"typed ahead\r\n>>> "),
+    (b"import board; board.leds(0); board.LED(0).on(); board.leds()\r", PROMPT),
+    (b"board.LED(1).toggle(); board.leds(), board.LED(0).value(), board.LED(1).value()\r", PROMPT),
+    (b"board.LED(0).toggle(); board.leds(3); board.leds(), board.LED(0).value()\r", PROMPT),
+    (b"board.leds(0); board.leds()\r", PROMPT),
+    (b"import struct, array, collections\r", PROMPT),
+    (b"struct.pack('<hHiIbB', -2, 65535, -100000, 4000000000, -1, 255)\r", PROMPT),
+    (b"struct.unpack('<IhB', b'\\x01\\x02\\x03\\x04\\xff\\xfe\\x07'), struct.calcsize('<iHb')\r", PROMPT),
+    (b"struct.pack('>f', 1.5), struct.pack('<d', -2.25), struct.unpack('<f', b'\\x00\\x00\\xc0\\x3f')\r", PROMPT),
+    (b"a = array.array('i', [3, -1, 7]); a.append(9); a, sum(a), array.array('B', b'xyz')\r", PROMPT),
+    (b"collections.OrderedDict([('z', 1), ('a', 2)]), collections.namedtuple('P', 'x y')(1, 2)\r", PROMPT),
+    (b"d = {}\r", PROMPT),
+    (b"for k in ('zeta', 'alpha', 'mid', 1, 2.5, 'k2', b'raw', None, -3, (1, 2)): d[k] = len(d)\r", MORE),
+    (b"\r", PROMPT),
+    (b"d\r", PROMPT),
+    (b"list(d.keys()), {1, 2, 3, 'a', 'b'}, {'x': [1, {'y': (2,)}]}\r", PROMPT),
+    (b"s = 'Hello, World'; s.upper(), s.lower(), s.split(', '), s.find('o'), s.rfind('o'), s[1:-1]\r", PROMPT),
+    (b"'  pad '.strip(), '-'.join(['a', 'b', 'c']), 'a,b,,c'.split(','), 'abcabc'.replace('b', 'XY', 1)\r",
+     PROMPT),
+    (b"'{:>8}|{:<4}|{:^6}|{:05d}|{!r}'.format('r', 'l', 'c', 42, 'q'), '%s=%d %r' % ('k', 7, b'\\x00')\r",
+     PROMPT),
+    (b"'x'.join(map(str, range(5))), 'AbC'.isupper(), '123'.isdigit(), 'caf\xc3\xa9', len('caf\xc3\xa9')\r",
+     PROMPT),
+    (b"b'\\x00\\xffabc', bytes(range(5)), bytearray(b'hi') + b'!', str(b'q', 'utf-8'), repr('\\n\\t\\x01')\r",
+     PROMPT),
+    (b"[x * x for x in range(10) if x % 2], sorted([3, 1, 2], reverse=True), list(zip('ab', [1, 2]))\r",
+     PROMPT),
+    (b"import gc; _ = gc.collect(); gc.mem_free() > 1000, gc.mem_alloc() > 0\r", PROMPT),
+    (b"import sys; sys.platform, sys.byteorder, sys.maxsize, sys.implementation.name\r", PROMPT),
+    (b"try:\r", MORE),
+    (b"raise ValueError('boom', 42)\r", MORE),
+    (b"\x08\x08\x08\x08except ValueError as e:\r", MORE),      # backspace out of the auto-indent
+    (b"print('caught', e.args)\r", MORE),
+    (b"\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7ffinally:\r", MORE),        # DEL works as backspace too
+    (b"print('finally')\r", MORE),
+    (b"\r\r\r", PROMPT),
+    (b"class Point:\r", MORE),
+    (b"def __init__(self, x): self.x = x\r", MORE),
+    (b"def __repr__(self): return 'Point(%d)' % self.x\r", MORE),
+    (b"\r\r\r", PROMPT),
+    (b"[Point(i) for i in range(3)]\r", PROMPT),
+    (b"name = input('name? ')\r", b"name? "),                       # input() reads the UART too
+    (b"bob\r", PROMPT),
+    (b"name, len(name)\r", PROMPT),
+    (b"board.buttons(), board.NUM_LEDS, sorted(dir(board))\r", PROMPT),
+    (b"help()\r", PROMPT),
+    (b"help('modules')\r", PROMPT),
+    (b"\x05", b"=== "),                                               # paste mode
+    (b"def fact(n):\r    return 1 if n < 2 else n * fact(n - 1)\rprint(fact(30))\r\x04", PROMPT),
+    (b"while True: pass\r", MORE),                                    # Ctrl-C out of a loop
+    (b"\r", None),                                                    # runs; no marker: wait, then interrupt
+    (b"\x03", PROMPT),
+    (b"i = 0\r", PROMPT),
+    (b"while True: i += 1\r", MORE),
+    (b"\r", None),
+    (b"\x03", PROMPT),
+    (b"i > 0\r", PROMPT),
+    (b"12345\x1b[D\x1b[D\x08\x1b[C9\r", PROMPT),                         # cursor keys in the line editor
+    (b"print('alive')\r", PROMPT),
+]
+
+R = [
+    (b"\x01", RAW_PROMPT),                                           # raw REPL
+    (b"print(6 * 7)\x04", RAW_END),
+    (b"x = [i ** 3 for i in range(20)]\nprint(sum(x), x[-1])\nprint(2 ** 99)\x04", RAW_END),
+    (b"def g(n):\n    for i in range(n):\n        yield i * 2\nprint(list(g(6)))\x04", RAW_END),
+    (b"import struct\nprint(struct.pack('<Ii', 1, -2), 1.0 / 7)\x04", RAW_END),
+    (b"def bad():\n    return {}['missing']\nbad()\x04", RAW_END),      # traceback in the second section
+    (b"raise ValueError('x')\x04", RAW_END),
+    (b"print('partial'); 1/0\x04", RAW_END),
+    (b"syntax error here\x04", RAW_END),
+    ("s = 'café ✓'\nprint(s, len(s), s.encode(), s.upper(), s[3:])\x04".encode(), RAW_END),
+    (b"import board\nboard.LED(1).on()\nprint(board.leds())\nboard.leds(0)\x04", RAW_END),
+    # A program longer than the firmware's receive ring: the pacing must get it through intact.
+    (b"\n".join(b"v%d = %d * %d  # line %d padding padding padding" % (i, i, i + 1, i) for i in range(30))
+     + b"\nprint(v29, v0, v15)\x04", RAW_END),
+    (b"import time\ntime.sleep_ms(20)\nprint('raw slept')\x04", RAW_END),
+    (b"\x02", PROMPT),                                               # back to the friendly REPL
+    (b"print('friendly again')\r", PROMPT),
+    (b"\x04", PROMPT),                                               # soft reset: banner again
+    (b"x\r", PROMPT),
+]
+
+TRANSCRIPTS = {"friendly": F, "raw": R}
+PACING = {"typed": 1, "chunks": 32}
+
+
+# -- the two sides --------------------------------------------------------------------------------------
+class Side:
+    """Send bytes paced; collect output up to a marker. ``steps`` is the output per step."""
+
+    def run(self, steps, chunk: int) -> list[bytes]:
+        out = []
+        for send, marker in steps:
+            self.send(send, chunk)
+            if marker is None:               # code left running (a loop): give it time, then go on
+                self.spin(0.3)
+                out.append(self.take())
+            else:
+                out.append(self.expect(marker))
+        out.append(self.settle())
+        return out
+
+
+class QemuSide(Side):
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [QEMU, "-M", "mps2-an385", "-nographic", "-monitor", "none", "-semihosting",
+             "-serial", "stdio", "-kernel", str(ELF)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.buf = bytearray()
+        self.cond = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        while chunk := self.proc.stdout.read1(4096):
+            with self.cond:
+                self.buf += chunk
+                self.cond.notify_all()
+
+    def send(self, data: bytes, chunk: int) -> None:
+        for i in range(0, len(data), chunk):
+            piece = data[i:i + chunk]
+            self.proc.stdin.write(piece)
+            self.proc.stdin.flush()
+            time.sleep(len(piece) * BYTE_S + 0.0005)
+
+    def expect(self, marker: bytes) -> bytes:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        with self.cond:
+            while (i := self.buf.find(marker)) < 0:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"QEMU: no {marker!r} within {STEP_TIMEOUT} s; got {bytes(self.buf)!r}")
+                self.cond.wait(left)
+            got = bytes(self.buf[:i + len(marker)])
+            del self.buf[:i + len(marker)]
+            return got
+
+    def spin(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def take(self) -> bytes:
+        with self.cond:
+            got = bytes(self.buf)
+            self.buf.clear()
+            return got
+
+    def settle(self) -> bytes:
+        time.sleep(0.2)
+        return self.take()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+class SimSide(Side):
+    """A ``Board`` booted by power-on reset; everything through ``board.repl.link``
+    (the Board's byte link over the console UART), banner included."""
+
+    def __init__(self, board):
+        from sim import heap_config
+        self.board = board
+        board.machine.reset()
+        heap_config.apply(board.machine, board.heap)
+        self.link = board.repl.link
+        self.buf = bytearray()
+
+    def send(self, data: bytes, chunk: int) -> None:
+        m = self.board.machine
+        for i in range(0, len(data), chunk):
+            piece = data[i:i + chunk]
+            self.link.write(piece)
+            # the piece's time on the wire, in the board's time
+            m.run(until_ns=m.now_ns + int(len(piece) * BYTE_S * 1e9), timeout_s=1.0, stop_on_idle=False)
+            self.buf += m.console.take_output()
+
+    def expect(self, marker: bytes) -> bytes:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while (i := self.buf.find(marker)) < 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mpsim: no {marker!r} within {STEP_TIMEOUT} s; got {bytes(self.buf)!r}")
+            self.buf += self.link.read(0.2)
+        got = bytes(self.buf[:i + len(marker)])
+        del self.buf[:i + len(marker)]
+        return got
+
+    def spin(self, seconds: float) -> None:
+        m = self.board.machine
+        m.run(until_ns=m.now_ns + int(seconds * 1e9), timeout_s=seconds * 3, stop_on_idle=False)
+        self.buf += m.console.take_output()
+
+    def take(self) -> bytes:
+        got = bytes(self.buf)
+        self.buf.clear()
+        return got
+
+    def settle(self) -> bytes:
+        self.buf += self.link.read(0.2)
+        return self.take()
+
+
+# -- comparison -----------------------------------------------------------------------------------------
+def first_difference(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def explain(name: str, steps, want: list[bytes], got: list[bytes]) -> str:
+    lines = [f"{name}: mpsim's UART output differs from QEMU's"]
+    for k, (w, g) in enumerate(zip(want, got)):
+        if w != g:
+            sent = steps[k][0] if k < len(steps) else b"(after the last step)"
+            i = first_difference(w, g)
+            lines += [f"first differing step {k}: sent {sent!r}",
+                      f"  at byte {i}: QEMU {w[max(0, i - 40):i + 60]!r}",
+                      f"            mpsim {g[max(0, i - 40):i + 60]!r}",
+                      f"  QEMU step output:  {w!r}", f"  mpsim step output: {g!r}"]
+            break
+    return "\n".join(lines)
+
+
+_reference: dict[tuple[str, str], list[bytes]] = {}
+
+
+def reference(name: str, pacing: str) -> list[bytes]:
+    key = (name, pacing)
+    if key not in _reference:
+        q = QemuSide()
+        try:
+            _reference[key] = q.run(TRANSCRIPTS[name], PACING[pacing])
+        finally:
+            q.close()
+    return _reference[key]
+
+
+@pytest.mark.parametrize("pacing", list(PACING))
+@pytest.mark.parametrize("name", list(TRANSCRIPTS))
+def test_qemu_reference_is_stable(name, pacing):
+    """The reference itself: QEMU gives the same bytes however the input is paced."""
+    other = "chunks" if pacing == "typed" else "typed"
+    a, b = reference(name, pacing), reference(name, other)
+    assert a == b, explain(f"QEMU {pacing} vs {other}", TRANSCRIPTS[name], a, b)
+
+
+@pytest.mark.parametrize("pacing", list(PACING))
+@pytest.mark.parametrize("mode", ["default", "deterministic"])
+@pytest.mark.parametrize("name", list(TRANSCRIPTS))
+def test_mpsim_matches_qemu_byte_for_byte(make_board, name, mode, pacing):
+    want = reference(name, pacing)
+    board = make_board(boot=False, deterministic=(mode == "deterministic"))
+    got = SimSide(board).run(TRANSCRIPTS[name], PACING[pacing])
+    assert got == want, explain(f"{name}/{mode}/{pacing}", TRANSCRIPTS[name], want, got)
+    # and the transcript did what it is for (guards against both sides failing alike)
+    text = b"".join(want)
+    assert b"MicroPython v1.9.2" in text and b"Traceback" in text
+    if name == "friendly":
+        assert b"KeyboardInterrupt" in text and b"265252859812191058636308480000000" in text
+        assert b"(3, 1, 1)" in text and b"slept again" in text and b"caught ('boom', 42)" in text
+    else:
+        assert b"OK42\r\n\x04\x04>" in text and b"friendly again" in text
