@@ -5,3 +5,7 @@ into an emulated NOR flash, cut power, and resume it on a fresh boot.
 """
 
 __version__ = "0.1.0"
+
+# Choose libunicorn (patched build if present, else the stock wheel) before any
+# module imports unicorn: the binding loads its library on first import.
+from . import engine as _engine  # noqa: E402,F401
