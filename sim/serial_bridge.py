@@ -575,9 +575,13 @@ class Bridge:
                 return (f"ok hibernated image #{r.sequence}, power cut, resumed image #{rr.sequence} "
                         f"in {rr.host_time_s * 1000:.1f} ms")
             if word == "resume":
+                image, skipped = self.board.hibernator.latest_usable_image()
+                if image is None:          # say so before cutting the power
+                    why = "; ".join(skipped) or "the hibernate partition is empty"
+                    return f"error no valid hibernate image to resume ({why}); the board carries on"
                 self._power_off()
                 try:
-                    rr = self.board.resume()
+                    rr = self.board.resume(image)
                 except SimError:
                     self.machine.reset()       # the board must not stay powered off
                     self.state = "running"
@@ -585,9 +589,10 @@ class Bridge:
                 self.state = "running"
                 return f"ok resumed image #{rr.sequence} in {rr.host_time_s * 1000:.1f} ms"
             if word == "reset":
-                self._power_off()
+                # The reset button: the firmware starts over; RAM is not lost, but
+                # nothing in it survives the boot code either.
                 self.machine.reset()
-                self.state = "running"
+                self.state, self.fault = "running", ""
                 return "ok reset"
             return f"error unknown command {word!r} (commands: {' '.join(COMMANDS)})"
         except SimError as e:

@@ -393,6 +393,24 @@ def test_raw_paste_probe_gets_the_1_9_2_answer(serve):
         term.close()
 
 
+@needs_mpremote
+def test_resume_in_a_new_server_process(serve):
+    """hibernate, quit; a new 'mpsim serve --resume' on the same flash file has the state."""
+    s = serve("--pty")
+    mpremote(s.endpoint, "resume", "exec", "kept = 'across processes'")
+    assert s.control("hibernate").startswith("ok hibernated")
+    assert s.control("quit") == "ok quitting"
+    assert s.proc.wait(20) == 0
+    s2 = serve("--pty", "--resume")
+    assert mpremote(s2.endpoint, "resume", "eval", "kept").strip() == "across processes"
+
+
+@needs_mpremote
+def test_deterministic_mode(serve):
+    s = serve("--pty", "--deterministic")
+    assert mpremote(s.endpoint, "exec", "print(6*7)").strip() == "42"
+
+
 def test_quit_over_control(serve):
     s = serve("--pty")
     assert s.control("quit") == "ok quitting"
@@ -403,6 +421,7 @@ def test_quit_over_control(serve):
 def test_unknown_control_request(serve):
     s = serve("--pty")
     assert s.control("fly").startswith("error unknown command 'fly'")
+    assert s.control("resume").startswith("error no valid hibernate image"), "nothing saved yet"
     assert s.control("hibernate").startswith("ok hibernated")
     assert s.control("resume").startswith("ok resumed")
     assert s.control("reset") == "ok reset"
