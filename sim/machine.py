@@ -3,20 +3,28 @@
 This is the only module that holds the Unicorn object. Design choices, each from
 a measurement (see ../shared/DESIGN.md):
 
-* 4 KiB pages, virtual TLB and a TLB-fill hook that grants execute permission
-  only to pages the CPU actually fetches from. Stores to executable pages take
-  TCG's slow path, so keeping data pages non-executable is a ~5x speed-up on a
-  CPU-bound loop. A page is made executable on its first instruction fetch if
-  the ARMv7-M default memory map allows execution there (so code the firmware
-  generates into RAM still runs); fetches from XN regions (peripherals, system)
-  fault.
+* libunicorn: the patched build (tools/build-unicorn, chosen by sim.engine) when
+  available, else the stock wheel. Stock: 4 KiB pages, virtual TLB and a
+  TLB-fill hook that grants execute permission only to pages the CPU actually
+  fetches from. Stores to executable pages take TCG's slow path there, so
+  keeping data pages non-executable is a ~5x speed-up on a CPU-bound loop. A
+  page is made executable on its first instruction fetch if the ARMv7-M default
+  memory map allows execution there (so code the firmware generates into RAM
+  still runs); fetches from XN regions (peripherals, system) fault. Patched:
+  such stores are fast by themselves, so no TLB mode and no Python hook on
+  TLB misses (a fetch from a peripheral region faults as an unmapped fetch).
 * No memory or per-instruction hooks. Peripherals are ``mmio_map`` callbacks;
   RAM is host memory (mmap) mapped with ``mem_map_ptr``, aliases share it.
 * The CPU runs in slices up to the next peripheral deadline; pending interrupts
   are injected between slices and on every exception return (tail-chaining).
   Default mode: slices end on host time (``SliceTimer``), virtual time follows
-  the host while running. Deterministic mode: slices are instruction-counted
-  (``emu_start(count=N)``), time = instructions / clock_hz.
+  the host while running. Deterministic mode: time = instructions / clock_hz;
+  slices are bounded by the patched engine's instruction limit and charged the
+  exact count (``UC_CTL_INSN_*``), or on stock by ``emu_start(count=N)`` (a
+  per-instruction hook, ~2.5x slower) and charged the whole slice.
+* Exception entry/return is host code (cpu_exceptions.py) with batched register
+  access: a guest ``time.sleep(10)`` is 10,000 SysTick exceptions, each one
+  ``emu_start`` running the handler, its return and the code up to the next WFI.
 * WFI makes ``emu_start`` return: that is a wait point. So is firmware that
   busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
   to the next deadline, or ``run`` reports the board idle.
@@ -61,6 +69,7 @@ _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests 
 _MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
 _DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
+_SLEEPING = "sleeping (WFI with a timer running, not waiting for input)"
 _DET_ICOUNT_SLICE = 250_000        # deterministic with the instruction counter: slice cap (10 ms)
 _CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
 _CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
@@ -82,6 +91,30 @@ class StopReason:
     now_ns: int
     exit_status: int | None = None
     detail: str = ""
+
+
+class _InsnCounter:
+    """``engine.read_icount`` / ``set_icount_limit`` as direct ``uc_ctl`` calls on a
+    preallocated buffer (the binding's ``ctl`` costs several us per call; a
+    deterministic slice makes three)."""
+
+    def __init__(self, uc):
+        from unicorn import UC_CTL_IO_READ, UC_CTL_IO_WRITE
+        from unicorn.unicorn_py3.unicorn import uclib
+        self._ctl, self._h = uclib.uc_ctl, uc._uch
+        self._read_code = (UC_CTL_IO_READ << 30) | (1 << 26) | engine.UC_CTL_INSN_COUNT
+        self._limit_code = (UC_CTL_IO_WRITE << 30) | (1 << 26) | engine.UC_CTL_INSN_LIMIT
+        self._buf = ctypes.c_uint64()
+        self._ref = ctypes.byref(self._buf)
+
+    def read(self) -> int:
+        if self._ctl(self._h, self._read_code, self._ref):
+            raise SimError("uc_ctl(UC_CTL_INSN_COUNT) failed")
+        return self._buf.value
+
+    def set_limit(self, limit: int) -> None:
+        if self._ctl(self._h, self._limit_code, ctypes.c_uint64(limit)):
+            raise SimError("uc_ctl(UC_CTL_INSN_LIMIT) failed")
 
 
 def executable_address(addr: int) -> bool:
@@ -125,6 +158,10 @@ class Machine:
         self._replay_on = not feats.inline_exit_check
         self._icount = deterministic and feats.has_icount
         self._icount_now = self._icount_limit = 0
+        # Where a WFI means "waiting for console input": MicroPython's HAL function
+        # (every port has it). (0, 0) when the firmware has no such symbol.
+        sym = firmware.symbols.get("mp_hal_stdin_rx_chr")
+        self._input_wait = (sym.addr, sym.addr + sym.size) if sym is not None and sym.size else (0, 0)
         self._async_hit = False
 
         uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
@@ -132,6 +169,7 @@ class Machine:
         uc.ctl_set_page_size(PAGE)
         if self._icount:
             engine.icount_enable(uc)                      # before the first mem_map: no TB flush
+            self._counter = _InsnCounter(uc)
         if self._tlb_hook:
             uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.exc = cpu_exceptions.Exceptions(uc)
@@ -430,8 +468,12 @@ class Machine:
         return r
 
     def is_waiting_for_input(self) -> bool:
-        """True when the last ``run`` ended with the firmware idle and no console input queued."""
+        """True when the last ``run`` ended with the firmware idle and no console input
+        queued. With MicroPython firmware (``mp_hal_stdin_rx_chr`` in the ELF), only
+        when it sleeps in that function: a guest in ``time.sleep()`` is idle but not
+        waiting for input (a caller blocking for input then would never wake it)."""
         return (self.last_stop is not None and self.last_stop.kind == "idle"
+                and self.last_stop.detail != _SLEEPING
                 and (self.console is None or not self.console.rx_pending))
 
     def _run(self, until_ns, address, timeout, stop_on_idle, idle_ns, stop_on_output) -> StopReason:
@@ -486,12 +528,17 @@ class Machine:
                     if self.nvic.should_take(0, basepri, faultmask) is not None:
                         continue                                   # WFI wakes for masked-by-PRIMASK too
                 progressed = progressed or self._last_activity != start_activity
-                # Quiet for idle_ns since the last console activity and since this
-                # call began: a guest in time.sleep() (WFI between timer ticks) is
-                # fast-forwarded by at least idle_ns per call instead of reporting
-                # "idle" at every tick (one run() call per 1 ms tick was the cost).
-                if stop_on_idle and progressed and now - max(self._last_activity, quiet_from) >= idle_ns:
-                    return self._reason("idle")
+                # Quiet for idle_ns since the last console activity. A guest waiting
+                # for input returns at once then; one that sleeps (WFI between timer
+                # ticks elsewhere, e.g. time.sleep) is fast-forwarded by at least
+                # idle_ns per call too, rather than reporting "idle" at every 1 ms
+                # tick (one run() call per tick was the cost of a sleep).
+                if stop_on_idle and progressed and now - self._last_activity >= idle_ns:
+                    lo, hi = self._input_wait
+                    if lo <= pc < hi:
+                        return self._reason("idle")
+                    if now - quiet_from >= idle_ns:
+                        return self._reason("idle", _SLEEPING if hi else "")
                 if nd is None and until_ns is None:
                     return self._reason("idle", "asleep with no timer running")
                 target = nd if until_ns is None else (until_ns if nd is None else min(nd, until_ns))
@@ -521,13 +568,14 @@ class Machine:
         self._slice_stop_at = stop_at
         if self._icount:
             budget = _DET_ICOUNT_SLICE if stop_at is None else min(_DET_ICOUNT_SLICE, self.clock.cycles_until(stop_at))
-            start = engine.read_icount(self.uc)
+            counter = self._counter
+            start = counter.read()
             self._icount_limit = start + budget
-            engine.set_icount_limit(self.uc, self._icount_limit)
+            counter.set_limit(self._icount_limit)
             self._emu(pc | 1, until_addr, cycles=0)
             # Exact: the instructions that ran (a limit stop may end a few past the
             # budget, at the end of a block; early stops are charged what ran).
-            self._icount_now = engine.read_icount(self.uc)
+            self._icount_now = counter.read()
             self.clock.add_cycles(self._icount_now - start)
         elif self.deterministic:
             cycles = self._det_slice if stop_at is None else min(self._det_slice, self.clock.cycles_until(stop_at))

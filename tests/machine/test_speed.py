@@ -58,6 +58,9 @@ def test_run_during_sleep_is_not_idle_at_every_tick(det):
         r = m.run(timeout=10)
         assert r.kind == "idle"
         assert r.now_ns - t0 >= m.idle_ns
+        assert not m.is_waiting_for_input()               # asleep in time.sleep, not in the REPL
+        assert until_prompt(m).endswith(b">>> ")
+        assert m.run(timeout=10).kind == "idle" and m.is_waiting_for_input()
     finally:
         m.close()
 
