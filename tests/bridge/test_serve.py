@@ -495,6 +495,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
+def errors(r: subprocess.CompletedProcess) -> list[str]:
+    """stderr lines, without environment warnings (e.g. 'patched libunicorn not built')."""
+    return [line for line in r.stderr.decode().strip().splitlines() if not line.startswith("mpsim: warning:")]
+
+
 def test_port_in_use_is_a_usage_error(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -502,7 +507,7 @@ def test_port_in_use_is_a_usage_error(tmp_path):
         port = busy.getsockname()[1]
         r = run_cli("serve", "--tcp", str(port), "--flash", str(tmp_path / "f.bin"))
     assert r.returncode == 2
-    err = r.stderr.decode().strip().splitlines()
+    err = errors(r)
     assert len(err) == 1 and err[0].startswith(f"mpsim: cannot listen on 127.0.0.1:{port}"), err
     assert r.stdout == b""
 
@@ -517,7 +522,7 @@ def test_bad_flags_exit_2(args):
 def test_control_without_server(tmp_path):
     r = run_cli("control", "--socket", str(tmp_path / "nope.sock"), "status")
     assert r.returncode == 2
-    assert r.stderr.decode().startswith("mpsim: no control socket at")
+    assert errors(r)[0].startswith("mpsim: no control socket at")
 
 
 def test_idle_server_uses_little_cpu(serve):
