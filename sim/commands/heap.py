@@ -15,7 +15,8 @@ from rich.console import Console
 from ..cli import command
 from ..heapmap import census_table, svg, terminal_map
 from ..heapwalk import walk_memory
-from .session import board_args, code_args, open_board, run_code, scripts
+from ..errors import UsageError
+from .session import board_args, boot, code_args, open_board, run_code, scripts
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -28,12 +29,15 @@ def _args(p: argparse.ArgumentParser) -> None:
 @command("heap", "census and map of the GC heap (objects by kind, garbage, unclassified)", _args)
 def heap(args: argparse.Namespace) -> int:
     out = Console()
-    with open_board(args) as board:
+    codes = scripts(args)
+    if args.svg and (Path(args.svg).is_dir() or not Path(args.svg).resolve().parent.is_dir()):
+        raise UsageError(f"cannot write {args.svg}: not a file in an existing folder")
+    with open_board(args, hibernatable=True) as board:
         if args.resume:
             board.resume_or_boot(report=lambda line: out.print(f"[yellow]{line}[/]"))
         else:
-            board.boot()
-        for code in scripts(args):
+            boot(board)
+        for code in codes:
             if not run_code(board, code):
                 return 1
         board.settle()
@@ -41,6 +45,9 @@ def heap(args: argparse.Namespace) -> int:
     out.print(census_table(walk))
     out.print(terminal_map(walk))
     if args.svg:
-        Path(args.svg).write_text(svg(walk))
+        try:
+            Path(args.svg).write_text(svg(walk))
+        except OSError as e:
+            raise UsageError(f"cannot write {args.svg}: {e.strerror or e}") from None
         out.print(f"heap map written to {args.svg}")
     return 0

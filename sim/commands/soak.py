@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..cli import command
-from .session import board_args, open_board
+from .session import board_args, boot, open_board, require_hibernatable
 
 
 def _progress() -> Progress:
@@ -38,8 +38,8 @@ def soak(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mpsim-soak-") as d:
         if args.flash_path is None:
             args.flash_path = str(Path(d) / "flash.bin")      # never touch the user's flash image
-        with open_board(args) as board, _progress() as bar:
-            board.boot()
+        with open_board(args, hibernatable=True) as board, _progress() as bar:
+            boot(board)
             task = bar.add_task("soak", total=args.cycles)
             report = run_soak(board, args.cycles, progress=lambda i: bar.update(task, completed=i))
     t = Table(title="soak")
@@ -73,6 +73,7 @@ def power_loss(args: argparse.Namespace) -> int:
     from ..powerloss import count_ops, run_case
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))
+    require_hibernatable(fw)
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
 
     def make(path):

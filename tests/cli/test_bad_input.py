@@ -151,8 +151,8 @@ def test_x86_64_elf(mpsim):
 def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
     elf = arm_guest(tmp_path)
     before = flash_file.read_bytes()
-    for cmd in ("hibernate", "resume", "power-cycle"):
-        r = mpsim(cmd, "--firmware", elf, "--flash", flash_file)
+    for cmd in (["hibernate"], ["resume"], ["power-cycle"], ["heap"], ["soak", "--cycles", "1"], ["power-loss"]):
+        r = mpsim(*cmd, "--firmware", elf, "--flash", flash_file)
         user_error(r, 2, "hello.elf", "no mp_state_ctx")
         assert flash_file.read_bytes() == before, f"{cmd} changed the flash image"
     r = mpsim("run", "--hibernate", "--firmware", elf, "--flash", flash_file, "-c", "1")
@@ -174,7 +174,8 @@ def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
 def test_micropython_without_debug_info(mpsim, tmp_path, firmware, flash_file):
     elf = stripped_firmware(tmp_path, firmware)
     before = flash_file.read_bytes()
-    for cmd in (["hibernate", "-c", "x = 1"], ["resume"], ["power-cycle"], ["run", "--hibernate", "-c", "1"]):
+    for cmd in (["hibernate", "-c", "x = 1"], ["resume"], ["power-cycle"], ["run", "--hibernate", "-c", "1"],
+                ["heap"], ["power-loss"]):
         r = mpsim(*cmd, "--firmware", elf, "--flash", flash_file)
         user_error(r, 2, "nodebug.elf", "no debug info")
         assert flash_file.read_bytes() == before, f"{cmd} changed the flash image"
@@ -389,6 +390,12 @@ def test_snapshot_load_of_a_damaged_snapshot(mpsim, tmp_path, firmware, flash_fi
 ])
 def test_bad_usage(mpsim, args, words):
     usage_error(mpsim(*args), *words)
+
+
+def test_heap_svg_to_an_impossible_path(mpsim, tmp_path, flash_file):
+    (tmp_path / "adir").mkdir()
+    for target in ("no/such/folder/map.svg", "adir"):
+        user_error(mpsim("heap", "--flash", flash_file, "--svg", target, "-c", "x = 1"), 2, "cannot write", target)
 
 
 def test_no_command_prints_help(mpsim):
