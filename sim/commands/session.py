@@ -63,6 +63,8 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     if hibernatable:
         require_hibernatable(fw)
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
+    if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
+        raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
                  timeout_s=args.timeout, heap=heap)
 
@@ -79,7 +81,7 @@ def require_hibernatable(fw) -> None:
 def boot(board) -> str:
     """Boot to the prompt; a firmware that exits first is a clear failure, not a timeout."""
     try:
-        return board.boot()
+        banner = board.boot()
     except ReplError as e:
         status = board.machine.exit_status
         if status is None:
@@ -89,6 +91,11 @@ def boot(board) -> str:
             sys.stdout.flush()
         raise ReplError(f"{board.firmware.path.name} exited (status {status}) before reaching a "
                         f"MicroPython prompt: nothing was run") from None
+    if board.heap is not None and "boot parameters rejected" in banner:
+        start, end = board.heap
+        raise UsageError(f"the firmware refused heap {start:#x}..{end:#x} (it must lie in data RAM above .bss, "
+                         f"clear of the stack) and fell back to its static heap")
+    return banner
 
 
 def scripts(args: argparse.Namespace) -> list[str]:

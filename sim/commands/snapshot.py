@@ -8,11 +8,12 @@ the REPL: later runs skip the boot and any set-up the snapshot already holds.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..cli import command
 from ..errors import UsageError
 from ..snapshot import load_snapshot, save_snapshot
-from .session import board_args, code_args, open_board, run_code, scripts
+from .session import board_args, boot, code_args, open_board, run_code, scripts
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -33,17 +34,24 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("snapshot", "save or load a whole-machine snapshot (RAM, CPU, peripherals, flash)", _args)
 def snapshot(args: argparse.Namespace) -> int:
+    if args.snapshot_command == "save":
+        target = Path(args.file)
+        if target.is_dir() or not target.resolve().parent.is_dir():
+            raise UsageError(f"cannot write snapshot {args.file}: not a file in an existing folder")
     with open_board(args) as board:
         if args.snapshot_command == "save":
             if args.resume:
                 board.resume_or_boot(report=print)
             else:
-                board.boot()
+                boot(board)
             for code in scripts(args):
                 if not run_code(board, code):
                     return 1
             board.settle()
-            size = save_snapshot(board.machine, args.file)
+            try:
+                size = save_snapshot(board.machine, args.file)
+            except OSError as e:
+                raise UsageError(f"cannot write snapshot {args.file}: {e.strerror or e}") from None
             print(f"saved snapshot {args.file} ({size} bytes)")
             return 0
         try:

@@ -398,6 +398,27 @@ def test_heap_svg_to_an_impossible_path(mpsim, tmp_path, flash_file):
         user_error(mpsim("heap", "--flash", flash_file, "--svg", target, "-c", "x = 1"), 2, "cannot write", target)
 
 
+def test_snapshot_save_to_an_impossible_path(mpsim, tmp_path, flash_file):
+    (tmp_path / "adir").mkdir()
+    for target in ("no/such/folder/m.snap", "adir"):
+        user_error(mpsim("snapshot", "save", "--flash", flash_file, target), 2, "cannot write snapshot", target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "mine.bin"]     # no temporary files left
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--heap-base", "0xFFFF0000", "--heap-size", "64K"], ["outside the 32-bit address space"]),
+    (["--heap-base", "-16"], ["outside the 32-bit address space"]),
+    (["--heap-base", "0x20100001"], ["multiples of 16"]),
+    (["--heap-base", "0x0", "--heap-size", "64K"], ["refused heap 0x0..0x10000", "static heap"]),
+    (["--heap-size", "100M"], ["refused heap", "static heap"]),
+])
+def test_heap_the_firmware_cannot_use(mpsim, firmware, flash_file, args, words):
+    before = flash_file.read_bytes()
+    for cmd in ("run", "hibernate"):
+        user_error(mpsim(cmd, "--flash", flash_file, *args, "-c", "x = 1"), 2, *words)
+    assert flash_file.read_bytes() == before
+
+
 def test_no_command_prints_help(mpsim):
     r = mpsim()
     no_traceback(r)
