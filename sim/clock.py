@@ -3,7 +3,10 @@
 Two modes, because they answer different needs:
 
 * default ("host-paced"): while the CPU runs, virtual time advances with host
-  time (like QEMU without -icount); when the firmware sleeps (WFI) or busy-polls
+  time (like QEMU without -icount) -- the CPU time of the thread that runs the
+  emulation, so a loaded host that deschedules the simulator for 10 ms does not
+  make 10 ms of guest time pass at one instruction (on an idle host the two
+  are the same); when the firmware sleeps (WFI) or busy-polls
   for input, the machine jumps time to the next timer deadline, so idle costs no
   host time and ``time.sleep(10)`` finishes in milliseconds.
 * deterministic: virtual time is derived from executed instructions only (one
@@ -16,6 +19,7 @@ Time never advances while the machine is not running (between ``run`` calls).
 
 from __future__ import annotations
 
+import threading
 import time
 
 NS = 1_000_000_000
@@ -26,25 +30,34 @@ class VirtualClock:
         self.clock_hz = clock_hz
         self.deterministic = deterministic
         self._ns = 0
-        self._host_base: int | None = None     # perf_counter_ns at start of a host-paced slice
+        self._host_base: int | None = None     # host_ns() at start of a host-paced slice
+        self._cpu_clock = (threading.get_ident(), time.pthread_getcpuclockid(threading.get_ident()))
 
     def now(self) -> int:
         if self._host_base is not None:
-            return self._ns + (time.perf_counter_ns() - self._host_base)
+            return self._ns + (time.clock_gettime_ns(self._cpu_clock[1]) - self._host_base)
         return self._ns
+
+    def host_ns(self) -> int:
+        """The host clock that paces running slices: CPU time of the emulating thread."""
+        return time.clock_gettime_ns(self._cpu_clock[1])
 
     # -- host-paced slices ------------------------------------------------------
     def start_slice(self) -> None:
         if not self.deterministic:
-            self._host_base = time.perf_counter_ns()
+            me = threading.get_ident()
+            if self._cpu_clock[0] != me:
+                self._cpu_clock = (me, time.pthread_getcpuclockid(me))
+            self._host_base = time.clock_gettime_ns(self._cpu_clock[1])
 
     def end_slice(self) -> None:
         if self._host_base is not None:
-            self._ns += time.perf_counter_ns() - self._host_base
+            self._ns += time.clock_gettime_ns(self._cpu_clock[1]) - self._host_base
             self._host_base = None
 
     def host_ns_until(self, t: int) -> int:
-        """Host nanoseconds from now until virtual time ``t`` (host-paced mode)."""
+        """Host nanoseconds from now until virtual time ``t`` (host-paced mode; as
+        wall time an upper bound: a slice timer set to it never fires late)."""
         return max(0, t - self.now())
 
     def exclude(self, host_ns: int) -> None:

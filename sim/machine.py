@@ -69,6 +69,7 @@ _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests 
 _MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
 _DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
+_SLEEP_CHUNK_NS = 250_000_000      # a sleeping MicroPython guest: run() fast-forwards this much per call
 _SLEEPING = "sleeping (WFI with a timer running, not waiting for input)"
 _DET_ICOUNT_SLICE = 250_000        # deterministic with the instruction counter: slice cap (10 ms)
 _CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
@@ -496,8 +497,9 @@ class Machine:
                 self._host_stop = False
                 return self._reason("stopped")
             self._deliver_input()
-            self._take_exception()
             pc = self._read_pc()
+            if self._take_exception(pc):
+                pc = self._entered_pc
             if pc == until_addr:
                 return self._reason("address")
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
@@ -537,7 +539,7 @@ class Machine:
                     lo, hi = self._input_wait
                     if lo <= pc < hi:
                         return self._reason("idle")
-                    if now - quiet_from >= idle_ns:
+                    if now - quiet_from >= (max(idle_ns, _SLEEP_CHUNK_NS) if hi else idle_ns):
                         return self._reason("idle", _SLEEPING if hi else "")
                 if nd is None and until_ns is None:
                     return self._reason("idle", "asleep with no timer running")
@@ -700,7 +702,7 @@ class Machine:
             return exc is not None
         nvic.acknowledge(exc)
         pc = self._read_pc() if return_pc is None else return_pc
-        self.exc.enter(exc, pc, self.scs.vtor)
+        self._entered_pc = self.exc.enter(exc, pc, self.scs.vtor)    # the handler (PC is set)
         return True
 
     # -- Unicorn hooks ------------------------------------------------------------------------------
@@ -724,12 +726,14 @@ class Machine:
         return False
 
     def _on_interrupt(self, uc, intno: int, ud) -> None:
-        t0 = time.perf_counter_ns()
-        self._handle_interrupt(uc, intno)
-        if not self.deterministic:
+        if self.deterministic:
+            self._handle_interrupt(uc, intno)
+        else:
+            t0 = self.clock.host_ns()
+            self._handle_interrupt(uc, intno)
             # Python time spent entering/leaving exceptions is not guest time;
             # counting it would let a fast timer starve the guest.
-            self.clock.exclude(time.perf_counter_ns() - t0)
+            self.clock.exclude(self.clock.host_ns() - t0)
             # Measured on the stock library: after a hook writes PC, Unicorn (with no
             # code hook installed) may later leave emu_start without syncing PC, so
             # the PC we read back would be stale. Ending the slice right here keeps

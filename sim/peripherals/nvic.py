@@ -81,11 +81,15 @@ class Nvic:
 
     def best_pending(self) -> int | None:
         """The enabled pending exception that would be taken first, if any."""
-        if True not in self.pending:
+        pending = self.pending
+        if True not in pending:
             return None
+        first = pending.index(True)
+        if True not in pending[first + 1:]:          # the usual case: one pending (e.g. SysTick)
+            return first if self.enabled[first] and first not in self.active else None
         best, best_key = None, None
-        for e, p in enumerate(self.pending):
-            if p and self.enabled[e] and e not in self.active:
+        for e in range(first, len(pending)):
+            if pending[e] and self.enabled[e] and e not in self.active:
                 key = (self.group(self.priority[e]), self.priority[e], e)
                 if best_key is None or key < best_key:
                     best, best_key = e, key
