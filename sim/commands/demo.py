@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..cli import command
-from .session import board_args, open_board, save_table
+from .session import board_args, boot, open_board, save_table
 
 SESSION = """\
 import board, gc
@@ -59,9 +59,9 @@ CHECKS = [
 @command("demo", "the main job: boot, build state, hibernate, power-cycle, resume, verify", board_args)
 def demo(args: argparse.Namespace) -> int:
     out = Console()
-    with open_board(args) as board:
+    with open_board(args, hibernatable=True) as board:
         out.rule("1. boot the firmware")
-        banner = board.boot()
+        banner = boot(board)
         out.print(banner.strip() or "(no banner)")
         out.rule("2. build some interpreter state")
         out.print(SESSION.rstrip(), highlight=False, markup=False)

@@ -107,7 +107,20 @@ def scripts(args: argparse.Namespace) -> list[str]:
             raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
         except UnicodeDecodeError:
             raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+    for i, code in enumerate(out):
+        _check_sendable(code, args.script if i == len(args.code) else f"-c #{i + 1}")
     return out
+
+
+def _check_sendable(code: str, where: str) -> None:
+    """The raw REPL reads Ctrl-A..Ctrl-D as commands: a literal one in the code would end
+    or garble it on the board (write it as an escape, e.g. '\\x04', instead)."""
+    for n, line in enumerate(code.splitlines(), 1):
+        for ch in line:
+            if "\x01" <= ch <= "\x04":
+                raise UsageError(f"{where}: line {n} contains a raw control character {ch!r} (Ctrl-{chr(ord(ch) + 64)}), "
+                                 f"which the REPL treats as a command: write it as an escape such as {ch!r} "
+                                 f"inside a string")
 
 
 def run_code(board, code: str) -> bool:

@@ -151,7 +151,8 @@ def test_x86_64_elf(mpsim):
 def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
     elf = arm_guest(tmp_path)
     before = flash_file.read_bytes()
-    for cmd in (["hibernate"], ["resume"], ["power-cycle"], ["heap"], ["soak", "--cycles", "1"], ["power-loss"]):
+    for cmd in (["hibernate"], ["resume"], ["power-cycle"], ["heap"], ["soak", "--cycles", "1"], ["power-loss"],
+                ["demo"]):
         r = mpsim(*cmd, "--firmware", elf, "--flash", flash_file)
         user_error(r, 2, "hello.elf", "no mp_state_ctx")
         assert flash_file.read_bytes() == before, f"{cmd} changed the flash image"
@@ -327,6 +328,17 @@ def test_script_missing_or_not_text(mpsim, tmp_path, flash_file):
         user_error(mpsim(cmd, "--flash", flash_file, "pkg"), 2, "cannot read pkg")
         assert flash_file.read_bytes() == before, cmd
     user_error(mpsim("run"), 2, "nothing to run")
+
+
+@pytest.mark.parametrize("ctl", ["\x01", "\x02", "\x03", "\x04"])
+def test_script_with_a_raw_repl_control_character(mpsim, tmp_path, flash_file, ctl):
+    """The raw REPL reads Ctrl-A..D as commands: such a script would be cut short or garbled."""
+    (tmp_path / "ctl.py").write_text(f'print(1)\nprint("a{ctl}b")\n')
+    before = flash_file.read_bytes()
+    for cmd in ("run", "hibernate"):
+        user_error(mpsim(cmd, "--flash", flash_file, "ctl.py"), 2, "ctl.py: line 2", "control character")
+        user_error(mpsim(cmd, "--flash", flash_file, "-c", "x = 1", "-c", f"y = '{ctl}'"), 2, "-c #2: line 1")
+    assert flash_file.read_bytes() == before
 
 
 def test_snapshot_load_of_a_non_snapshot(mpsim, tmp_path, firmware, flash_file):
