@@ -431,6 +431,22 @@ def test_heap_the_firmware_cannot_use(mpsim, firmware, flash_file, args, words):
     assert flash_file.read_bytes() == before
 
 
+def test_interrupt_is_one_line_and_exit_130(env, tmp_path, firmware, flash_file):
+    """Ctrl-C (SIGINT) while code runs on the board: 'mpsim: interrupted', exit 130, the flash intact."""
+    import signal
+    import time
+    before = flash_file.read_bytes()
+    p = subprocess.Popen([str(MPSIM), "run", "--flash", str(flash_file), "-c", "while True: pass"], cwd=tmp_path,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    user_error(r, 130, "interrupted")
+    assert flash_file.read_bytes() == before
+
+
 def test_no_command_prints_help(mpsim):
     r = mpsim()
     no_traceback(r)
