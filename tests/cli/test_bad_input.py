@@ -289,6 +289,26 @@ def test_resume_with_garbage_flash_boots_fresh(mpsim, tmp_path, firmware):
     assert img.read_bytes() == before
 
 
+def test_image_from_another_firmware_is_skipped_and_kept(mpsim, tmp_path, firmware):
+    """Resume with a different firmware (one byte of its banner changed): the image is skipped
+    with a one-line reason naming both fingerprints, the board boots fresh, the image survives."""
+    data = firmware.read_bytes()
+    assert data.count(b"2017-09-01") == 1
+    (tmp_path / "other.elf").write_bytes(data.replace(b"2017-09-01", b"2017-09-02"))
+    img = tmp_path / "f.bin"
+    assert mpsim("hibernate", "--flash", img, "-c", "k = 42").returncode == 0
+    before = img.read_bytes()
+    r = mpsim("resume", "--flash", img, "--firmware", "other.elf", "-c", "print('k' in globals())")
+    no_traceback(r)
+    assert (r.returncode, r.stdout) == (0, "False\n"), r.stderr
+    skipped, fresh = r.stderr.splitlines()
+    assert skipped.startswith("skipped slot 0 (image #1): ") and "firmware" in skipped, skipped
+    assert fresh == "no valid hibernate image: booting fresh"
+    assert img.read_bytes() == before
+    r = mpsim("resume", "--flash", img, "-c", "print(k)")
+    assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
+
+
 @pytest.mark.parametrize("name, content, words", [
     ("garbage.hex", b":garbage\nnot hex at all\n", ["not a valid Intel HEX"]),
     ("short.hex", b":10000000FFFFFFFF\n", ["not a valid Intel HEX"]),
