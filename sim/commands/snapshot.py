@@ -8,6 +8,7 @@ the REPL: later runs skip the boot and any set-up the snapshot already holds.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..cli import command
@@ -29,6 +30,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     ld.add_argument("file", help="snapshot file to read")
     ld.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE")
     ld.add_argument("--repl", action="store_true", help="open an interactive REPL")
+    ld.add_argument("--with-flash", action="store_true",
+                    help="also replace the flash image file with the snapshot's flash contents "
+                         "(default: the flash image on disk is kept, hibernate images and all)")
     ld.set_defaults(script=None)
 
 
@@ -54,11 +58,18 @@ def snapshot(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot write snapshot {args.file}: {e.strerror or e}") from None
             print(f"saved snapshot {args.file} ({size} bytes)")
             return 0
+        on_disk = bytes(board.flash.backing)
         try:
             load_snapshot(board.machine, args.file)
         except (KeyError, TypeError, AttributeError, ValueError) as e:   # valid magic, malformed header
             raise UsageError(f"{args.file}: not a usable mpsim snapshot (malformed header: "
                              f"{type(e).__name__}: {e})") from None
+        if not args.with_flash and bytes(board.flash.backing) != on_disk:
+            # The flash is the user's persistent storage: an older snapshot must not silently
+            # roll back the hibernate images saved since it was taken.
+            board.flash.backing[:] = on_disk
+            print(f"kept the flash image {board.store.path}; the snapshot's flash contents were not applied "
+                  f"(--with-flash applies them)", file=sys.stderr)
         board.repl.drain(0)
         for code in scripts(args):
             if not run_code(board, code):

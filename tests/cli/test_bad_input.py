@@ -407,6 +407,24 @@ def test_snapshot_load_of_a_damaged_snapshot(mpsim, tmp_path, firmware, flash_fi
         assert flash_file.read_bytes() == before, name
 
 
+def test_snapshot_load_keeps_the_flash_image_saved_since(mpsim, tmp_path, firmware):
+    """An older snapshot must not silently roll back hibernate images saved after it."""
+    img = tmp_path / "f.bin"
+    assert mpsim("hibernate", "--flash", img, "-c", "v = 1").returncode == 0
+    assert mpsim("snapshot", "save", "--flash", img, "s.snap").returncode == 0
+    assert mpsim("hibernate", "--resume", "--flash", img, "-c", "v = 2").returncode == 0
+    newer = img.read_bytes()
+    r = mpsim("snapshot", "load", "--flash", img, "s.snap", "-c", "print('loaded')")
+    no_traceback(r)
+    assert (r.returncode, r.stdout) == (0, "loaded\n"), r.stderr
+    assert "kept the flash image" in r.stderr and "--with-flash" in r.stderr
+    assert img.read_bytes() == newer
+    assert mpsim("resume", "--flash", img, "-c", "print(v)").stdout == "2\n"
+    r = mpsim("snapshot", "load", "--with-flash", "--flash", img, "s.snap", "-c", "print('loaded')")
+    assert r.returncode == 0 and img.read_bytes() != newer            # asked for: the snapshot's flash
+    assert mpsim("resume", "--flash", img, "-c", "print(v)").stdout == "1\n"
+
+
 # -- usage ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, words", [
     (["frobnicate"], ["invalid choice", "frobnicate"]),
