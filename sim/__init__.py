@@ -8,4 +8,7 @@ __version__ = "0.1.0"
 
 # Choose libunicorn (patched build if present, else the stock wheel) before any
 # module imports unicorn: the binding loads its library on first import.
-from . import engine as _engine  # noqa: E402,F401
+try:
+    from . import engine as _engine  # noqa: E402,F401
+except ImportError:
+    pass    # a bad MPSIM_ENGINE: raised again, as a one-line UsageError, when a machine is made

@@ -31,9 +31,15 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from sim.errors import UsageError
 from sim.paths import REPO
 
-BUILD_DIR = REPO / "build" / "unicorn"
+class EngineError(UsageError, ImportError):
+    """MPSIM_ENGINE asks for something this machine does not have (a SimError, so the
+    CLI reports it in one line; an ImportError, since it is raised at import)."""
+
+
+BUILD_DIR = Path(os.environ.get("MPSIM_UNICORN_BUILD", REPO / "build" / "unicorn"))   # tools/build-unicorn
 LIB_DIR = BUILD_DIR / "lib"
 LIB_NAME = "libunicorn.so.2"
 
@@ -87,14 +93,14 @@ def _select() -> str:
     os.environ.pop("LIBUNICORN_PATH", None)
     want = os.environ.get("MPSIM_ENGINE", "auto").strip().lower() or "auto"
     if want not in ("auto", "patched", "stock"):
-        raise ImportError(f"MPSIM_ENGINE={want!r}: expected auto, patched or stock")
+        raise EngineError(f"MPSIM_ENGINE={want!r}: expected auto, patched or stock")
     if want == "stock":
         return "stock"
     if _loadable(LIB_DIR / LIB_NAME):
         os.environ["LIBUNICORN_PATH"] = str(LIB_DIR)
         return "patched"
     if want == "patched":
-        raise ImportError(f"MPSIM_ENGINE=patched but {LIB_DIR / LIB_NAME} is not "
+        raise EngineError(f"MPSIM_ENGINE=patched but {LIB_DIR / LIB_NAME} is not "
                           "built or not loadable (run tools/build-unicorn)")
     _warn("patched libunicorn not built (run tools/build-unicorn); "
           "using the stock unicorn wheel, which is slower")

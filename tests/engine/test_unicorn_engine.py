@@ -118,10 +118,10 @@ def test_engine_auto():
 def test_engine_falls_back_to_stock_with_one_warning(tmp_path):
     """No patched library (here: a repository root without build/): the stock
     wheel, and exactly one warning line."""
-    code = ("import sim.paths, pathlib; sim.paths.REPO = pathlib.Path(%r); "
-            "from sim import engine; print(engine.kind, engine.features.has_icount)" % str(tmp_path))
+    code = "from sim import engine; print(engine.kind, engine.features.has_icount)"
     env = {k: v for k, v in os.environ.items() if k not in ("LIBUNICORN_PATH", "MPSIM_ENGINE")}
     env["PYTHONPATH"] = str(REPO)
+    env["MPSIM_UNICORN_BUILD"] = str(tmp_path / "no-build")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["stock", "False"]
