@@ -234,20 +234,35 @@ def boot_params(heap: tuple[int, int] | None) -> list[str]:
 
 
 class QemuSide(Side):
-    def __init__(self, heap: tuple[int, int] | None = None):
+    def __init__(self, heap: tuple[int, int] | None = None, trace_leds: bool = False):
+        trace = ["-trace", "led_change_intensity"] if trace_leds else []
         self.proc = subprocess.Popen(
             [QEMU, "-M", "mps2-an385", "-nographic", "-monitor", "none", "-semihosting",
-             "-serial", "stdio", "-kernel", str(ELF), *boot_params(heap)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+             "-serial", "stdio", "-kernel", str(ELF), *boot_params(heap), *trace],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if trace_leds else subprocess.DEVNULL)
         self.buf = bytearray()
+        self.trace = bytearray()      # QEMU's LED trace events (stderr)
         self.cond = threading.Condition()
-        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.buf), daemon=True).start()
+        if trace_leds:
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.trace), daemon=True).start()
 
-    def _pump(self):
-        while chunk := self.proc.stdout.read1(4096):
+    def _pump(self, stream, buf):
+        while chunk := stream.read1(4096):
             with self.cond:
-                self.buf += chunk
+                buf += chunk
                 self.cond.notify_all()
+
+    def leds(self) -> int:
+        """The LED mask as QEMU's trace events left it ("'USERLEDn' ... X% -> Y%")."""
+        import re
+        time.sleep(0.05)                      # the trace pipe is separate from the UART's
+        mask = 0
+        with self.cond:
+            for n, pct in re.findall(rb"'USERLED(\d+)' color:\w+ intensity \d+% -> (\d+)%", bytes(self.trace)):
+                mask = mask | (1 << int(n)) if int(pct) else mask & ~(1 << int(n))
+        return mask
 
     def send(self, data: bytes, chunk: int) -> None:
         for i in range(0, len(data), chunk):
@@ -492,3 +507,48 @@ def test_resumed_session_answers_like_an_uninterrupted_one(make_board, mode):
     got = SimSide(board, power_on=False).run(AFTER, PACING["chunks"])
     assert got == want, explain(f"resumed/{mode}", AFTER, want, got)
     assert b"1237940039285380274899124224" in b"".join(want)
+
+
+# -- LEDs as the hardware shows them (not as the firmware reads them back) -------------------------------------
+LED_STEPS = [
+    (b"", PROMPT),
+    (b"import board; board.leds(0)\r", PROMPT),
+    (b"board.LED(0).on()\r", PROMPT),
+    (b"board.LED(1).toggle()\r", PROMPT),
+    (b"board.LED(0).off()\r", PROMPT),
+    (b"board.leds(3)\r", PROMPT),
+    (b"board.LED(1).off(); board.LED(1).off()\r", PROMPT),
+    (b"for i in range(7): board.LED(i % 2).toggle()\r", MORE),
+    (b"\r", PROMPT),
+    (b"board.leds(0)\r", PROMPT),
+]
+
+
+@pytest.mark.parametrize("mode", ["default", "deterministic"])
+def test_led_hardware_state_matches_qemus_led_model(make_board, mode):
+    """After every step, the FPGA I/O LED outputs: QEMU's led_change_intensity trace vs the
+    mpsim fpgaio model's register. (The UART text is compared as everywhere else.)"""
+    q = QemuSide(trace_leds=True)
+    want, want_leds = [], []
+    try:
+        for send, marker in LED_STEPS:
+            q.send(send, PACING["chunks"])
+            want.append(q.expect(marker))
+            want_leds.append(q.leds())
+    finally:
+        q.close()
+    board = make_board(boot=False, deterministic=(mode == "deterministic"))
+    side = SimSide(board)
+    fpgaio = next(p for p in board.machine.peripherals.values() if p.type_name == "mps2_fpgaio")
+    got, got_leds = [], []
+    for send, marker in LED_STEPS:
+        side.send(send, PACING["chunks"])
+        got.append(side.expect(marker))
+        got_leds.append(fpgaio.led0)
+    assert got == want, explain(f"leds/{mode}", LED_STEPS, want, got)
+    # Power-on, before the firmware first writes LED0: QEMU 7.2's LED devices come out of reset
+    # lit (trace: 'USERLEDn' 0% -> 100%) while its FPGA register reads 0 (board.leds() == 0);
+    # mpsim shows the register's 0. A QEMU quirk, so the comparison starts at the first write.
+    assert got_leds[0] == 0 and want_leds[0] in (0, 3)
+    assert got_leds[1:] == want_leds[1:], f"LED masks per step: QEMU {want_leds}, mpsim {got_leds}"
+    assert want_leds[1:] == [0, 1, 3, 2, 3, 1, 1, 3, 0]
