@@ -118,9 +118,9 @@ def _check_sendable(code: str, where: str) -> None:
     for n, line in enumerate(code.splitlines(), 1):
         for ch in line:
             if "\x01" <= ch <= "\x04":
-                raise UsageError(f"{where}: line {n} contains a raw control character {ch!r} (Ctrl-{chr(ord(ch) + 64)}), "
-                                 f"which the REPL treats as a command: write it as an escape such as {ch!r} "
-                                 f"inside a string")
+                key = f"Ctrl-{chr(ord(ch) + 64)}"
+                raise UsageError(f"{where}: line {n} contains a raw control character {ch!r} ({key}), which the "
+                                 f"REPL treats as a command: write it as an escape such as {ch!r} inside a string")
 
 
 def run_code(board, code: str) -> bool:

@@ -203,7 +203,8 @@ def test_unknown_board(mpsim):
 @pytest.mark.parametrize("name, old, new, words", [
     ("syntax.toml", "[[memory]]", "[[memory]", ["malformed TOML", "line"]),
     ("unknown-key.toml", 'cpu = "cortex-m3"', 'cpu = "cortex-m3"\nfrobulate = 3', ["unknown key 'frobulate'"]),
-    ("unknown-setting.toml", "sector_size = 4096", "sector_size = 4096\nsector_sise = 1", ["unknown key 'sector_sise'"]),
+    ("unknown-setting.toml", "sector_size = 4096", "sector_size = 4096\nsector_sise = 1",
+     ["unknown key 'sector_sise'"]),
     ("setting-type.toml", "hibernate_size = 0x0040_0000", 'hibernate_size = "big"', ["'hibernate_size' must be int"]),
     ("value-type.toml", "clock_hz = 25_000_000", 'clock_hz = "fast"', ["'clock_hz' must be int"]),
     ("bad-cpu.toml", 'cpu = "cortex-m3"', 'cpu = "cortex-m33"', ["cortex-m33", "not supported"]),
