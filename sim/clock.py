@@ -24,6 +24,16 @@ import time
 
 NS = 1_000_000_000
 
+if hasattr(time, "pthread_getcpuclockid"):
+    _thread_clock = time.pthread_getcpuclockid
+    _host_ns = time.clock_gettime_ns
+else:                                     # no per-thread CPU clocks (e.g. macOS): wall time
+    def _thread_clock(ident: int) -> int:
+        return 0
+
+    def _host_ns(_clock: int) -> int:
+        return time.perf_counter_ns()
+
 
 class VirtualClock:
     def __init__(self, clock_hz: int, deterministic: bool = False):
@@ -31,28 +41,28 @@ class VirtualClock:
         self.deterministic = deterministic
         self._ns = 0
         self._host_base: int | None = None     # host_ns() at start of a host-paced slice
-        self._cpu_clock = (threading.get_ident(), time.pthread_getcpuclockid(threading.get_ident()))
+        self._cpu_clock = (threading.get_ident(), _thread_clock(threading.get_ident()))
 
     def now(self) -> int:
         if self._host_base is not None:
-            return self._ns + (time.clock_gettime_ns(self._cpu_clock[1]) - self._host_base)
+            return self._ns + (_host_ns(self._cpu_clock[1]) - self._host_base)
         return self._ns
 
     def host_ns(self) -> int:
         """The host clock that paces running slices: CPU time of the emulating thread."""
-        return time.clock_gettime_ns(self._cpu_clock[1])
+        return _host_ns(self._cpu_clock[1])
 
     # -- host-paced slices ------------------------------------------------------
     def start_slice(self) -> None:
         if not self.deterministic:
             me = threading.get_ident()
             if self._cpu_clock[0] != me:
-                self._cpu_clock = (me, time.pthread_getcpuclockid(me))
-            self._host_base = time.clock_gettime_ns(self._cpu_clock[1])
+                self._cpu_clock = (me, _thread_clock(me))
+            self._host_base = _host_ns(self._cpu_clock[1])
 
     def end_slice(self) -> None:
         if self._host_base is not None:
-            self._ns += time.clock_gettime_ns(self._cpu_clock[1]) - self._host_base
+            self._ns += _host_ns(self._cpu_clock[1]) - self._host_base
             self._host_base = None
 
     def host_ns_until(self, t: int) -> int:
