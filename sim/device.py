@@ -65,7 +65,7 @@ class MachineLink:
                 break
             self.machine.run(timeout_s=min(left, 0.05))
             out += self.machine.console.take_output()
-            if not out and self.machine.is_waiting_for_input():
+            if not out and (self.machine.is_waiting_for_input() or self.machine.exit_status is not None):
                 break
         return bytes(out)
 
@@ -97,6 +97,10 @@ class Board:
         heap_config.apply(self.machine, self.heap)
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
+        if self.heap is not None:
+            from .mpstate import MpState
+            geo = MpState(self.machine, self.firmware).geometry()
+            heap_config.check_applied(self.heap, geo.start, geo.end)
         return self.boot_output
 
     def settle(self, timeout_s: float = 10.0) -> bytes:

@@ -33,6 +33,8 @@ def heap_bounds(firmware, base: int | None, size: int | None) -> tuple[int, int]
         size = firmware.symbol("mpsim_heap").size
     if base is None:
         base = default_base(firmware)
+    if base < 0 or size < 0 or base + size > 1 << 32:
+        raise UsageError(f"heap {base:#x}+{size:#x} is outside the 32-bit address space")
     if base % 16 or size % 16 or size < 16 * 1024:
         raise UsageError(f"heap {base:#x}+{size:#x}: base and size must be multiples of 16, size at least 16 KiB")
     return base, base + size
@@ -53,4 +55,4 @@ def apply(machine, bounds: tuple[int, int] | None) -> None:
 def check_applied(bounds: tuple[int, int] | None, start: int, end: int) -> None:
     if bounds is not None and (start, end) != (bounds[0], bounds[1] & ~15):
         raise UsageError(f"the firmware refused heap {bounds[0]:#x}..{bounds[1]:#x} (it must lie in data RAM "
-                         f"above .bss and clear of the stack) and used {start:#x}..{end:#x}")
+                         f"above .bss and clear of the stack) and fell back to its static heap {start:#x}..{end:#x}")

@@ -44,11 +44,15 @@ def save_snapshot(machine, path: str | os.PathLike) -> int:
     raw = json.dumps(header).encode()
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + _LEN.pack(len(raw)) + raw)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + _LEN.pack(len(raw)) + raw)
+            for b in blobs:
+                f.write(b)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write snapshot {path}: {e.strerror or e}") from None
     return path.stat().st_size
 
 

@@ -470,9 +470,12 @@ HEAP = [
 
 
 @pytest.mark.parametrize("heap", [None, (0x2010_0000, 0x2014_0000)], ids=["static-heap", "moved-heap"])
-@pytest.mark.parametrize("mode", ["default", "deterministic"])
-def test_heap_dependent_output_is_identical(make_board, mode, heap):
-    compare("heap", HEAP, mode, "chunks", make_board, heap=heap)
+def test_heap_dependent_output_is_identical(make_board, heap):
+    """Deterministic mode only: gc.collect() scans the C stack conservatively, and where a
+    SysTick interrupt happens to land decides which stale words it sees there, so heap
+    counts legitimately vary with host timing (in QEMU as well as in mpsim's default mode;
+    seen once in ~50 loaded runs as a block's difference in gc.mem_free())."""
+    compare("heap", HEAP, "deterministic", "chunks", make_board, heap=heap)
 
 
 # -- hibernate in the middle: mpsim resumed vs QEMU never interrupted -----------------------------------------
