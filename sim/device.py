@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from .board import DEFAULT_BOARD, BoardSpec, load_board
 from . import heap_config

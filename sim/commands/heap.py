@@ -16,7 +16,7 @@ from ..cli import command
 from ..heapmap import census_table, svg, terminal_map
 from ..heapwalk import walk_memory
 from ..errors import UsageError
-from .session import board_args, boot, code_args, open_board, run_code, scripts
+from .session import board_args, boot, code_args, open_board, resume_or_boot, run_all, scripts
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -34,12 +34,11 @@ def heap(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {args.svg}: not a file in an existing folder")
     with open_board(args, hibernatable=True) as board:
         if args.resume:
-            board.resume_or_boot(report=lambda line: out.print(f"[yellow]{line}[/]"))
+            resume_or_boot(board)
         else:
             boot(board)
-        for code in codes:
-            if not run_code(board, code):
-                return 1
+        if not run_all(board, codes):
+            return 1
         board.settle()
         walk = walk_memory(board.machine, board.firmware)
     out.print(census_table(walk))

@@ -14,7 +14,6 @@ import os
 import select
 import sys
 import termios
-import time
 import tty
 
 from ..cli import command

@@ -134,6 +134,23 @@ def run_code(board, code: str) -> bool:
     return True
 
 
+def run_all(board, codes: list[str]) -> bool:
+    """Run each piece of code in turn; False as soon as one raised."""
+    return all(run_code(board, code) for code in codes)
+
+
+def resume_or_boot(board):
+    """Resume the newest usable image (saying what was skipped, relocated, how long it
+    took), or boot fresh when there is none. Returns the ResumeReport or None."""
+    report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
+    if report:
+        if report.relocated:
+            err.print(report.relocated)
+        err.print(f"resumed image #{report.sequence} ({report.image_bytes} B, {report.used_heap_bytes} B "
+                  f"of heap) in {report.host_time_s * 1000:.2f} ms")
+    return report
+
+
 def save_table(report) -> Table:
     t = Table(title="hibernate")
     t.add_column("what")
@@ -166,9 +183,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("nothing to run: give a script file or -c CODE")
     with open_board(args, hibernatable=args.hibernate) as board:
         boot(board)
-        for code in codes:
-            if not run_code(board, code):
-                return 1
+        if not run_all(board, codes):
+            return 1
         if args.hibernate:
             err.print(save_table(board.hibernate()))
     return 0
@@ -188,9 +204,8 @@ def hibernate(args: argparse.Namespace) -> int:
             board.resume()
         else:
             boot(board)
-        for code in codes:
-            if not run_code(board, code):
-                return 1
+        if not run_all(board, codes):
+            return 1
         Console().print(save_table(board.hibernate()))
     return 0
 
@@ -205,15 +220,9 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 def resume(args: argparse.Namespace) -> int:
     codes = scripts(args)
     with open_board(args, hibernatable=True) as board:
-        report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
-        if report:
-            if report.relocated:
-                err.print(report.relocated)
-            err.print(f"resumed image #{report.sequence} ({report.image_bytes} B, {report.used_heap_bytes} B "
-                      f"of heap) in {report.host_time_s * 1000:.2f} ms")
-        for code in codes:
-            if not run_code(board, code):
-                return 1
+        resume_or_boot(board)
+        if not run_all(board, codes):
+            return 1
         if args.repl:
             from .repl import interactive
             return interactive(board)
@@ -239,9 +248,8 @@ def power_cycle(args: argparse.Namespace) -> int:
     codes = scripts(args)
     with open_board(args, hibernatable=True) as board:
         boot(board)
-        for code in codes:
-            if not run_code(board, code):
-                return 1
+        if not run_all(board, codes):
+            return 1
         before = board.repl.eval(args.check) if args.check else None
         if args.cut_at is not None:
             board.flash.arm_power_cut(args.cut_at, PowerLossMode.TORN if args.torn else PowerLossMode.CLEAN,
@@ -257,9 +265,7 @@ def power_cycle(args: argparse.Namespace) -> int:
         board.store.save()
         board.power_cycle()
         err.print("power cycled: RAM filled with garbage, CPU and peripherals reset")
-        report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
-        if report:
-            err.print(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.2f} ms")
+        resume_or_boot(board)
         if args.check:
             after = board.repl.eval(args.check)
             print(f"{args.check} = {after!r}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..cli import command
 from ..errors import UsageError
 from ..snapshot import load_snapshot, save_snapshot
-from .session import board_args, boot, code_args, open_board, run_code, scripts
+from .session import board_args, boot, open_board, resume_or_boot, run_all, scripts
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -45,12 +45,11 @@ def snapshot(args: argparse.Namespace) -> int:
     with open_board(args) as board:
         if args.snapshot_command == "save":
             if args.resume:
-                board.resume_or_boot(report=print)
+                resume_or_boot(board)
             else:
                 boot(board)
-            for code in scripts(args):
-                if not run_code(board, code):
-                    return 1
+            if not run_all(board, scripts(args)):
+                return 1
             board.settle()
             try:
                 size = save_snapshot(board.machine, args.file)
@@ -71,9 +70,8 @@ def snapshot(args: argparse.Namespace) -> int:
             print(f"kept the flash image {board.store.path}; the snapshot's flash contents were not applied "
                   f"(--with-flash applies them)", file=sys.stderr)
         board.repl.drain(0)
-        for code in scripts(args):
-            if not run_code(board, code):
-                return 1
+        if not run_all(board, scripts(args)):
+            return 1
         if args.repl:
             from .repl import interactive
             return interactive(board)
