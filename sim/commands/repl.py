@@ -95,7 +95,9 @@ def interactive(board) -> int:
             tty.setraw(fd)
         while True:
             idle = machine.is_waiting_for_input()
-            ready, _, _ = select.select([] if eof else [fd], [], [], 0.05 if idle else 0)
+            # Waiting for input: block (0% host CPU) until a key arrives; the 1 s bound
+            # only lets a sleeping firmware's timers be serviced now and then.
+            ready, _, _ = select.select([] if eof else [fd], [], [], 1.0 if idle else 0)
             if ready:
                 data = os.read(fd, 1024)
                 if not data:
