@@ -33,6 +33,7 @@ a measurement (see ../shared/DESIGN.md):
 from __future__ import annotations
 
 import ctypes
+import functools
 import dataclasses
 import importlib
 import logging
@@ -348,7 +349,7 @@ class Machine:
     def power_off(self, pattern: bytes = b"\xde\xad\xbe\xef") -> None:
         """Lose power: every RAM byte becomes garbage (never zeros)."""
         for buf, _base, size in self._ram.values():
-            buf[:] = (pattern * (size // len(pattern) + 1))[:size]
+            buf[:] = _garbage(pattern, size)          # one memcpy per region
         for p in self.peripherals.values():
             p.reset()
 
@@ -849,3 +850,9 @@ class Machine:
             address, access = self._fault_info
             return self._fault(access, pc, address, access.split()[0])
         return self._fault(f"{e}", pc)
+
+
+@functools.lru_cache(maxsize=8)
+def _garbage(pattern: bytes, size: int) -> bytes:
+    """``size`` bytes of ``pattern`` repeated (cached: power cycles happen thousands of times)."""
+    return (pattern * (size // len(pattern) + 1))[:size]
