@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..cli import command
-from .session import board_args, boot, open_board, save_table
+from .session import board_args, boot, open_board, hibernate_with_progress, save_table
 
 SESSION = """\
 import board, gc
@@ -70,7 +70,7 @@ def demo(args: argparse.Namespace) -> int:
         # resume each must give what its *next* evaluation would have given.
         expected = [board.repl.eval(expr) for expr, _ in CHECKS]
         out.rule("3. hibernate to flash")
-        out.print(save_table(board.hibernate()))
+        out.print(save_table(hibernate_with_progress(board)))
         out.rule("4. power cycle")
         board.power_cycle()
         out.print("RAM filled with garbage; CPU and peripherals reset; the flash keeps its contents")

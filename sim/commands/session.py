@@ -151,6 +151,27 @@ def resume_or_boot(board):
     return report
 
 
+def hibernate_with_progress(board):
+    """board.hibernate() with a progress bar over the flash writes (erases and page
+    programs, in emulated flash time); the bar is transient, the summary table stays."""
+    from rich.progress import BarColumn, Progress, TextColumn
+    flash = board.flash
+    with Progress(TextColumn("writing hibernate image to flash"), BarColumn(),
+                  TextColumn("{task.completed} ops, {task.fields[ms]:.0f} ms emulated"),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("flash", total=None, ms=0.0)
+        busy0 = flash.busy_us
+
+        def step(_op):
+            bar.update(task, advance=1, ms=(flash.busy_us - busy0) / 1000)
+
+        previous, flash.on_operation = flash.on_operation, step
+        try:
+            return board.hibernate()
+        finally:
+            flash.on_operation = previous
+
+
 def save_table(report) -> Table:
     t = Table(title="hibernate")
     t.add_column("what")
@@ -186,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         if not run_all(board, codes):
             return 1
         if args.hibernate:
-            err.print(save_table(board.hibernate()))
+            err.print(save_table(hibernate_with_progress(board)))
     return 0
 
 
@@ -206,7 +227,7 @@ def hibernate(args: argparse.Namespace) -> int:
             boot(board)
         if not run_all(board, codes):
             return 1
-        Console().print(save_table(board.hibernate()))
+        Console().print(save_table(hibernate_with_progress(board)))
     return 0
 
 
@@ -255,7 +276,7 @@ def power_cycle(args: argparse.Namespace) -> int:
             board.flash.arm_power_cut(args.cut_at, PowerLossMode.TORN if args.torn else PowerLossMode.CLEAN,
                                       seed=args.cut_at)
         try:
-            Console().print(save_table(board.hibernate()))
+            Console().print(save_table(hibernate_with_progress(board)))
             err.print("power cut point was after the last flash operation: the hibernate completed")
         except PowerLoss as e:
             err.print(f"[yellow]power lost during flash operation {e.index} ({e.op} at {e.address:#010x}, "
