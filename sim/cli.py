@@ -29,8 +29,12 @@ def common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--firmware", default=None, help="firmware ELF (default: the built default firmware)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import commands  # noqa: F401  (registers the commands)
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a command, only that command's module is
+    imported (``mpsim run`` need not load the heap walker and the serial bridge)."""
+    from . import commands
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    commands.load(first if argv and "-h" not in argv[:1] and "--help" not in argv[:1] else None)
     parser = argparse.ArgumentParser(prog="mpsim", description="Simulated MicroPython board with hibernate-to-flash.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_fn, add_args, help_) in COMMANDS.items():
@@ -40,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:           # argparse: bad usage is exit 2, --help is 0

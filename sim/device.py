@@ -148,7 +148,7 @@ class Board:
         return self.resume(image)
 
     def close(self) -> None:
-        self.store.save()
+        self.store.save_if_changed()
 
     def __enter__(self) -> "Board":
         return self

@@ -11,13 +11,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
 
 from ..cli import command, common_args
 from ..errors import ReplError, UsageError
 
-err = Console(stderr=True, soft_wrap=True)   # one message, one line: never wrapped at 80 columns
+class _LazyConsole:
+    """rich costs ~50 ms to import: made on first use, so `mpsim run` starts fast."""
+
+    def __init__(self, **kw):
+        self._kw, self._console = kw, None
+
+    def get(self):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(**self._kw)
+        return self._console
+
+    def __getattr__(self, name):
+        return getattr(self.get(), name)
+
+
+err = _LazyConsole(stderr=True, soft_wrap=True)   # one message, one line: never wrapped at 80 columns
+out = _LazyConsole()
 
 
 def board_args(p: argparse.ArgumentParser) -> None:
@@ -158,7 +173,7 @@ def hibernate_with_progress(board):
     flash = board.flash
     with Progress(TextColumn("writing hibernate image to flash"), BarColumn(),
                   TextColumn("{task.completed} ops, {task.fields[ms]:.0f} ms emulated"),
-                  console=err, transient=True) as bar:
+                  console=err.get(), transient=True) as bar:
         task = bar.add_task("flash", total=None, ms=0.0)
         busy0 = flash.busy_us
 
@@ -172,7 +187,8 @@ def hibernate_with_progress(board):
             flash.on_operation = previous
 
 
-def save_table(report) -> Table:
+def save_table(report):
+    from rich.table import Table
     t = Table(title="hibernate")
     t.add_column("what")
     t.add_column("value", justify="right")
@@ -227,7 +243,7 @@ def hibernate(args: argparse.Namespace) -> int:
             boot(board)
         if not run_all(board, codes):
             return 1
-        Console().print(save_table(hibernate_with_progress(board)))
+        out.print(save_table(hibernate_with_progress(board)))
     return 0
 
 
@@ -276,7 +292,7 @@ def power_cycle(args: argparse.Namespace) -> int:
             board.flash.arm_power_cut(args.cut_at, PowerLossMode.TORN if args.torn else PowerLossMode.CLEAN,
                                       seed=args.cut_at)
         try:
-            Console().print(save_table(hibernate_with_progress(board)))
+            out.print(save_table(hibernate_with_progress(board)))
             err.print("power cut point was after the last flash operation: the hibernate completed")
         except PowerLoss as e:
             err.print(f"[yellow]power lost during flash operation {e.index} ({e.op} at {e.address:#010x}, "
