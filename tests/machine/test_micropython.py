@@ -2,7 +2,6 @@
 Ctrl-C out of an endless loop — skipped when the firmware is not built."""
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -10,17 +9,9 @@ from sim.board import load_board
 from sim.firmware import Firmware
 from sim.machine import Machine
 
-ELF = Path(__file__).resolve().parents[2] / "firmware" / "build" / "mps2-an385" / "firmware.elf"
-pytestmark = pytest.mark.skipif(not ELF.exists(), reason=f"MicroPython firmware not built ({ELF})")
-MODES = [pytest.param(False, id="hostpaced"), pytest.param(True, id="deterministic")]
+from mpfirmware import ELF, MODES, needs_firmware, until_prompt  # noqa: E402  (tests/machine is on sys.path)
 
-
-def until_prompt(m: Machine, limit: float = 20.0) -> bytes:
-    out, end = b"", time.perf_counter() + limit
-    while not out.endswith(b">>> ") and time.perf_counter() < end:
-        m.run(timeout=end - time.perf_counter())
-        out += m.console.take_output()
-    return out
+pytestmark = needs_firmware
 
 
 @pytest.fixture(params=MODES)

@@ -5,7 +5,6 @@ prompt burns no host CPU. Bounds are loose (shared CI hosts); the point is the
 order of magnitude (before: ~0.4 ms of host time per tick, a run() call per tick)."""
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +13,9 @@ from sim.board import load_board
 from sim.firmware import Firmware
 from sim.machine import Machine
 
-ELF = Path(__file__).resolve().parents[2] / "firmware" / "build" / "mps2-an385" / "firmware.elf"
-pytestmark = pytest.mark.skipif(not ELF.exists(), reason=f"MicroPython firmware not built ({ELF})")
-MODES = [pytest.param(False, id="hostpaced"), pytest.param(True, id="deterministic")]
+from mpfirmware import ELF, MODES, needs_firmware, until_prompt  # noqa: E402  (tests/machine is on sys.path)
 
-
-def until_prompt(m: Machine, limit: float = 30.0) -> bytes:
-    out, end = b"", time.perf_counter() + limit
-    while not out.endswith(b">>> ") and time.perf_counter() < end:
-        m.run(timeout=end - time.perf_counter())
-        out += m.console.take_output()
-    return out
+pytestmark = needs_firmware
 
 
 @pytest.mark.parametrize("det", MODES)
