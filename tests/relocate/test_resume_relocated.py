@@ -10,29 +10,24 @@ the restore point, relocate the image's heap for the geometry this boot has, wri
 
 from __future__ import annotations
 
-import struct
 
 import pytest
 
-from sim.hibernate import RESTORE_POINTS, SECTION_CTX, _heap_geometry
+from sim.hibernate import RESTORE_POINTS, _heap_geometry
 from sim.mpstate import MpState
 from sim.relocate import RelocationError, relocate_image
+from sim import heap_config
 from sim.repl import Repl
 
 from conftest import FIRMWARE, load_tool, require_qemu
 from state_code import CHECK, CHECK_GEN, GENERATORS, STATE, chunks
 
-BOOT_MAGIC = 0x4D505348
 STATIC = None                      # the firmware's own static heap (no boot parameters)
 
 
 def set_heap(machine, fw, heap):
     """Boot parameters for the next boot: another heap, or (None) the static one."""
-    addr = fw.symbol("mpsim_boot_params").addr
-    if heap is None:
-        machine.write(addr, bytes(12))
-    else:
-        machine.write(addr, struct.pack("<III", BOOT_MAGIC, *heap))
+    heap_config.apply(machine, heap)
 
 
 def boot(board, heap):
