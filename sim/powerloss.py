@@ -15,7 +15,6 @@ alone (``mpsim power-cycle --cut-at N --torn``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,11 +145,15 @@ def sweep(make_board: Callable[[Path], object], modes: Iterable[PowerLossMode] =
     return report
 
 
-def default_board_factory(board: str = "mps2-an385", firmware: str | os.PathLike | None = None):
+def board_factory(board="mps2-an385", firmware=None, **board_options):
+    """A ``make_board(flash_path)`` for the sweep: the board file and the ELF are loaded
+    once, each case gets a fresh Board on its own flash file. ``board_options`` go to
+    Board (deterministic, heap, timeout_s). ``board``/``firmware`` may be names/paths or
+    already-loaded BoardSpec/Firmware objects."""
+    from .board import BoardSpec, load_board
     from .device import Board
     from .firmware import Firmware
-    from .board import load_board
     from .paths import default_firmware
-    spec = load_board(board)
-    fw = Firmware.load(firmware or default_firmware(spec.name))
-    return lambda flash_path: Board(spec, fw, flash_path=flash_path)
+    spec = board if isinstance(board, BoardSpec) else load_board(board)
+    fw = firmware if isinstance(firmware, Firmware) else Firmware.load(firmware or default_firmware(spec.name))
+    return lambda flash_path: Board(spec, fw, flash_path=flash_path, **board_options)

@@ -65,19 +65,16 @@ def _pl_args(p: argparse.ArgumentParser) -> None:
 @command("power-loss", "cut power at every flash operation of a hibernate; check old-or-new each time", _pl_args)
 def power_loss(args: argparse.Namespace) -> int:
     from ..board import load_board
-    from ..device import Board
     from ..firmware import Firmware
     from ..heap_config import heap_bounds
     from ..paths import default_firmware
     from ..peripherals.nor_flash import PowerLossMode
-    from ..powerloss import count_ops, run_case
+    from ..powerloss import board_factory, count_ops, run_case
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))
     require_hibernatable(fw)
-    heap = heap_bounds(fw, args.heap_base, args.heap_size)
-
-    def make(path):
-        return Board(spec, fw, flash_path=path, deterministic=args.deterministic, timeout_s=args.timeout, heap=heap)
+    make = board_factory(spec, fw, deterministic=args.deterministic, timeout_s=args.timeout,
+                         heap=heap_bounds(fw, args.heap_base, args.heap_size))
 
     modes = [PowerLossMode.CLEAN, PowerLossMode.TORN] if args.mode == "both" else [PowerLossMode[args.mode.upper()]]
     ops = count_ops(make)

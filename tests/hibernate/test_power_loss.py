@@ -14,7 +14,7 @@ import os
 import pytest
 
 from sim.peripherals.nor_flash import PowerLossMode
-from sim.powerloss import count_ops, run_case
+from sim.powerloss import board_factory, count_ops, run_case
 
 from ..conftest import FIRMWARE
 
@@ -22,12 +22,7 @@ _OPS: int | None = None
 
 
 def _factory(config):
-    from sim.board import load_board
-    from sim.device import Board
-    from sim.firmware import Firmware
-    spec, fw = load_board("mps2-an385"), Firmware.load(FIRMWARE)
-    det = config.getoption("--mpsim-deterministic")
-    return lambda path: Board(spec, fw, flash_path=path, deterministic=det)
+    return board_factory(firmware=FIRMWARE, deterministic=config.getoption("--mpsim-deterministic"))
 
 
 def pytest_generate_tests(metafunc):
