@@ -195,7 +195,7 @@ class Hibernator:
             if name in self.machine.peripherals:
                 self.machine.peripherals[name].load_state(st)
         used = sum(MpState(self.machine, self.firmware).used_blocks()) * geo.block_size
-        return ResumeReport(sequence=image.sequence, image_bytes=len(image.encode()), used_heap_bytes=used,
+        return ResumeReport(sequence=image.sequence, image_bytes=image.encoded_size or len(image.encode()), used_heap_bytes=used,
                             host_time_s=time.perf_counter() - t0, skipped=skipped, relocated=relocated)
 
     def _restore_point(self) -> int:

@@ -75,6 +75,7 @@ class HibernateImage:
     word_size: int = 4
     endianness: str = "little"
     created_us: int = field(default_factory=lambda: time.time_ns() // 1000)
+    encoded_size: int = field(default=0, compare=False)   # set by decode(): bytes in flash
 
     # -- encoding ---------------------------------------------------------------
     def encode(self) -> bytes:
@@ -248,7 +249,7 @@ def decode(data: bytes) -> HibernateImage:
         raise ImageError(f"section lengths add up to byte {r.pos}, the header says the image is {total} bytes")
     return HibernateImage(fingerprint=fp.hex(), board=board, heap=heap, ctx_addr=ctx_addr, ctx_size=ctx_size,
                           ctx_layout=ctx_layout, sections=sections, sequence=sequence, word_size=word_size,
-                          endianness=endianness, created_us=created)
+                          endianness=endianness, created_us=created, encoded_size=total)
 
 
 def _read_section_table(r: _Reader) -> list[tuple[str, int, int]]:
