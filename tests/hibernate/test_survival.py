@@ -75,11 +75,14 @@ def test_classes_instances_bound_methods_exceptions(board):
 
 
 def test_imported_modules_and_sys_modules(board):
-    board.repl.exec("import math, struct, collections\nimport sys\nP = collections.namedtuple('P', 'x y')\np = P(1, 2)")
+    # sys.modules is mp_state_ctx.vm.mp_loaded_modules_dict: an entry made now must come back.
+    board.repl.exec("import math, struct, collections\nimport sys\nP = collections.namedtuple('P', 'x y')\np = P(1, 2)\n"
+                    "sys.modules['made_at_runtime'] = [1, 2]")
     cycle(board)
     assert board.repl.eval("(math.sqrt(16.0), struct.pack('<H', 258), p.x + p.y)") == (4.0, b"\x02\x01", 3)
     mods = board.repl.eval("sorted(sys.modules.keys())")
     assert isinstance(mods, list)
+    assert board.repl.eval("sys.modules['made_at_runtime']") == [1, 2]
 
 
 def test_leds_survive(board):
