@@ -80,7 +80,6 @@ class Repl:
         """Type one line (or a block ending in a blank line) at ``>>>`` and return the
         output printed before the next prompt, without the echoed input."""
         lines = line.rstrip("\n").split("\n")
-        out = []
         for i, text in enumerate(lines):
             self.write(text.encode() + b"\r")
             if i < len(lines) - 1:
@@ -88,12 +87,9 @@ class Repl:
         if len(lines) > 1:              # end the compound statement
             self.read_until(b"... ", timeout_s)
             self.write(b"\r")
-        got = self.read_until(PROMPT, timeout_s).decode(errors="replace")
-        got = got[: -len(PROMPT)]
-        # Drop the echo of the last line typed.
-        first_nl = got.find("\r\n")
-        out.append(got[first_nl + 2:] if first_nl >= 0 else "")
-        return "".join(out).replace("\r\n", "\n")
+        got = self.read_until(PROMPT, timeout_s).decode(errors="replace")[: -len(PROMPT)]
+        _echo, _, output = got.partition("\r\n")      # drop the echo of the last line typed
+        return output.replace("\r\n", "\n")
 
     def interrupt(self) -> str:
         """Ctrl-C: stop running code; returns output up to the next prompt."""
