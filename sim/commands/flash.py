@@ -27,13 +27,14 @@ def flash_args(p: argparse.ArgumentParser) -> None:
                    help="flash image file (default: flash_images/<board>.bin)")
 
 
-def open_store(args: argparse.Namespace, create: bool = True) -> FlashStore:
+def open_store(args: argparse.Namespace, need_file: bool = False) -> FlashStore:
+    """The board's flash with the image loaded (no file: erased). ``need_file``: refuse
+    when nothing has been saved yet."""
     board = load_board(args.board)
     flash = NorFlash(board.flash, board)
     store = FlashStore(flash, board.name, args.flash_path)
-    if not create and not store.path.exists():
+    if not store.load() and need_file:
         raise UsageError(f"no flash image at {store.path} (nothing has been saved for board {board.name} yet)")
-    store.load()
     return store
 
 
@@ -44,7 +45,8 @@ def flash_info(args: argparse.Namespace) -> int:
     used = sum(1 for i in range(0, f.size, f.sector_size)
                if f.backing[i:i + f.sector_size] != bytes([f.erase_value]) * f.sector_size)
     out.print(f"flash {f.name} at {f.base:#010x}: {f.size // 1024} KiB, {f.sector_count} sectors of "
-              f"{f.sector_size} B, pages of {f.page_size} B; {used} sectors not erased; file {store.path}")
+              f"{f.sector_size} B, pages of {f.page_size} B; {used} sectors not erased; file {store.path}"
+              f"{'' if store.path.exists() else ' (none yet: an erased flash)'}")
     part = Partition(f)
     t = Table(title=f"hibernate partition at {f.base + part.offset:#010x} ({part.size // 1024} KiB, "
                     f"{len(part.slots)} slots)")
@@ -68,7 +70,7 @@ def flash_info(args: argparse.Namespace) -> int:
 
 
 def flash_export(args: argparse.Namespace) -> int:
-    store = open_store(args, create=False)
+    store = open_store(args, need_file=True)
     as_hex = args.format == "hex" or (args.format is None and Path(args.file).suffix.lower() in (".hex", ".ihex"))
     if as_hex:
         n = store.export_hex(args.file)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 
 import pytest
 
 from sim.board import load_board
 from sim.errors import UsageError
-from sim.flash_store import FlashStore
+from sim.flash_store import FlashStore, _adler32_of_repeated
 from sim.peripherals.nor_flash import NorFlash
 
 SIZE = 0x10000
@@ -34,10 +35,45 @@ def test_default_path_is_named_for_the_board(monkeypatch, tmp_path):
     assert FlashStore(NorFlash(board.flash, board)).path == tmp_path / "mps2-an385.bin"
 
 
-def test_first_use_creates_an_erased_file(store):
+def test_first_use_is_erased_and_writes_nothing_until_a_save(store):
     assert store.load() is False
-    assert store.path.read_bytes() == b"\xff" * SIZE
+    assert store.flash.backing == b"\xff" * SIZE
+    assert not store.path.exists()
+    store.save_if_changed()                     # unchanged: still nothing to write
+    assert not store.path.exists()
+    store.flash.program(0, b"\x00")
+    store.save_if_changed()
+    assert store.path.read_bytes() == b"\x00" + b"\xff" * (SIZE - 1)
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o644
+
+
+def test_absent_file_erases_what_was_there(store):
+    store.flash.erase_sector(0)
+    store.flash.program(0, b"stale")
+    ref = store.flash.backing
+    assert store.load() is False
+    assert store.flash.backing is ref and store.flash.backing == b"\xff" * SIZE
+
+
+def test_unchanged_contents_are_not_rewritten(store):
+    store.load()
+    store.flash.program(0, b"x")
+    store.save()
+    again = FlashStore(make_flash(), "testboard", store.path)
+    again.load()
+    mtime = store.path.stat().st_mtime_ns
+    os.utime(store.path, ns=(0, 0))
+    again.save_if_changed()
+    assert store.path.stat().st_mtime_ns == 0 != mtime      # not rewritten
+    again.flash.program(1, b"y")
+    again.save_if_changed()
+    assert store.path.read_bytes()[:2] == b"xy"
+
+
+@pytest.mark.parametrize("value", [0x00, 0x01, 0x5A, 0xFF])
+@pytest.mark.parametrize("n", [0, 1, 5552, 5553, 65536, 0x80_0000])
+def test_checksum_of_an_erased_flash_without_the_bytes(value, n):
+    assert _adler32_of_repeated(value, n) == zlib.adler32(bytes([value]) * n)
 
 
 def test_contents_survive_a_new_process(store):
@@ -65,6 +101,7 @@ def test_save_leaves_no_temporary_files(store):
 
 def test_failed_save_keeps_the_old_file(store, monkeypatch):
     store.load()
+    store.save()
     store.flash.program(0, b"new")
 
     def broken_fsync(fd):
@@ -140,6 +177,7 @@ def test_hex_round_trip_at_the_bus_address(store, tmp_path):
 def test_bad_imports_change_nothing(store, tmp_path, name, content, word):
     store.load()
     store.flash.program(0, b"keep")
+    store.save()
     before = bytes(store.flash.backing), store.path.read_bytes()
     (tmp_path / name).write_bytes(content)
     with pytest.raises(UsageError, match=word):
@@ -154,5 +192,6 @@ def test_missing_import_file(store, tmp_path):
 
 def test_export_to_unwritable_place(store, tmp_path):
     store.load()
+    store.save()                         # images/testboard.bin is a file: no folder can be made there
     with pytest.raises(UsageError, match="cannot write"):
         store.export_bin(tmp_path / "images" / "testboard.bin" / "x.bin")
