@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 NS = 1_000_000_000
 
@@ -41,11 +42,16 @@ class VirtualClock:
         self.deterministic = deterministic
         self._ns = 0
         self._host_base: int | None = None     # host_ns() at start of a host-paced slice
+        # Deterministic, while a slice runs: cycles executed so far in it, when the
+        # engine can tell (instruction counter); the slice is charged at its end.
+        self.progress: Callable[[], int] | None = None
         self._cpu_clock = (threading.get_ident(), _thread_clock(threading.get_ident()))
 
     def now(self) -> int:
         if self._host_base is not None:
             return self._ns + (_host_ns(self._cpu_clock[1]) - self._host_base)
+        if self.progress is not None:
+            return self._ns + self.progress() * NS // self.clock_hz
         return self._ns
 
     def host_ns(self) -> int:

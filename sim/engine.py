@@ -48,6 +48,7 @@ LIB_NAME = "libunicorn.so.2"
 UC_CTL_INSN_COUNT_ENABLE = 0x30  # int: count instructions (changing it flushes TBs)
 UC_CTL_INSN_COUNT = 0x31         # uint64: guest instructions executed while enabled
 UC_CTL_INSN_LIMIT = 0x32         # uint64: stop at the first block boundary at/after it
+UC_CTL_ARM_UNMASK_EXIT = 0x33    # int: stop after an MSR/CPS that lowers PRIMASK/FAULTMASK/BASEPRI (0009)
 
 
 class Features(NamedTuple):
@@ -60,6 +61,7 @@ class Features(NamedTuple):
     mclass_model: bool = False       # 0006: UC_MODE_MCLASS keeps the model set (M3 stays M3)
     mprofile_hflags: bool = False    # 0007: host writes to XPSR/IPSR/CONTROL take effect
     has_icount: bool = False         # 0005: UC_CTL_INSN_*: instruction counter and limit
+    unmask_exit: bool = False        # 0009: UC_CTL_ARM_UNMASK_EXIT: stop when the guest unmasks
 
 
 def _warn(msg: str) -> None:
@@ -124,13 +126,14 @@ def _loaded_library() -> str:
     return _library
 
 
-def _probe_icount() -> bool:
+def _probe(control: int) -> bool:
+    """The library knows an (int-valued) uc_ctl control."""
     import unicorn as u
 
     try:
         uc = u.Uc(u.UC_ARCH_ARM, u.UC_MODE_THUMB)
         value = ctypes.c_int()
-        uc.ctl(UC_CTL_INSN_COUNT_ENABLE, u.UC_CTL_IO_READ, ctypes.byref(value))
+        uc.ctl(control, u.UC_CTL_IO_READ, ctypes.byref(value))
         return True
     except Exception:
         return False
@@ -153,7 +156,8 @@ def _compute_features() -> Features:
         inline_exit_check="inline-exit-check" in names,
         mclass_model="mclass-cpu-model" in names,
         mprofile_hflags="hflags-on-reg-write" in names,
-        has_icount=_probe_icount(),
+        has_icount=_probe(UC_CTL_INSN_COUNT_ENABLE),
+        unmask_exit=_probe(UC_CTL_ARM_UNMASK_EXIT),
     )
 
 

@@ -23,8 +23,11 @@ a measurement (see ../shared/DESIGN.md):
   exact count (``UC_CTL_INSN_*``), or on stock by ``emu_start(count=N)`` (a
   per-instruction hook, ~2.5x slower) and charged the whole slice.
 * Exception entry/return is host code (cpu_exceptions.py) with batched register
-  access: a guest ``time.sleep(10)`` is 10,000 SysTick exceptions, each one
-  ``emu_start`` running the handler, its return and the code up to the next WFI.
+  access. An interrupt pending while masked is taken right after the guest unmasks
+  (patched engine: 0009 stops there; stock: code hooks, sim/unmask_sites.py). A
+  firmware with a 1 kHz tick costs one ``emu_start`` per tick while it sleeps
+  (handler, return, the code up to the next WFI); our firmware is tickless, so a
+  ``time.sleep(10)`` is a handful of slices.
 * WFI makes ``emu_start`` return: that is a wait point. So is firmware that
   busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
   to the next deadline, or ``run`` reports the board idle.
@@ -45,7 +48,7 @@ from typing import Any, Callable
 
 from . import engine                      # chooses libunicorn (patched or stock): before unicorn
 from unicorn import (UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
-                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_ARCH_ARM, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH,
+                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH,
                      UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED,
                      UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_EXEC,
                      UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
@@ -59,6 +62,7 @@ from .firmware import Firmware
 from .peripherals.base import PERIPHERAL_TYPES, Peripheral
 from .peripherals.nvic import HARDFAULT, SVCALL
 from .semihosting import Exit, NeedInput, Semihosting
+from .unmask_sites import unmask_sites
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,24 @@ class _InsnCounter:
     def set_limit(self, limit: int) -> None:
         if self._ctl(self._h, self._limit_code, ctypes.c_uint64(limit)):
             raise SimError("uc_ctl(UC_CTL_INSN_LIMIT) failed")
+
+
+class _UnmaskExit:
+    """``UC_CTL_ARM_UNMASK_EXIT`` (patch 0009) as a direct ``uc_ctl`` call, written
+    only when the wanted value changes (see sim/unmask_sites.py for why)."""
+
+    def __init__(self, uc):
+        from unicorn import UC_CTL_IO_WRITE
+        from unicorn.unicorn_py3.unicorn import uclib
+        self._ctl, self._h = uclib.uc_ctl, uc._uch
+        self._code = (UC_CTL_IO_WRITE << 30) | (1 << 26) | engine.UC_CTL_ARM_UNMASK_EXIT
+        self.armed = False
+
+    def arm(self, on: bool) -> None:
+        if on != self.armed:
+            if self._ctl(self._h, self._code, ctypes.c_int(int(on))):
+                raise SimError("uc_ctl(UC_CTL_ARM_UNMASK_EXIT) failed")
+            self.armed = on
 
 
 def executable_address(addr: int) -> bool:
@@ -180,6 +202,13 @@ class Machine:
         if self._tlb_hook:
             uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        # An interrupt pending while masked is taken right after the guest unmasks:
+        # the patched engine stops there when armed (0009); on stock, code hooks
+        # after each unmasking instruction of the firmware do it.
+        self._unmask = _UnmaskExit(uc) if feats.unmask_exit else None
+        if self._unmask is None:
+            for addr in unmask_sites(firmware.segments):
+                uc.hook_add(UC_HOOK_CODE, self._on_unmask_site, begin=addr, end=addr)
         # No UC_HOOK_MEM_INVALID while running: measured 3.5x slower MicroPython
         # (f(200000): 2.2 s with it, 0.64 s without). It is added only to replay a
         # faulting instruction once and learn the address (see _fault_from).
@@ -545,6 +574,16 @@ class Machine:
                 if nd is None and until_ns is None:
                     return self._reason("idle", "asleep with no timer running")
                 target = nd if until_ns is None else (until_ns if nd is None else min(nd, until_ns))
+                if stop_on_idle:
+                    # Never skip past the moment this call reports idle: a far deadline
+                    # (a sleep's alarm, a free-running timer's wrap) is reached over
+                    # several calls, so a board waiting for input does not age by a
+                    # timer's period, and a caller sees "sleeping" and can type into a
+                    # sleep. The CPU wakes early then, which WFI allows: the firmware
+                    # checks its clock and sleeps again.
+                    lo, hi = self._input_wait
+                    quiet = max(idle_ns, _SLEEP_CHUNK_NS) if hi and not lo <= pc < hi else idle_ns
+                    target = min(target, max(quiet_from + quiet, self._last_activity + idle_ns))
                 self.clock.advance_to(target)
                 progressed = True
 
@@ -575,7 +614,13 @@ class Machine:
             start = counter.read()
             self._icount_limit = start + budget
             counter.set_limit(self._icount_limit)
-            self._emu(pc | 1, until_addr, cycles=0)
+            # A device read mid-slice sees the instructions run so far (a timer's
+            # VALUE, a clock read twice around a sleep), not the slice's start time.
+            self.clock.progress = lambda: counter.read() - start
+            try:
+                self._emu(pc | 1, until_addr, cycles=0)
+            finally:
+                self.clock.progress = None
             # Exact: the instructions that ran (a limit stop may end a few past the
             # budget, at the end of a block; early stops are charged what ran).
             self._icount_now = counter.read()
@@ -627,6 +672,8 @@ class Machine:
             if timer is None:
                 timer = self._slice_timer = SliceTimer(self._async_stop)
             timer.arm(host_seconds)
+        if self._unmask is not None:
+            self._unmask.arm(self.nvic.best_pending() is not None)
         self.clock.start_slice()
         try:
             self.uc.emu_start(begin, until, count=cycles if self.deterministic and not self._icount else 0)
@@ -683,7 +730,14 @@ class Machine:
         # byte read): if it can preempt right now, end the slice so it is taken at
         # once, as the hardware would. The stop point is set by the guest, so this
         # is deterministic too.
-        if self._running and self._take_exception(dry_run=True):
+        if self._running:
+            if self._take_exception(dry_run=True):
+                self._request_stop("irq")
+            elif self._unmask is not None:
+                self._unmask.arm(True)        # masked now: stop when the guest unmasks
+
+    def _on_unmask_site(self, uc, address: int, size: int, ud) -> None:
+        if self.nvic.any_pending and self._take_exception(dry_run=True):
             self._request_stop("irq")
 
     def _after_device_write(self, p: Peripheral) -> None:

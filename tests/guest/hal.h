@@ -13,6 +13,7 @@
 #define SYST_CVR REG(0xE000E018)
 #define NVIC_ISER0 REG(0xE000E100)
 #define NVIC_ISPR0 REG(0xE000E200)
+#define NVIC_ICPR0 REG(0xE000E280)
 #define NVIC_IPR(n) (*(volatile uint8_t *)(0xE000E400 + (n)))
 #define SCB_ICSR REG(0xE000ED04)
 #define SCB_VTOR REG(0xE000ED08)

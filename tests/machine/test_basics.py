@@ -77,3 +77,17 @@ def test_registers_survive_preemption_svc_and_pendsv(machine, det):
     r = m.run(timeout=20, stop_on_idle=False)
     out = m.console.take_output().decode()
     assert r.kind == "exit" and r.exit_status == 0, out
+
+
+@pytest.mark.parametrize("det", MODES)
+def test_interrupt_pending_while_masked_is_taken_right_after_unmask(machine, det):
+    """CPSIE, MSR PRIMASK/BASEPRI and CPSIE f each let a pending interrupt in before
+    the next instruction; a WFI with PRIMASK set wakes on a timer without taking it
+    (the sleep idiom of tickless firmware), 100 times in 100 ms of board time."""
+    m = machine("unmask", deterministic=det)
+    r = m.run(timeout=10, stop_on_idle=False)
+    out = m.console.take_output().decode()
+    assert r.kind == "exit", r
+    assert r.exit_status == 0, f"failed checks (bits): {r.exit_status:#x}; {out}"
+    assert out == "taken=104\n"
+    assert 100_000_000 <= r.now_ns < 110_000_000
