@@ -1,4 +1,4 @@
-// The `utime` module (also importable as `time`): the core's SysTick-backed
+// The `utime` module (also importable as `time`): the core's
 // implementations from extmod/utime_mphal.c, collected into a module.
 #include "py/obj.h"
 #include "extmod/utime_mphal.h"

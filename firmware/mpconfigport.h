@@ -96,8 +96,11 @@ extern const struct _mp_obj_module_t mp_module_utime;
 
 #define MICROPY_MODULE_WEAK_LINKS   (1)
 
+// mpsim_clock_hi: the time base's high word (systime.c), kept here so that a
+// hibernated interpreter keeps its clock. A small count, never a pointer.
 #define MICROPY_PORT_ROOT_POINTERS \
-    const char *readline_hist[8];
+    const char *readline_hist[8]; \
+    mp_uint_t mpsim_clock_hi;
 
 // interrupts: PRIMASK-based atomic sections
 static inline uint32_t mpsim_irq_disable(void) {

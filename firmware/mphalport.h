@@ -1,4 +1,4 @@
-// MicroPython HAL for mps2-an385: console on UART0, time from SysTick.
+// MicroPython HAL for mps2-an385: console on UART0, time from CMSDK Timer1 (systime.c).
 #ifndef MPSIM_MPHALPORT_H
 #define MPSIM_MPHALPORT_H
 

@@ -7,7 +7,8 @@
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern int main(void);
-void SysTick_Handler(void);
+void systime_alarm_irq_handler(void);
+void systime_clock_irq_handler(void);
 
 #define SCB_VTOR  (*(volatile uint32_t *)0xE000ED08)
 #define SCB_CFSR  (*(volatile uint32_t *)0xE000ED28)
@@ -35,8 +36,10 @@ const vector_t mpsim_vectors[16 + BOARD_NUM_IRQS] = {
     Default_Handler,    // DebugMonitor
     0,
     Default_Handler,    // PendSV
-    SysTick_Handler,
+    Default_Handler,    // SysTick (unused: time comes from Timer1, see systime.c)
     [16 + BOARD_UART0_RX_IRQ] = uart_rx_irq_handler,
+    [16 + BOARD_TIMER0_IRQ] = systime_alarm_irq_handler,
+    [16 + BOARD_TIMER1_IRQ] = systime_clock_irq_handler,
     // all other external lines stay 0 and are never enabled
 };
 

@@ -360,6 +360,8 @@ class Walker:
             elif name == "readline_hist":
                 for i in range(ftype.count or 0):
                     self.buf(a + WORD * i, "readline.line", None, allow_interior=False)
+            elif name == "mpsim_clock_hi":
+                pass   # our firmware's time base high word (systime.c): a count, not a pointer
             elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
                 self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
             else:

@@ -93,6 +93,17 @@ def test_leds_survive(board):
     assert board.repl.eval("bd.LED(0).value()") in (1, True)
 
 
+def test_board_clock_goes_on_from_where_it_stopped(board):
+    # The firmware's 64-bit cycle clock: Timer1 (peripheral state) + its high word in
+    # mp_state_ctx. 172 s of uptime passes Timer1's 2^32-cycle wrap, so the high word is
+    # in use when the state is saved.
+    board.repl.exec("import time\ntime.sleep(172)\nt = time.ticks_ms()")
+    assert board.repl.eval("t") >= 172_000
+    cycle(board)
+    assert 0 <= board.repl.eval("time.ticks_diff(time.ticks_ms(), t)") < 1000
+    assert board.repl.eval("time.ticks_ms()") >= 172_000
+
+
 def test_after_resume_gc_allocation_and_new_definitions_work(board):
     board.repl.exec("keep = [str(i) * 3 for i in range(200)]")
     cycle(board)

@@ -59,3 +59,16 @@ def test_round_trip_a_b_a_keeps_the_digest(make_board, tmp_path):
     assert "heap relocated" in report.relocated
     assert c.repl.eval("sorted(by_obj.values()), len(members), big") == before
     assert c.repl.eval(CHECK)[:5] == EXPECTED[:5]
+
+
+def test_relocation_keeps_the_board_clock(make_board, tmp_path):
+    """The clock's high word (a plain count among the GC roots) is neither a pointer
+    to move nor a field the walker refuses; time goes on after a relocated resume."""
+    flash = tmp_path / "flash.bin"
+    a = make_board(flash_path=flash)
+    a.repl.exec("import time\ntime.sleep(172)\nt = time.ticks_ms()")    # past Timer1's 2^32-cycle wrap
+    a.hibernate()
+    a.close()
+    b = make_board(flash_path=flash, boot=False, heap=heap_bounds(a.firmware, None, 0x10000))
+    assert "heap relocated" in b.resume().relocated
+    assert 0 <= b.repl.eval("time.ticks_diff(time.ticks_ms(), t)") < 1000

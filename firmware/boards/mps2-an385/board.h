@@ -19,6 +19,14 @@
 #define BOARD_UART0_RX_IRQ      (0)
 #define BOARD_UART0_BAUDDIV     (25000000u / 115200u)
 
+// CMSDK APB timers 0 and 1, clocked by the 25 MHz APB clock (PCLK = SYSCLK);
+// QEMU wires them to IRQ 8 and 9.
+#define BOARD_APB_CLOCK_HZ      (25000000u)
+#define BOARD_TIMER0_BASE       (0x40000000u)
+#define BOARD_TIMER0_IRQ        (8)
+#define BOARD_TIMER1_BASE       (0x40001000u)
+#define BOARD_TIMER1_IRQ        (9)
+
 // FPGA system control and I/O block (LEDs, buttons, counters).
 #define BOARD_FPGAIO_BASE       (0x40028000u)
 #define BOARD_NUM_LEDS          (2)
