@@ -2,8 +2,17 @@
 fingerprint of its code, and struct layouts from its DWARF debug info.
 
 This is the only module that knows pyelftools. Parsing symbols and DWARF is the
-slow part of start-up (tens to hundreds of ms), so what it yields is cached as
-JSON under ``~/.cache/mpsim`` keyed by the file's content hash.
+slow part of start-up (tens to hundreds of ms), so what it yields is cached under
+``~/.cache/mpsim`` (``MPSIM_CACHE``), keyed by the SHA-256 of the file's content.
+Hashing 2 MB on every start costs more than the rest of loading, so the hash is
+remembered per path together with the file's identity (device, inode, size, mtime,
+ctime) and recomputed whenever any of these changed; an identity is only
+remembered once the file has been unmodified for a few seconds, so a rewrite
+within one timestamp tick cannot go unnoticed (git's "racily clean" rule).
+
+The fingerprint (``Firmware.fingerprint``: SHA-256 of the loadable segments) is
+part of that cache: it is computed from the content the first time a firmware is
+loaded, and stays a content hash.
 
 Why layouts come from DWARF: ``mp_state_ctx`` and the GC state differ between
 MicroPython versions and configurations; reading offsets from the ELF lets the
@@ -12,34 +21,64 @@ hibernate controller work on firmware nobody here built.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import marshal
 import os
+import time
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import FirmwareError
+from .paths import cache_dir
 
-CACHE_DIR = Path(os.environ.get("MPSIM_CACHE", Path.home() / ".cache" / "mpsim"))
-_CACHE_VERSION = 2
+CACHE_DIR = cache_dir()
+_CACHE_VERSION = 3
+_SETTLED_NS = 3_000_000_000     # a file's identity is remembered once it is this old
 EM_ARM = 40
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):       # NamedTuple, not a dataclass: ~10x cheaper to define at import
     addr: int
     data: bytes        # file bytes, zero-padded to the segment's memory size
     executable: bool
     writable: bool
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     name: str
     addr: int          # for Thumb functions, without the low bit
     size: int
     kind: str          # "func", "object" or "other"
+
+
+class Symbols(Mapping):
+    """name -> Symbol, each made on first lookup from (addr, size, kind) rows: the
+    firmware has ~2,000 symbols and a run looks up a handful."""
+
+    def __init__(self, rows: dict[str, tuple[int, int, str]]):
+        self._rows = rows
+        self._made: dict[str, Symbol] = {}
+
+    def __getitem__(self, name: str) -> Symbol:
+        s = self._made.get(name)
+        if s is None:
+            addr, size, kind = self._rows[name]
+            s = self._made[name] = Symbol(name, addr, size, kind)
+        return s
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> dict[str, tuple[int, int, str]]:
+        return self._rows
 
 
 @dataclass
@@ -89,37 +128,39 @@ class TypeInfo:
 class Firmware:
     """Load with ``Firmware.load(path)``; raises FirmwareError with one clear line."""
 
-    def __init__(self, path: Path, raw: bytes, segments: list[Segment], symbols: dict[str, Symbol],
-                 entry: int, has_debug_info: bool):
+    def __init__(self, path: Path, raw: bytes, segments: list[Segment], symbols: Mapping[str, Symbol],
+                 entry: int, has_debug_info: bool, content_hash: str, fingerprint: str | None = None):
         self.path = path
         self._raw = raw
         self.segments = segments
         self.symbols = symbols
         self.entry = entry
         self.has_debug_info = has_debug_info
-        self.fingerprint = _fingerprint(segments)
+        self.content_hash = content_hash           # SHA-256 of the ELF file (hex)
+        self._fingerprint = fingerprint
         self._types: dict[str, TypeInfo] = {}
-        self._cache_file = CACHE_DIR / f"{hashlib.sha256(raw).hexdigest()[:32]}.json"
+        self._type_rows: dict[str, Any] = {}       # cached layouts, made into TypeInfo on first use
+        self._cache_file = _cache_file(content_hash)
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = _fingerprint(self.segments)
+        return self._fingerprint
 
     # -- loading ------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Firmware":
         path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise FirmwareError(f"firmware not found: {path}") from None
-        except IsADirectoryError:
-            raise FirmwareError(f"firmware path is a directory, not an ELF file: {path}") from None
-        except OSError as e:
-            raise FirmwareError(f"cannot read firmware {path}: {e.strerror}") from None
+        raw, identity = _read(path)
         if raw[:4] != b"\x7fELF":
             raise FirmwareError(f"not an ELF file: {path}")
-        cached = _read_cache(raw)
+        content_hash = _content_hash(path, raw, identity)
+        cached = _read_cache(content_hash)
         if cached is not None:
-            fw = cls(path, raw, _segments_from_raw(raw, path), cached["symbols"], cached["entry"],
-                     cached["debug"])
-            fw._types = {k: TypeInfo.from_json(v) for k, v in cached["types"].items()}
+            fw = cls(path, raw, _segments_from_raw(raw, path), Symbols(cached["symbols"]), cached["entry"],
+                     cached["debug"], content_hash, cached["fingerprint"])
+            fw._type_rows = cached["types"]
             return fw
         elf = _open_elf(raw, path)
         try:
@@ -128,7 +169,7 @@ class Firmware:
             raise
         except Exception as e:  # noqa: BLE001 - pyelftools raises assorted errors on a truncated/corrupt ELF
             raise FirmwareError(f"not a valid ELF file: {path} (truncated or corrupt: {e})") from None
-        fw = cls(path, raw, segments, symbols, elf.header.e_entry, debug)
+        fw = cls(path, raw, segments, Symbols(symbols), elf.header.e_entry, debug, content_hash)
         fw._save_cache()
         return fw
 
@@ -165,6 +206,12 @@ class Firmware:
     def _type(self, key: str) -> TypeInfo:
         if key in self._types:
             return self._types[key]
+        if key in self._type_rows:
+            try:
+                found = self._types[key] = TypeInfo.from_json(self._type_rows[key])
+                return found
+            except (KeyError, TypeError, ValueError, AttributeError):
+                del self._type_rows[key]          # a damaged cache entry: read the DWARF again
         if not self.has_debug_info:
             raise FirmwareError(f"{self.path.name} has no debug info (build it with -g): "
                                 f"cannot read the layout of {key.split(':', 1)[1]}")
@@ -184,32 +231,92 @@ class Firmware:
         return found
 
     def _save_cache(self) -> None:
-        data = {
+        types = dict(self._type_rows)
+        types.update((k, t.to_json()) for k, t in self._types.items())
+        symbols = self.symbols.rows() if isinstance(self.symbols, Symbols) else \
+            {n: (s.addr, s.size, s.kind) for n, s in self.symbols.items()}
+        _write_cache_file(self._cache_file, {
             "v": _CACHE_VERSION,
             "entry": self.entry,
             "debug": self.has_debug_info,
-            "symbols": {n: [s.addr, s.size, s.kind] for n, s in self.symbols.items()},
-            "types": {k: t.to_json() for k, t in self._types.items()},
-        }
-        try:
-            CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            tmp = self._cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self._cache_file)
-        except OSError:
-            pass  # a cache we cannot write only costs start-up time
+            "fingerprint": self.fingerprint,
+            "symbols": symbols,
+            "types": types,
+        })
 
 
-def _read_cache(raw: bytes) -> dict[str, Any] | None:
-    f = CACHE_DIR / f"{hashlib.sha256(raw).hexdigest()[:32]}.json"
+# -- the cache ------------------------------------------------------------------------------
+# Files are marshal data (builtin, ~10x faster to read than JSON): one per content hash,
+# and one per path remembering that path's content hash with the file's identity.
+
+def _read(path: Path) -> tuple[bytes, tuple[int, ...]]:
+    """The file's bytes and its identity (unchanged from before to after the read)."""
     try:
-        data = json.loads(f.read_text())
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            before = _identity(os.fstat(f.fileno()))
+            raw = f.read()
+            after = _identity(os.fstat(f.fileno()))
+    except FileNotFoundError:
+        raise FirmwareError(f"firmware not found: {path}") from None
+    except IsADirectoryError:
+        raise FirmwareError(f"firmware path is a directory, not an ELF file: {path}") from None
+    except OSError as e:
+        raise FirmwareError(f"cannot read firmware {path}: {e.strerror}") from None
+    return raw, (after if after == before else ())
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _content_hash(path: Path, raw: bytes, identity: tuple[int, ...]) -> str:
+    """SHA-256 of ``raw`` (the content of ``path``, whose identity it had while read):
+    from the per-path record when the identity matches, else computed (and recorded
+    if the file has settled)."""
+    key = os.path.abspath(path)
+    record = _path_record_file(key)
+    if identity:
+        try:
+            saved_key, saved_identity, digest = marshal.loads(record.read_bytes())
+            if saved_key == key and tuple(saved_identity) == identity and isinstance(digest, str):
+                return digest
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    import hashlib
+    digest = hashlib.sha256(raw).hexdigest()
+    if identity and time.time_ns() - max(identity[3], identity[4]) > _SETTLED_NS:
+        _write_cache_file(record, (key, identity, digest))
+    return digest
+
+
+def _path_record_file(key: str) -> Path:
+    return CACHE_DIR / "by-path" / f"{zlib.crc32(os.fsencode(key)):08x}.marshal"
+
+
+def _cache_file(content_hash: str) -> Path:
+    return CACHE_DIR / f"{content_hash[:32]}.v{_CACHE_VERSION}.marshal"
+
+
+def _read_cache(content_hash: str) -> dict[str, Any] | None:
+    try:
+        data = marshal.loads(_cache_file(content_hash).read_bytes())
+        if data.get("v") != _CACHE_VERSION:
+            return None
+        if not all(k in data for k in ("entry", "debug", "fingerprint", "symbols", "types")):
+            return None
+    except (OSError, ValueError, EOFError, TypeError, AttributeError):
         return None
-    if data.get("v") != _CACHE_VERSION:
-        return None
-    data["symbols"] = {n: Symbol(n, a, s, k) for n, (a, s, k) in data["symbols"].items()}
     return data
+
+
+def _write_cache_file(target: Path, value: Any) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps(value))
+        os.replace(tmp, target)
+    except (OSError, ValueError):
+        pass  # a cache we cannot write only costs start-up time
 
 
 def _open_elf(raw: bytes, path: Path):
@@ -259,9 +366,10 @@ def _segments_from_raw(raw: bytes, path: Path) -> list[Segment]:
     return out
 
 
-def _symbols(elf) -> dict[str, Symbol]:
+def _symbols(elf) -> dict[str, tuple[int, int, str]]:
+    """name -> (addr, size, kind) rows, as ``Symbols`` takes them."""
     symtab = elf.get_section_by_name(".symtab")
-    out: dict[str, Symbol] = {}
+    out: dict[str, tuple[int, int, str]] = {}
     if symtab is None:
         return out
     for sym in symtab.iter_symbols():
@@ -274,7 +382,7 @@ def _symbols(elf) -> dict[str, Symbol]:
         # Prefer global definitions over local ones of the same name.
         if name in out and sym["st_info"]["bind"] == "STB_LOCAL":
             continue
-        out[name] = Symbol(name, addr, sym["st_size"], kind)
+        out[name] = (addr, sym["st_size"], kind)
     return out
 
 
@@ -282,6 +390,7 @@ def _fingerprint(segments: list[Segment]) -> str:
     """Hash of what the CPU sees: load addresses and bytes, not ELF metadata.
     Heap objects point into these bytes (type objects, qstr pools, bytecode of
     frozen code), so an image is only valid for firmware with the same fingerprint."""
+    import hashlib
     h = hashlib.sha256()
     for s in sorted(segments, key=lambda s: s.addr):
         h.update(s.addr.to_bytes(4, "little"))

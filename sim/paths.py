@@ -17,3 +17,8 @@ def default_firmware(board: str) -> Path:
 
 def flash_dir() -> Path:
     return Path(os.environ.get("MPSIM_FLASH_DIR", REPO / "flash_images"))
+
+
+def cache_dir() -> Path:
+    """Derived data that is only worth keeping for speed (parsed ELFs and board files)."""
+    return Path(os.environ.get("MPSIM_CACHE", Path.home() / ".cache" / "mpsim"))

@@ -1,5 +1,8 @@
-"""sim.firmware on real ARM ELFs built here with arm-none-eabi-gcc (skipped without it)."""
+"""sim.firmware on real ARM ELFs: tiny ones built here with arm-none-eabi-gcc (skipped without it) and the
+default firmware (skipped when not built)."""
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -81,3 +84,71 @@ def test_not_an_elf(tmp_path):
 def test_elf_for_another_architecture():
     with pytest.raises(FirmwareError, match="not a 32-bit little-endian ARM"):
         Firmware.load(sys.executable if sys.executable.endswith("python3") else "/bin/ls")
+
+
+# -- the cache key: a content hash, remembered per path with the file's identity --------------
+def _copy_of_the_firmware(tmp_path):
+    from tests.conftest import require_firmware
+    data = require_firmware().read_bytes()
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(data)
+    return elf, data
+
+
+def test_remembered_hash_is_rechecked_when_the_file_changes(tmp_path, monkeypatch):
+    import sim.firmware
+    monkeypatch.setattr(sim.firmware, "_SETTLED_NS", 0)   # remember at once (a test cannot age a ctime)
+    elf, data = _copy_of_the_firmware(tmp_path)
+    first = Firmware.load(elf)
+    assert first.content_hash == hashlib.sha256(data).hexdigest()
+    assert len(list((tmp_path / "cache" / "by-path").iterdir())) == 1
+    again = Firmware.load(elf)
+    assert (again.content_hash, again.fingerprint) == (first.content_hash, first.fingerprint)
+
+    # Rewritten in place, same size, mtime put back (as if within one timestamp tick):
+    # the ctime still moves, so the hash is computed again and the firmware is not taken
+    # for the old one (hibernate refuses images from another fingerprint).
+    changed = data.replace(b"2017-09-01", b"2017-09-02")
+    assert changed != data and len(changed) == len(data)
+    st = elf.stat()
+    with open(elf, "r+b") as f:
+        f.write(changed)
+    os.utime(elf, ns=(st.st_atime_ns, st.st_mtime_ns))
+    third = Firmware.load(elf)
+    assert third.content_hash == hashlib.sha256(changed).hexdigest()
+    assert third.fingerprint != first.fingerprint
+
+    # Replaced by another file (new inode) with the first content: the first answers again.
+    elf.unlink()
+    elf.write_bytes(data)
+    assert Firmware.load(elf).fingerprint == first.fingerprint
+
+
+def test_a_file_modified_moments_ago_is_hashed_not_remembered(tmp_path):
+    elf, data = _copy_of_the_firmware(tmp_path)
+    fw = Firmware.load(elf)
+    assert fw.content_hash == hashlib.sha256(data).hexdigest()
+    assert not (tmp_path / "cache" / "by-path").exists()
+
+
+def test_fingerprint_is_the_hash_of_the_loadable_segments(tmp_path):
+    elf, _data = _copy_of_the_firmware(tmp_path)
+    fw = Firmware.load(elf)
+    h = hashlib.sha256()
+    for s in sorted(fw.segments, key=lambda s: s.addr):
+        h.update(s.addr.to_bytes(4, "little") + len(s.data).to_bytes(4, "little") + s.data)
+    assert Firmware.load(elf).fingerprint == fw.fingerprint == h.hexdigest()
+
+
+def test_damaged_cache_files_are_ignored(tmp_path, monkeypatch):
+    import sim.firmware
+    monkeypatch.setattr(sim.firmware, "_SETTLED_NS", 0)
+    elf, data = _copy_of_the_firmware(tmp_path)
+    good = Firmware.load(elf)
+    good.variable_type("mp_state_ctx")
+    for f in (tmp_path / "cache").rglob("*.marshal"):
+        f.write_bytes(b"\x00garbage")
+    fw = Firmware.load(elf)
+    assert fw.content_hash == hashlib.sha256(data).hexdigest() and fw.fingerprint == good.fingerprint
+    assert fw.symbol("mp_state_ctx") == good.symbol("mp_state_ctx")
+    assert fw.variable_type("mp_state_ctx").to_json() == good.variable_type("mp_state_ctx").to_json()
