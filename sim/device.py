@@ -19,13 +19,17 @@ from __future__ import annotations
 import os
 import time
 
+from typing import TYPE_CHECKING
+
 from .board import DEFAULT_BOARD, BoardSpec, load_board
 from . import heap_config
 from .firmware import Firmware
 from .flash_store import FlashStore
-from .hibernate import Hibernator, ResumeReport, SaveReport
 from .paths import default_firmware
 from .repl import Repl
+
+if TYPE_CHECKING:
+    from .hibernate import Hibernator, ResumeReport, SaveReport
 
 
 class MachineLink:
@@ -87,7 +91,16 @@ class Board:
         self.repl = Repl(MachineLink(self.machine), timeout_s=timeout_s)
         self.boot_output = ""                # what the firmware printed up to its last first prompt
         self.heap = heap                     # GC heap bounds (None: the firmware's static heap)
-        self.hibernator = Hibernator(self.machine, self.flash, heap)
+        self._hibernator: Hibernator | None = None
+
+    @property
+    def hibernator(self) -> "Hibernator":
+        """Made on first use: the hibernate controller, image format and slot code
+        are a fifth of start-up when imported, and `mpsim run` never needs them."""
+        if self._hibernator is None:
+            from .hibernate import Hibernator
+            self._hibernator = Hibernator(self.machine, self.flash, self.heap)
+        return self._hibernator
 
     # -- life cycle ---------------------------------------------------------------
     def boot(self) -> str:
