@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .board import DEFAULT_BOARD, BoardSpec, load_board
+from .errors import GuestFault
 from . import heap_config
 from .firmware import Firmware
 from .flash_store import FlashStore
@@ -66,7 +67,11 @@ class MachineLink:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self.machine.run(timeout_s=min(left, 0.05))
+            try:
+                self.machine.run(timeout_s=min(left, 0.05))
+            except GuestFault as e:
+                e.output = bytes(out) + self.machine.console.take_output()
+                raise
             out += self.machine.console.take_output()
             if not out and (self.machine.is_waiting_for_input() or self.machine.exit_status is not None):
                 break

@@ -29,6 +29,12 @@ class FirmwareError(UsageError):
 class GuestFault(SimError):
     """The emulated CPU did something the board cannot do (bad access, bad instruction)."""
 
+    # For the machine: (exception, CFSR bits) when the core takes this as a fault the
+    # firmware can handle (BusFault, MemManage, UsageFault); None otherwise.
+    arch: tuple[int, int] | None = None
+    # What the board printed up to the fault that no reader took yet (its crash report).
+    output: bytes = b""
+
     def __init__(self, message: str, pc: int | None = None, address: int | None = None,
                  access: str | None = None):
         self.pc, self.address, self.access = pc, address, access

@@ -19,7 +19,7 @@ import ast
 import time
 from typing import Any, Protocol
 
-from .errors import ReplError, ReplTimeout
+from .errors import GuestFault, ReplError, ReplTimeout
 
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 PROMPT = b">>> "
@@ -58,7 +58,13 @@ class Repl:
                 tail = bytes(self._pending[-200:]).decode(errors="replace")
                 raise ReplTimeout(f"no {marker!r} from the board within the timeout; last output: {tail!r}",
                                   output=bytes(self._pending).decode(errors="replace"))
-            chunk = self.link.read(min(left, 0.5))
+            try:
+                chunk = self.link.read(min(left, 0.5))
+            except GuestFault as e:
+                e.output = bytes(self._pending) + e.output
+                self.transcript += e.output[len(self._pending):]
+                self._pending.clear()
+                raise
             self.transcript += chunk
             self._pending += chunk
 

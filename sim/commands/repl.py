@@ -17,7 +17,7 @@ import termios
 import tty
 
 from ..cli import command
-from ..errors import SimError
+from ..errors import GuestFault, SimError
 from .session import board_args, open_board
 
 ESCAPE = 0x1D          # Ctrl-]
@@ -111,7 +111,12 @@ def interactive(board) -> int:
                         escape = True
                     else:
                         machine.console.feed(bytes([b if is_tty or b != 0x0A else 0x0D]))
-            machine.run(timeout_s=0.02)
+            try:
+                machine.run(timeout_s=0.02)
+            except GuestFault:                     # the firmware's last words, then the fault
+                out.write(machine.console.take_output())
+                out.flush()
+                raise
             chunk = machine.console.take_output()
             if chunk:
                 out.write(chunk)

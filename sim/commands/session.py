@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from ..cli import command, common_args
-from ..errors import ReplError, UsageError
+from ..errors import GuestFault, ReplError, UsageError
 
 class _LazyConsole:
     """rich costs ~50 ms to import: made on first use, so `mpsim run` starts fast."""
@@ -140,7 +140,12 @@ def _check_sendable(code: str, where: str) -> None:
 
 def run_code(board, code: str) -> bool:
     """Run code on the board, streaming its output; False if it raised."""
-    out, exc = board.repl.exec_raw(code)
+    try:
+        out, exc = board.repl.exec_raw(code)
+    except GuestFault as e:                 # show the firmware's crash report, then the fault
+        sys.stdout.write(e.output.decode(errors="replace").replace("\r\n", "\n"))
+        sys.stdout.flush()
+        raise
     sys.stdout.write(out)
     sys.stdout.flush()
     if exc:

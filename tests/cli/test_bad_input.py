@@ -517,3 +517,14 @@ def test_heap_larger_than_partition_is_refused_before_anything_is_erased(mpsim, 
     r = mpsim("resume", "--board", board, "--flash", img, "-c", "print(keep)")
     assert r.returncode == 0 and r.stdout == "old state\n", r.stderr
     assert "resumed image #1" in r.stderr
+
+
+def test_code_that_crashes_the_firmware(mpsim, tmp_path, firmware):
+    """A bus error from Python (@viper read of unmapped memory): the firmware's own
+    HardFault handler prints its crash report, then one line names the fault; exit 1."""
+    script = tmp_path / "crash.py"
+    script.write_text("import micropython\n@micropython.viper\ndef peek(a: int) -> int:\n"
+                      "    return ptr32(a)[0]\nprint(peek(0x30000000))\n")
+    r = mpsim("run", "--firmware", firmware, script)
+    msg = user_error(r, 1, "guest fault", "read of unmapped", "0x30000000", "HardFault handler")
+    assert "FATAL: fault pc=" in r.stdout and "cfsr=0x00008200 hfsr=0x40000000 bfar=0x30000000" in r.stdout, msg

@@ -6,6 +6,9 @@ void Reset_Handler(void);
 static void Default_Handler(void) { for (;;) ; }
 #define WEAK __attribute__((weak, alias("Default_Handler")))
 void HardFault_Handler(void) WEAK;
+void MemManage_Handler(void) WEAK;
+void BusFault_Handler(void) WEAK;
+void UsageFault_Handler(void) WEAK;
 void SVC_Handler(void) WEAK;
 void PendSV_Handler(void) WEAK;
 void SysTick_Handler(void) WEAK;
@@ -14,7 +17,7 @@ void UART0TX_Handler(void) WEAK;
 void TIMER0_Handler(void) WEAK;
 __attribute__((section(".vectors"), used)) void (*const vectors[48])(void) = {
     (void (*)(void))&_estack, Reset_Handler, Default_Handler, HardFault_Handler,
-    Default_Handler, Default_Handler, Default_Handler, 0, 0, 0, 0,
+    MemManage_Handler, BusFault_Handler, UsageFault_Handler, 0, 0, 0, 0,
     SVC_Handler, Default_Handler, 0, PendSV_Handler, SysTick_Handler,
     [16 + 0] = UART0RX_Handler, [16 + 1] = UART0TX_Handler, [16 + 8] = TIMER0_Handler,
 };
