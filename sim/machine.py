@@ -95,6 +95,7 @@ _IBUSERR = (BUSFAULT, 1 << 8)
 _IACCVIOL = (MEMMANAGE, 1 << 0)                      # fetch from an execute-never region
 _FAULT_ENABLE = {MEMMANAGE: 1 << 16, BUSFAULT: 1 << 17, USAGEFAULT: 1 << 18}   # SHCSR
 _FAULT_NAMES = {HARDFAULT: "HardFault", MEMMANAGE: "MemManage", BUSFAULT: "BusFault", USAGEFAULT: "UsageFault"}
+_XPSR_IT = 0x0600FC00                                # EPSR.IT (ICI/IT) bits
 _MEM_ERRORS = {UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
                UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT}
 _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "write to unmapped",
@@ -213,6 +214,7 @@ class Machine:
         self.exc = cpu_exceptions.Exceptions(uc)
         self.regs = self.exc.regs
         self._read_pc = lambda r=self.regs.read, pc=A.UC_ARM_REG_PC: r(pc)
+        self._read_xpsr = lambda r=self.regs.read, x=A.UC_ARM_REG_XPSR: r(x)
         if self._tlb_hook:
             uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -788,6 +790,14 @@ class Machine:
 
     # -- Unicorn hooks ------------------------------------------------------------------------------
     def _on_tlb_fill(self, uc, vaddr: int, access: int, entry, ud) -> bool:
+        # Stock Unicorn syncs the CPU state to this instruction before calling the
+        # hook, IT state included, and the rest of the block never resets it: after
+        # an IT block it would leak into the next block looked up (the callee of a
+        # BLX then ran "inside" the IT block: a conditional branch there is UNDEFINED;
+        # upstream issue #2309). QEMU keeps it 0 mid-block, and so do we.
+        x = self._read_xpsr()
+        if x & _XPSR_IT:
+            uc.reg_write(A.UC_ARM_REG_XPSR, x & ~_XPSR_IT)
         page = vaddr & ~(PAGE - 1)
         entry.paddr = page
         perms = UC_PROT_READ | UC_PROT_WRITE
@@ -988,9 +998,6 @@ class Machine:
             if not self.uc.reg_read(A.UC_ARM_REG_XPSR) & cpu_exceptions.XPSR_T:
                 f = self._fault(_INT_USAGE[18][0], pc)     # EPSR.T clear: INVSTATE
                 f.arch = (USAGEFAULT, _INT_USAGE[18][1])
-                # Measured on the stock library: blocks translated around the ARM-state
-                # attempt misbehave later (a case skipped, a wrong branch). Rare: drop them.
-                self.uc.ctl_flush_tb()
             else:
                 f = self._fault("undefined instruction", pc)
                 f.arch = _UNDEFINSTR
