@@ -90,6 +90,9 @@ def _main(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return 2
     handler = COMMANDS[args.command][0]
+    import signal
+    from . import interrupt
+    signal.signal(signal.SIGINT, interrupt.handler)
     try:
         return handler(args)
     except SimError as e:

@@ -58,7 +58,7 @@ from unicorn import (UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPP
                      UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
 from unicorn import arm_const as A
 
-from . import cpu_exceptions
+from . import cpu_exceptions, interrupt
 from .board import BoardSpec
 from .clock import SliceTimer, VirtualClock
 from .errors import GuestFault, SimError
@@ -717,6 +717,7 @@ class Machine:
             if self._last_access is not None and self._replay_on:
                 self._replay = (*self._last_access, self._read_pc())
             self._last_access = None
+        interrupt.check()
 
     def _after_wfi(self, pc: int) -> bool:
         a = pc - 2
