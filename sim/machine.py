@@ -71,9 +71,11 @@ from .unmask_sites import unmask_sites
 log = logging.getLogger(__name__)
 
 PAGE = 0x1000
-_INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT, _INT_PREFETCH_ABORT = 2, 1, 7, 8, 3
-_INT_USAGE = {1: ("undefined instruction", 1 << 16), 17: ("coprocessor instruction (no coprocessor)", 1 << 19),
-              18: ("invalid state (branch to an ARM-state address)", 1 << 17), 22: ("unaligned access", 1 << 24)}
+_INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT, _INT_PREFETCH_ABORT, _INT_INVSTATE = 2, 1, 7, 8, 3, 18
+# UsageFaults Unicorn reports as interrupts: what, CFSR bit
+_INT_USAGE = {_INT_UDEF: ("undefined instruction", 1 << 16), 17: ("coprocessor instruction (no coprocessor)", 1 << 19),
+              _INT_INVSTATE: ("invalid state (branch to an ARM-state address)", 1 << 17),
+              22: ("unaligned access", 1 << 24)}
 _NO_ADDRESS = 0x3FFFFFFE         # "no until address": unmapped, and executable per the default map
                                    # (Unicorn translates at the until page on stop; an XN page there faults)
 _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests are seen
@@ -89,7 +91,6 @@ _CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xp
                   primask=A.UC_ARM_REG_PRIMASK, basepri=A.UC_ARM_REG_BASEPRI,
                   faultmask=A.UC_ARM_REG_FAULTMASK)
 # Synchronous faults as the core reports them (ARMv7-M CFSR): exception, CFSR bits.
-_UNDEFINSTR = (USAGEFAULT, 1 << 16)
 _PRECISERR = (BUSFAULT, (1 << 9) | (1 << 15))       # + BFARVALID, BFAR = the address
 _IBUSERR = (BUSFAULT, 1 << 8)
 _IACCVIOL = (MEMMANAGE, 1 << 0)                      # fetch from an execute-never region
@@ -996,12 +997,10 @@ class Machine:
                 f.arch = _PRECISERR
             return f
         if e.errno == UC_ERR_INSN_INVALID:
-            if not self.uc.reg_read(A.UC_ARM_REG_XPSR) & cpu_exceptions.XPSR_T:
-                f = self._fault(_INT_USAGE[18][0], pc)     # EPSR.T clear: INVSTATE
-                f.arch = (USAGEFAULT, _INT_USAGE[18][1])
-            else:
-                f = self._fault("undefined instruction", pc)
-                f.arch = _UNDEFINSTR
+            intno = _INT_UDEF if self._read_xpsr() & cpu_exceptions.XPSR_T else _INT_INVSTATE
+            what, bit = _INT_USAGE[intno]
+            f = self._fault(what, pc)
+            f.arch = (USAGEFAULT, bit)
             return f
         return self._fault(f"{e}", pc)
 
