@@ -82,6 +82,7 @@ _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests 
 _MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
 _DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
+_MASKED_STEPS = 256                # stock deterministic: single steps to find an unmask
 _SLEEP_CHUNK_NS = 250_000_000      # a sleeping MicroPython guest: run() fast-forwards this much per call
 _SLEEPING = "sleeping (WFI with a timer running, not waiting for input)"
 _DET_ICOUNT_SLICE = 250_000        # deterministic with the instruction counter: slice cap (10 ms)
@@ -220,10 +221,15 @@ class Machine:
             uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         # An interrupt pending while masked is taken right after the guest unmasks:
-        # the patched engine stops there when armed (0009); on stock, code hooks
-        # after each unmasking instruction of the firmware do it.
+        # the patched engine stops there when armed (0009). On stock, code hooks after
+        # each unmasking instruction of the firmware do it -- but not next to the
+        # deterministic mode's per-instruction count hook, which then walks every code
+        # hook on every instruction (4x slower): there the CPU is stepped instead while
+        # an interrupt waits masked (``_step_masked``).
         self._unmask = _UnmaskExit(uc) if feats.unmask_exit else None
-        if self._unmask is None:
+        self._step_masked = self._unmask is None and deterministic
+        self._masked_steps = 0
+        if self._unmask is None and not deterministic:
             for addr in unmask_sites(firmware.segments):
                 uc.hook_add(UC_HOOK_CODE, self._on_unmask_site, begin=addr, end=addr)
         # No UC_HOOK_MEM_INVALID while running: measured 3.5x slower MicroPython
@@ -656,6 +662,15 @@ class Machine:
             self.clock.add_cycles(self._icount_now - start)
         elif self.deterministic:
             cycles = self._det_slice if stop_at is None else min(self._det_slice, self.clock.cycles_until(stop_at))
+            if self._step_masked:
+                # An interrupt waits masked (the run loop could not take it): one
+                # instruction at a time finds where the guest unmasks, within a bound
+                # (a long critical section then costs latency, not time).
+                if self.nvic.best_pending() is None:
+                    self._masked_steps = 0
+                elif self._masked_steps < _MASKED_STEPS:
+                    self._masked_steps += 1
+                    cycles = 1
             self._emu(pc | 1, until_addr, cycles=cycles)
             # Early stops (WFI, busy-poll, semihosting, interrupts raised by register
             # writes) are charged the whole slice: stock Unicorn does not report how
@@ -761,8 +776,8 @@ class Machine:
         # once, as the hardware would. The stop point is set by the guest, so this
         # is deterministic too.
         if self._running:
-            if self._take_exception(dry_run=True):
-                self._request_stop("irq")
+            if self._take_exception(dry_run=True) or self._step_masked:
+                self._request_stop("irq")     # (stock deterministic: to step to the unmask)
             elif self._unmask is not None:
                 self._unmask.arm(True)        # masked now: stop when the guest unmasks
 
