@@ -596,7 +596,9 @@ class Machine:
                     if lo <= pc < hi:
                         return self._reason("idle")
                     if now - quiet_from >= (max(idle_ns, _SLEEP_CHUNK_NS) if hi else idle_ns):
-                        return self._reason("idle", _SLEEPING if hi else "")
+                        # Without a known input-wait function, a board with a timer
+                        # running may only be sleeping: never call it waiting for input.
+                        return self._reason("idle", _SLEEPING if hi or nd is not None else "")
                 if nd is None and until_ns is None:
                     return self._reason("idle", "asleep with no timer running")
                 target = nd if until_ns is None else (until_ns if nd is None else min(nd, until_ns))

@@ -5,6 +5,12 @@ when it is not (a pipe or file: each line is sent, and the session ends at EOF
 once the board is idle). The escape key Ctrl-] followed by a letter controls the
 board without leaving the session: h hibernate, p power-cycle (hibernate, cut
 power, resume), r resume the newest image, b reboot, q quit.
+
+On a terminal a person is on the other end, so a sleeping board keeps to the
+wall clock: ``time.sleep(5)`` takes five seconds (and Ctrl-C interrupts it), a
+firmware that prints once a second does so once a second. From a pipe, and in
+tests, ``run`` and ``serve``, sleeps are fast-forwarded. Computing, the board
+runs as fast as it can either way.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import select
 import sys
 import termios
+import time
 import tty
 
 from ..cli import command
@@ -42,6 +49,28 @@ def repl(args: argparse.Namespace) -> int:
 def _say(text: str) -> None:
     sys.stdout.write(f"\r\n[mpsim] {text}\r\n")
     sys.stdout.flush()
+
+
+class WallClockPace:
+    """How long to wait before running a sleeping board on, so that its time keeps
+    to the wall clock. Only sleeps are slowed: when the board waits for input or
+    computes and falls behind, the reference moves instead (no catching up)."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self._anchor()
+
+    def _anchor(self) -> None:
+        self.wall, self.board = time.monotonic(), self.machine.now_ns
+
+    def wait_s(self) -> float:
+        m = self.machine
+        asleep = m.last_stop is not None and m.last_stop.kind == "idle" and not m.is_waiting_for_input()
+        ahead = (m.now_ns - self.board) / 1e9 - (time.monotonic() - self.wall)
+        if not asleep or ahead <= 0:
+            self._anchor()
+            return 0.0
+        return min(ahead, 1.0)
 
 
 def _control(board, key: str) -> bool:
@@ -90,14 +119,17 @@ def interactive(board) -> int:
         machine.console.feed(b"\r")
     escape = False
     eof = False
+    pace = WallClockPace(machine) if is_tty else None
     try:
         if is_tty:
             tty.setraw(fd)
         while True:
             idle = machine.is_waiting_for_input()
             # Waiting for input: block (0% host CPU) until a key arrives; the 1 s bound
-            # only lets a sleeping firmware's timers be serviced now and then.
-            ready, _, _ = select.select([] if eof else [fd], [], [], 1.0 if idle else 0)
+            # only lets a sleeping firmware's timers be serviced now and then. Asleep:
+            # wait until the wall clock catches up with the board's (or a key arrives).
+            wait = 1.0 if idle else (pace.wait_s() if pace else 0)
+            ready, _, _ = select.select([] if eof else [fd], [], [], wait)
             if ready:
                 data = os.read(fd, 1024)
                 if not data:

@@ -120,3 +120,14 @@ def test_it_block_state_does_not_leak_into_the_next_call(machine, guest_elf, det
     out = subprocess.run([sys.executable, "-c", STOCK_RUN, str(guest_elf("itblock")), str(int(det))],
                          env=dict(os.environ, MPSIM_ENGINE="stock"), capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["exit", "0", "ok"], out.stderr[-2000:]
+
+
+def test_unknown_firmware_sleeping_with_a_timer_is_not_waiting_for_input(machine):
+    """No MicroPython input function to tell: with a timer running, an idle board may
+    be sleeping, so callers (repl, serve) keep running it rather than block for input."""
+    m = machine("systick")
+    r = m.run(timeout=5)
+    assert r.kind == "idle" and not m.is_waiting_for_input()
+    while m.run(timeout=5).kind != "exit":
+        pass
+    assert "ticks=100" in m.console.take_output().decode()
