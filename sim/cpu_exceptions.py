@@ -65,12 +65,18 @@ class Regs:
         if self._lib.uc_reg_write(self._h, reg, self._one_p):
             raise UcError(self._lib.uc_errno(self._h))
 
-    def reader(self, regs: tuple[int, ...]):
-        """A function returning the values of ``regs`` (one C call)."""
+    @staticmethod
+    def _batch(regs: tuple[int, ...]):
+        """The arrays uc_reg_{read,write}_batch take: ids, values, pointers to the values."""
         n = len(regs)
         ids = (ctypes.c_int * n)(*regs)
         vals = (ctypes.c_uint32 * n)()
         ptrs = (ctypes.c_void_p * n)(*(ctypes.addressof(vals) + 4 * i for i in range(n)))
+        return n, ids, vals, ptrs
+
+    def reader(self, regs: tuple[int, ...]):
+        """A function returning the values of ``regs`` (one C call)."""
+        n, ids, vals, ptrs = self._batch(regs)
         lib, h = self._lib, self._h
 
         def read() -> list[int]:
@@ -81,10 +87,7 @@ class Regs:
 
     def writer(self, regs: tuple[int, ...]):
         """A function writing values to ``regs``, in that order (one C call)."""
-        n = len(regs)
-        ids = (ctypes.c_int * n)(*regs)
-        vals = (ctypes.c_uint32 * n)()
-        ptrs = (ctypes.c_void_p * n)(*(ctypes.addressof(vals) + 4 * i for i in range(n)))
+        n, ids, vals, ptrs = self._batch(regs)
         lib, h = self._lib, self._h
 
         def write(*values: int) -> None:

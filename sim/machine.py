@@ -636,14 +636,14 @@ class Machine:
 
     def _run_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
         try:
-            self._run_slice_(pc, until_addr, stop_at, host_end)
+            self._emulate_slice(pc, until_addr, stop_at, host_end)
         except GuestFault as f:
             if f.arch is None:
                 raise
             self._stop_kind = None
             self._take_fault(f, *f.arch)
 
-    def _run_slice_(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
+    def _emulate_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
         self._slice_stop_at = stop_at
         if self._icount:
             budget = _DET_ICOUNT_SLICE if stop_at is None else min(_DET_ICOUNT_SLICE, self.clock.cycles_until(stop_at))
@@ -908,7 +908,11 @@ class Machine:
         else:
             raise GuestFault(f"{f} (lockup: a fault while the firmware handles a fault)",
                              f.pc, f.address, f.access)
-        vector = struct.unpack("<I", self.read(scs.vtor + 4 * target, 4))[0]
+        try:
+            vector = struct.unpack("<I", self.read(scs.vtor + 4 * target, 4))[0]
+        except UcError:
+            raise GuestFault(f"{f} (the vector table at {scs.vtor:#010x} is not readable)",
+                             f.pc, f.address, f.access) from None
         if not vector & 1:
             raise GuestFault(f"{f} (the firmware has no {_FAULT_NAMES[target]} handler)", f.pc, f.address, f.access)
         log.info("%s; entering the firmware's %s handler", f, _FAULT_NAMES[target])

@@ -18,14 +18,21 @@ or generates into RAM at run time is not scanned.
 
 from __future__ import annotations
 
-import struct
 from typing import Iterable
 
-# CPSIE i / f / if: 1011 0110 011 0 0 I F
-_CPSIE = {0xB661, 0xB662, 0xB663}
-# MSR <spec_reg>, Rn (T1): 11110 0 1110 0 Rn | 10 0 0 mask=10 00 SYSm; PRIMASK,
-# BASEPRI, FAULTMASK (BASEPRI_MAX can only raise the mask).
-_MSR_SYSM = {0x8810, 0x8811, 0x8813}
+# Little-endian halfwords. CPSIE i / f / if: 1011 0110 011 0 0 I F. MSR <spec_reg>, Rn (T1):
+# 11110 0 1110 0 Rn (0xF380..0xF38F) | 10 0 0 mask=10 00 SYSm, to PRIMASK, BASEPRI or
+# FAULTMASK (BASEPRI_MAX can only raise the mask).
+_CPSIE = (b"\x61\xb6", b"\x62\xb6", b"\x63\xb6")
+_MSR_SYSM = (b"\x10\x88", b"\x11\x88", b"\x13\x88")
+
+
+def _even_offsets(data: bytes, pattern: bytes):
+    i = data.find(pattern)
+    while i >= 0:
+        if not i & 1:
+            yield i
+        i = data.find(pattern, i + 1)
 
 
 def unmask_sites(segments: Iterable) -> list[int]:
@@ -34,11 +41,10 @@ def unmask_sites(segments: Iterable) -> list[int]:
     for seg in segments:
         if not seg.executable:
             continue
-        data = seg.data[:len(seg.data) & ~1]
-        hw = struct.unpack(f"<{len(data) // 2}H", data)
-        for i, h in enumerate(hw):
-            if h in _CPSIE:
-                sites.append(seg.addr + 2 * i + 2)
-            elif 0xF380 <= h <= 0xF38F and i + 1 < len(hw) and hw[i + 1] in _MSR_SYSM:
-                sites.append(seg.addr + 2 * i + 4)
-    return sites
+        data = seg.data
+        for p in _CPSIE:
+            sites += [seg.addr + i + 2 for i in _even_offsets(data, p)]
+        for p in _MSR_SYSM:
+            sites += [seg.addr + i + 2 for i in _even_offsets(data, p)
+                      if i >= 2 and data[i - 1] == 0xF3 and data[i - 2] & 0xF0 == 0x80]
+    return sorted(sites)

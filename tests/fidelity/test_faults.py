@@ -12,7 +12,6 @@ a handler that then stops the firmware is reported to the host as one GuestFault
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -22,11 +21,12 @@ import pytest
 
 from sim.errors import GuestFault
 
-from .test_differential import ELF, QEMU, QemuSide, RAW_END, RAW_PROMPT, PROMPT
+from .test_differential import ELF, QEMU, QemuSide, RAW_PROMPT, PROMPT
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
 from build import build  # noqa: E402
+from child import run_on_engine  # noqa: E402
 
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed: no reference")
 
@@ -46,18 +46,6 @@ def qemu_output(elf: Path) -> bytes:
     return q.stdout
 
 
-RUN_ON_MPSIM = """
-import sys
-from sim.board import load_board
-from sim.firmware import Firmware
-from sim.machine import Machine
-m = Machine(load_board(), Firmware.load(sys.argv[1]), deterministic=sys.argv[2] == "det")
-r = m.run(timeout=30, stop_on_idle=False)
-assert r.kind == "exit" and r.exit_status == 0, r
-sys.stdout.buffer.write(m.console.take_output())
-"""
-
-
 @pytest.mark.parametrize("engine", ["patched", "stock"])
 @pytest.mark.parametrize("mode", ["default", "det"])
 def test_faults_reach_the_firmware_as_in_qemu(faults_elf, engine, mode):
@@ -66,9 +54,7 @@ def test_faults_reach_the_firmware_as_in_qemu(faults_elf, engine, mode):
         pytest.skip("patched libunicorn not built (tools/build-unicorn)")
     want = qemu_output(faults_elf)
     assert want.count(b"case ") == 9 and want.endswith(b"done\n")
-    env = dict(os.environ, MPSIM_ENGINE=engine)
-    got = subprocess.run([sys.executable, "-c", RUN_ON_MPSIM, str(faults_elf), mode], env=env, cwd=REPO,
-                         capture_output=True, timeout=120)
+    got = run_on_engine(faults_elf, engine, mode == "det")
     assert got.returncode == 0, got.stderr.decode()[-2000:]
     assert got.stdout == want
 

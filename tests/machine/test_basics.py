@@ -93,17 +93,6 @@ def test_interrupt_pending_while_masked_is_taken_right_after_unmask(machine, det
     assert 100_000_000 <= r.now_ns < (110_000_000 if det else 150_000_000)   # host-paced: + host time
 
 
-STOCK_RUN = """
-import sys
-from sim.board import load_board
-from sim.firmware import Firmware
-from sim.machine import Machine
-m = Machine(load_board(), Firmware.load(sys.argv[1]), deterministic=sys.argv[2] == "1")
-r = m.run(timeout=10, stop_on_idle=False)
-print(r.kind, r.exit_status, m.console.take_output().decode().strip())
-"""
-
-
 @pytest.mark.parametrize("det", MODES)
 @pytest.mark.parametrize("engine", ["loaded", "stock"])
 def test_it_block_state_does_not_leak_into_the_next_call(machine, guest_elf, det, engine):
@@ -114,12 +103,9 @@ def test_it_block_state_does_not_leak_into_the_next_call(machine, guest_elf, det
         r = machine("itblock", deterministic=det).run(timeout=10, stop_on_idle=False)
         assert (r.kind, r.exit_status) == ("exit", 0)
         return
-    import os
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", STOCK_RUN, str(guest_elf("itblock")), str(int(det))],
-                         env=dict(os.environ, MPSIM_ENGINE="stock"), capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["exit", "0", "ok"], out.stderr[-2000:]
+    from child import run_on_engine         # tests/guest (on sys.path via conftest)
+    out = run_on_engine(guest_elf("itblock"), "stock", det)
+    assert (out.returncode, out.stdout) == (0, b"ok\n"), out.stderr.decode()[-2000:]
 
 
 def test_unknown_firmware_sleeping_with_a_timer_is_not_waiting_for_input(machine):
