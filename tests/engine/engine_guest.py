@@ -223,7 +223,15 @@ SNIPPETS = {
     "mmio_stop": (bytes.fromhex("4ff080420021106801310329fbd1fee7"), 0xE),
     "v8m_tt": (bytes.fromhex("41e800f0fee7"), 0x4),
     "pc_write_then_stop": (bytes.fromhex("abbe4ff080420021013100e000bf10680529f9d1fee7"), 0x14),
+    "indirect": (bytes.fromhex("0021084a084b0131042918bf18479047064a9047064a1047fee70a3170476431"
+                               "704700bf1b000000070000001f0000001e000000"), 0x18),
 }
+# indirect: indirect branches, whose next block patch 0010 finds with the flags of
+#   the block they end: movs r1,#0; ldr r2,=f|1; ldr r3,=loop|1; loop: adds r1,#1;
+#   cmp r1,#4; it ne; bxne r3 (last instruction of an IT block); blx r2 (f: adds
+#   r1,#10; bx lr); ldr r2,=g|1; blx r2 (g: adds r1,#100; bx lr: g is now translated
+#   for Thumb state); ldr r2,=g; bx r2 (bit 0 clear: to ARM state, which a Cortex-M3
+#   refuses with INVSTATE -- g must not run again); b .  r1 must end at 114.
 # pc_write_then_stop: bkpt (the interrupt hook writes PC += 2); mov.w r2,#0x40000000;
 #   movs r1,#0; loop: adds r1,#1; b mid; nop; mid: ldr r0,[r2] (MMIO; the 2nd and
 #   4th reads call emu_stop); cmp r1,#5; bne loop; b .
