@@ -15,7 +15,7 @@ _CHILD = """
 import sys
 from sim.board import load_board
 from sim.firmware import Firmware
-from sim.machine import Machine
+from sim.machine.machine import Machine
 m = Machine(load_board(), Firmware.load(sys.argv[1]), deterministic=sys.argv[2] == "1")
 r = m.run(timeout=30, stop_on_idle=False)
 assert r.kind == "exit", r
