@@ -121,7 +121,7 @@ _SETTINGS = {
     "cmsdk_timer": {"pclk_hz"},
     "mps2_fpgaio": {"num_leds", "prescale_clk"},
 }
-_CONSOLE_TYPES = {"cmsdk_uart"}
+_CONSOLE_TYPES = {"cmsdk_uart", "ns16550a"}
 
 
 def available_boards() -> list[str]:

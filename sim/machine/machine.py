@@ -170,7 +170,8 @@ class Machine:
         self.core = core = Core(self, uc)                  # before the first mem_map (CPU model)
         self._thumb = core.thumb
         self._no_address = core.no_address
-        uc.ctl_set_page_size(PAGE)
+        if uc.ctl_get_page_size() != PAGE:             # ARM's varies (1 KiB by default); RISC-V's is 4 KiB
+            uc.ctl_set_page_size(PAGE)
         if self._icount:
             engine.icount_enable(uc)                      # before the first mem_map: no TB flush
             self._counter = _InsnCounter(uc)
@@ -203,6 +204,9 @@ class Machine:
                 p.on_feed = self._on_input
                 p.on_activity = self._on_activity
                 p.on_poll_idle = lambda: self._request_stop("wait")
+            if hasattr(p, "on_exit"):                 # a finisher device (sifive_test)
+                p.on_exit = self._on_guest_exit
+                p.on_reset = lambda: self._request_stop("reset")
         self.semihosting = Semihosting(self.read, self.write, self._semihost_out, self._semihost_in,
                                        self.clock.now, word=core.word)
         self.reset()
@@ -651,6 +655,10 @@ class Machine:
         if self._running:
             self._stop_pending = True
             self.uc.emu_stop()
+
+    def _on_guest_exit(self, status: int) -> None:
+        self.exit_status = status
+        self._request_stop("exit")
 
     def _on_input(self) -> None:
         self._last_activity = self.clock.now()
