@@ -170,7 +170,7 @@ class Machine:
         self.core = core = Core(self, uc)                  # before the first mem_map (CPU model)
         self._thumb = core.thumb
         self._no_address = core.no_address
-        if uc.ctl_get_page_size() != PAGE:             # ARM's varies (1 KiB by default); RISC-V's is 4 KiB
+        if core.variable_page_size:                   # ARM's (1 KiB by default); RISC-V's is 4 KiB, fixed
             uc.ctl_set_page_size(PAGE)
         if self._icount:
             engine.icount_enable(uc)                      # before the first mem_map: no TB flush

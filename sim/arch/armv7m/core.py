@@ -83,6 +83,7 @@ class ArmV7M:
     uc_args = (UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     thumb = 1                        # emu_start addresses carry the Thumb bit
     word = 4
+    variable_page_size = True      # the machine sets 4 KiB pages (only before the first mem_map)
     no_address = 0x3FFFFFFE          # "no until address": unmapped, and executable per the default map
     #                                  (Unicorn translates at the until page on stop; an XN page there faults)
     regs_names = CORE_REGS

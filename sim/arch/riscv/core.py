@@ -120,6 +120,7 @@ class RiscV:
     uc_args = (UC_ARCH_RISCV, UC_MODE_RISCV64)
     thumb = 0
     word = 8
+    variable_page_size = False      # the machine sets 4 KiB pages (only before the first mem_map)
     no_address = 0xFFC               # "no until address": nothing is mapped there on virt
     regs_names = CORE_REGS
 
