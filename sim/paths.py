@@ -12,7 +12,16 @@ def default_firmware(board: str) -> Path:
     env = os.environ.get("MPSIM_FIRMWARE")
     if env:
         return Path(env)
-    return REPO / "firmware" / "build" / board / "firmware.elf"
+    flat = REPO / "firmware" / "build" / board / "firmware.elf"
+    if flat.exists():
+        return flat
+    # firmware/Makefile builds into build/<board>/<MicroPython version>/: the newest
+    # port build there (a board the default core cannot target, e.g. virt-rv64, has only those).
+    builds = [p for p in flat.parent.glob("*/firmware.elf") if p.parent.name[:1].isdigit()
+              and not p.parent.name.endswith("-plain")]
+    if builds:
+        return max(builds, key=lambda p: tuple(int(x) for x in p.parent.name.split(".") if x.isdigit()))
+    return flat
 
 
 def flash_dir() -> Path:
