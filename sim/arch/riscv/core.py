@@ -121,12 +121,16 @@ class RiscV:
     thumb = 0
     word = 8
     variable_page_size = False      # the machine sets 4 KiB pages (only before the first mem_map)
-    no_address = 0xFFC               # "no until address": nothing is mapped there on virt
     regs_names = CORE_REGS
 
     def __init__(self, machine, uc):
         self.m = machine
         self.uc = uc
+        # "No until address" for emu_start, and the return address of host calls:
+        # never executed, but it must be mapped (Unicorn translates the page there
+        # when it stops): the last word of the boot RAM.
+        boot = next(r for r in machine.board.memory if r.boot)
+        self.no_address = boot.base + boot.size - 4
         uc.ctl_set_cpu_model(R.UC_CPU_RISCV64_SIFIVE_E51)    # rv64imac, M + U; before the first mem_map
         self.regs = _Regs64(uc)
         self.read_pc = lambda r=self.regs.read, pc=R.UC_RISCV_REG_PC: r(pc)

@@ -1,0 +1,63 @@
+"""Our MicroPython 1.23 port on the 64-bit board (virt-rv64) in mpsim: a 64-bit
+interpreter, Ctrl-C through the PLIC, a tickless sleep fast-forwarded in virtual
+time, the board LED word, host calls into the firmware and snapshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.device import Board
+from sim.paths import default_firmware
+
+ELF = default_firmware("virt-rv64")
+pytestmark = pytest.mark.skipif(not ELF.exists(), reason=f"firmware not built ({ELF}); run: "
+                                "make -C firmware BOARD=virt-rv64 MPY_VERSION=1.23")
+
+
+@pytest.fixture
+def board():
+    b = Board("virt-rv64", ELF)
+    b.boot()
+    yield b
+    b.machine.close()
+
+
+def test_a_64_bit_interpreter(board):
+    assert "MicroPython v1.23.0" in board.boot_output and "virt-rv64 with rv64imac" in board.boot_output
+    assert board.repl.exec("import sys; print(sys.maxsize == 2**63 - 1, sys.platform, 2**100)") == \
+        "True virt 1267650600228229401496703205376\n"
+
+
+def test_ctrl_c_interrupts_a_loop(board):
+    board.repl.exit_raw()
+    board.repl.write("while True: pass\r\r")
+    board.repl.drain(0.3)
+    assert "KeyboardInterrupt" in board.repl.interrupt()
+    assert board.repl.exec("print('alive')") == "alive\n"
+
+
+def test_sleep_is_tickless_and_fast_forwarded(board):
+    m = board.machine
+    t0 = m.now_ns
+    assert board.repl.exec("import time; t = time.ticks_ms(); time.sleep(10); "
+                           "print(time.ticks_diff(time.ticks_ms(), t) >= 10000)") == "True\n"
+    assert m.now_ns - t0 >= 10_000_000_000
+
+
+def test_board_led_is_a_ram_word(board):
+    m = board.machine
+    board.repl.exec("import board; board.LED(1).on()")
+    assert m.read_u32(m.symbol("mpsim_leds")) == 2
+    board.repl.exec("board.LED(1).toggle(); board.LED(0).on()")
+    assert m.read_u32(m.symbol("mpsim_leds")) == 1
+
+
+def test_host_call_and_snapshot_roundtrip(board, tmp_path):
+    from sim import snapshot
+    m = board.machine
+    assert m.call(m.symbol("mp_hal_ticks_ms")) >= 0
+    board.repl.exec("x = 41")
+    snapshot.save_snapshot(m, tmp_path / "s.snap")
+    board.repl.exec("x = 1000")
+    snapshot.load_snapshot(m, tmp_path / "s.snap")
+    assert board.repl.exec("print(x + 1)") == "42\n"
