@@ -20,8 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
 from child import run_on_engine  # noqa: E402
 
-sys.path.insert(0, str(REPO / "tests" / "guest_rv"))
-import build as rv_build  # noqa: E402
+from tests.guest_rv.build import build as rv_build  # noqa: E402  (a package: tests/guest/build.py is "build")
 
 QEMU = shutil.which("qemu-system-riscv64")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not installed (apt-get install "
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not in
 
 @pytest.fixture(scope="module")
 def traps_elf(tmp_path_factory) -> Path:
-    elf = rv_build.build("traps", tmp_path_factory.mktemp("guest_rv"))
+    elf = rv_build("traps", tmp_path_factory.mktemp("guest_rv"))
     if elf is None:
         pytest.skip("riscv64-unknown-elf-gcc not installed: cannot build RISC-V guest programs")
     return elf

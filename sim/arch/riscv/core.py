@@ -119,6 +119,7 @@ class RiscV:
 
     uc_args = (UC_ARCH_RISCV, UC_MODE_RISCV64)
     thumb = 0
+    elf_machine = 243                # ELF e_machine EM_RISCV
     word = 8
     variable_page_size = False      # the machine sets 4 KiB pages (only before the first mem_map)
     regs_names = CORE_REGS
