@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .board import DEFAULT_BOARD, BoardSpec, load_board
 from .errors import GuestFault
-from . import heap_config
+from .mpy import heap_config
 from .firmware import Firmware
 from .flash_store import FlashStore
 from .paths import default_firmware
@@ -115,7 +115,7 @@ class Board:
         self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
         if self.heap is not None:
-            from .mpstate import MpState
+            from .mpy.state import MpState
             geo = MpState(self.machine, self.firmware).geometry()
             heap_config.check_applied(self.heap, geo.start, geo.end)
         return self.boot_output

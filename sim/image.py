@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .errors import ImageError
+from .mpy.geometry import HeapGeometry
 
 MAGIC = b"MPSHIB1\0"
 FORMAT_VERSION = 2          # 2: peripheral states and GC tables zlib-compressed
@@ -45,21 +46,6 @@ _FIXED = struct.Struct("<8sHHIQq32sBB9III")
 _ENDIAN = {"little": 0, "big": 1}
 _U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
 _SECTION_FIXED = struct.Struct("<II")
-
-
-@dataclass(frozen=True)
-class HeapGeometry:
-    """Where the GC heap is and how it is cut up (addresses are guest addresses)."""
-
-    heap_start: int
-    heap_end: int
-    atb_start: int      # allocation table
-    atb_len: int        # bytes
-    ftb_start: int      # finaliser table (0/0 when the firmware has none)
-    ftb_len: int
-    pool_start: int
-    pool_end: int
-    block_size: int     # bytes per GC block
 
 
 @dataclass

@@ -71,7 +71,7 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
-    from ..heap_config import heap_bounds
+    from ..mpy.heap_config import heap_bounds
     from ..paths import default_firmware
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))

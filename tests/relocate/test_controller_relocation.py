@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.heap_config import default_base, heap_bounds
+from sim.mpy.heap_config import default_base, heap_bounds
 
 STATE = """
 class Node:

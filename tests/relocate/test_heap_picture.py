@@ -1,7 +1,7 @@
 """The heap census and pictures describe the real heap of the real firmware."""
 
-from sim.heapmap import block_kinds, census_table, svg, terminal_map
-from sim.heapwalk import walk_memory
+from sim.mpy.picture import block_kinds, census_table, svg, terminal_map
+from sim.mpy.walk import walk_memory
 
 
 def test_census_and_map_show_what_the_program_allocated(board):

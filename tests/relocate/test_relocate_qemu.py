@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from sim.heapwalk import walk
-from sim.mpstate import MpState
-from sim.relocate import RelocationError, gc_geometry, relocate
+from sim.mpy.walk import walk
+from sim.mpy.state import MpState
+from sim.mpy.relocate import RelocationError, gc_geometry, relocate
 
 from state_code import STATE
 
@@ -24,7 +24,7 @@ def heap_of(firmware, ram):
     st = MpState(ram, firmware)
     geo = st.geometry()
     return dict(firmware=firmware, ctx_addr=st.ctx_addr, ctx=st.read_ctx(), pool_start=geo.pool_start,
-                atb=ram.read(geo.alloc_table_start, geo.alloc_table_len),
+                atb=ram.read(geo.atb_start, geo.atb_len),
                 pool=ram.read(geo.pool_start, geo.pool_end - geo.pool_start)), geo
 
 
@@ -100,7 +100,7 @@ def test_gc_geometry_is_gc_init(firmware, qemu_capture):
     geo = MpState(ram, firmware).geometry()
     g = gc_geometry(0x20100000, 0x20137ff0, finaliser=False)
     assert (g.atb_start, g.atb_len, g.pool_start, g.pool_end) == \
-        (geo.alloc_table_start, geo.alloc_table_len, geo.pool_start, geo.pool_end)
+        (geo.atb_start, geo.atb_len, geo.pool_start, geo.pool_end)
 
 
 def test_timing_on_a_full_128k_heap(firmware, qemu_capture):

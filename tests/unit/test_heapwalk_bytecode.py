@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from sim import objtypes as bc
-from sim.relocate import _djb2, _float_hash, _small_int, gc_geometry
+from sim.mpy.bytecode import v1_9 as bc
+from sim.mpy.relocate import _djb2, _float_hash, _small_int, gc_geometry
 
 
 def prelude(n_state=4, n_exc=0, flags=bc.SCOPE_GENERATOR, npos=0, cells=()):

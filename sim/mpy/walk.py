@@ -7,7 +7,7 @@ heap whose own type is ``mp_type_type``), and follows exactly the fields that ho
 pointers for that type (py/obj*.c, py/objtype.c, py/qstr.c, py/emitglue.c are the
 reference; offsets come from the ELF's DWARF). Owned raw buffers (str/bytes data,
 bytearray/array storage, mpz digits, qstr chunks, tracebacks) are leaves: they are
-classified, never looked into. Bytecode is decoded (sim.objtypes) to find the
+classified, never looked into. Bytecode is decoded (sim.mpy.bytecode) to find the
 object and raw-code pointers it embeds, and a suspended generator's value stack is
 typed by a data-flow analysis of its bytecode.
 
@@ -28,10 +28,11 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .errors import SimError
-from .firmware import Firmware
-from .mpstate import AT_FREE, AT_HEAD, AT_TAIL, MpState
-from . import objtypes as bc
+from ..errors import SimError
+from ..firmware import Firmware
+from .bytecode import v1_9 as bc
+from .geometry import AT_FREE, AT_TAIL
+from .state import MpState
 
 BYTES_PER_BLOCK = 16
 WORD = 4
@@ -802,7 +803,7 @@ def walk_memory(memory, firmware: Firmware) -> HeapWalk:
     """Walk the heap of a running (or dumped) interpreter: ``memory`` has read(addr, n)."""
     st = MpState(memory, firmware)
     geo = st.geometry()
-    atb = memory.read(geo.alloc_table_start, geo.alloc_table_len)
+    atb = memory.read(geo.atb_start, geo.atb_len)
     pool = memory.read(geo.pool_start, geo.pool_end - geo.pool_start)
     return walk(firmware, st.ctx_addr, st.read_ctx(), geo.pool_start, atb, pool)
 
@@ -827,12 +828,12 @@ class RamImage:
 
 
 def main(argv=None) -> int:
-    """``python -m sim.heapwalk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
+    """``python -m sim.mpy.walk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
     RAM dump (e.g. from tools/dump-qemu-ram)."""
     import argparse
     import sys
-    from .paths import default_firmware
-    p = argparse.ArgumentParser(prog="python -m sim.heapwalk", description=main.__doc__.split("\n")[0])
+    from ..paths import default_firmware
+    p = argparse.ArgumentParser(prog="python -m sim.mpy.walk", description=main.__doc__.split("\n")[0])
     p.add_argument("dump")
     p.add_argument("--base", type=lambda s: int(s, 0), default=0x20000000)
     p.add_argument("--elf", default=None)

@@ -2,7 +2,7 @@
 
 Given a heap (alloc table, pool, ``mp_state_ctx``) and a new heap region, this:
 
-1. walks the heap precisely (sim.heapwalk) and refuses, listing what it could not
+1. walks the heap precisely (sim.mpy.walk) and refuses, listing what it could not
    classify, unless every reachable block is understood;
 2. lays the new heap out exactly as the firmware's ``gc_init(start, end)`` does;
 3. copies the live blocks into the new pool at the same pool offsets when they fit, else
@@ -44,13 +44,11 @@ import struct
 import time
 from dataclasses import dataclass
 
-from .errors import SimError
-from .firmware import Firmware
-from .heapwalk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
-from .image import HeapGeometry
+from ..errors import SimError
+from ..firmware import Firmware
+from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
+from .walk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
 
-BLOCKS_PER_ATB = 4
-BLOCKS_PER_FTB = 8
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
 # otherwise (py/obj.h). Neither can be an object (the vector table is there), so both read
 # as "no key"; the rebuild below writes only keys and zeros.
@@ -65,18 +63,7 @@ class RelocationError(SimError):
 
 def gc_geometry(start: int, end: int, finaliser: bool) -> HeapGeometry:
     """The layout ``gc_init(start, end)`` (py/gc.c) gives a heap."""
-    end &= ~(BYTES_PER_BLOCK - 1)
-    total = end - start
-    if finaliser:
-        atb_len = total * 8 // (8 + 8 * BLOCKS_PER_ATB // BLOCKS_PER_FTB + 8 * BLOCKS_PER_ATB * BYTES_PER_BLOCK)
-        ftb_len = (atb_len * BLOCKS_PER_ATB + BLOCKS_PER_FTB - 1) // BLOCKS_PER_FTB
-        ftb_start = start + atb_len
-    else:
-        atb_len = total // (1 + 8 // 2 * BYTES_PER_BLOCK)
-        ftb_len = ftb_start = 0
-    pool_start = end - atb_len * BLOCKS_PER_ATB * BYTES_PER_BLOCK
-    return HeapGeometry(heap_start=start, heap_end=end, atb_start=start, atb_len=atb_len, ftb_start=ftb_start,
-                        ftb_len=ftb_len, pool_start=pool_start, pool_end=end, block_size=BYTES_PER_BLOCK)
+    return gc_layout(start, end, finaliser=finaliser, block_size=BYTES_PER_BLOCK, atb_gap=0)
 
 
 @dataclass
@@ -164,7 +151,7 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
 
 def relocate_image(firmware: Firmware, image, new_start: int, new_end: int) -> Relocation:
     """Relocate a sim.image.HibernateImage's heap (sections ctx, heap.atb, heap.pool[, heap.ftb])."""
-    from .image import unpack_used_blocks
+    from ..image import unpack_used_blocks
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
     return relocate(firmware, image.ctx_addr, image.section("ctx"), g.pool_start, image.table("heap.atb"),

@@ -12,7 +12,7 @@ from html import escape
 from rich.table import Table
 from rich.text import Text
 
-from .heapwalk import HeapWalk
+from .walk import HeapWalk
 
 # kind -> (terminal colour, SVG colour); the kind is the first word of a block's role
 PALETTE = {
