@@ -199,6 +199,15 @@ class Firmware:
         """A struct/union type by tag or typedef name, e.g. ``mp_obj_dict_t``."""
         return self._type("type:" + name)
 
+    @property
+    def micropython_version(self) -> tuple[int, int, int] | None:
+        """(major, minor, micro) from the REPL banner every MicroPython build carries
+        ("MicroPython v1.23.0 on ...", made of MICROPY_GIT_TAG by py/makeversionhdr.py);
+        None when the firmware holds no such banner."""
+        if not hasattr(self, "_version"):
+            self._version = _banner_version(self.segments)
+        return self._version
+
     def code_ranges(self) -> list[tuple[int, int]]:
         return [(s.addr, s.addr + len(s.data)) for s in self.segments if s.executable]
 
@@ -384,6 +393,21 @@ def _symbols(elf) -> dict[str, tuple[int, int, str]]:
             continue
         out[name] = (addr, sym["st_size"], kind)
     return out
+
+
+_BANNER = None
+
+
+def _banner_version(segments: list[Segment]) -> tuple[int, int, int] | None:
+    global _BANNER
+    import re
+    if _BANNER is None:
+        _BANNER = re.compile(rb"MicroPython v(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?[-+\w.]* on ")
+    for seg in segments:
+        m = _BANNER.search(seg.data)
+        if m:
+            return int(m[1]), int(m[2]), int(m[3] or 0)
+    return None
 
 
 def _fingerprint(segments: list[Segment]) -> str:

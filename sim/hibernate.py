@@ -111,7 +111,7 @@ class Hibernator:
         if not self.machine.is_waiting_for_input():
             raise SimError("cannot hibernate now: the firmware is not idle waiting for input "
                            "(hibernate at the REPL prompt)")
-        if state.read_field(state.gc_lock_depth_path) != 0:
+        if state.gc_locked():
             raise SimError("cannot hibernate now: the GC is locked (inside an interrupt handler or allocation)")
 
     def _captured_peripherals(self):
@@ -176,12 +176,13 @@ class Hibernator:
                          f"{geo.start:#x}..{geo.end:#x} ({rel.live_bytes} B live, {rel.rehashed_tables} tables "
                          f"rehashed)")
         # 2. restore mp_state_ctx: vm and mem from the image, thread from this boot
-        for part in ("vm", "mem"):
-            addr, size = state.part(part)
-            off = addr - state.ctx_addr
-            self.machine.write(addr, ctx[off:off + size])
-        # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers
+        self._write_ctx_parts(state, ctx, ("vm", "mem"))
+        # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers;
+        #    then mem again, so what gc_init resets (gc.disable(), gc.threshold(), the
+        #    sweep limit) is as it was at hibernation
         self.machine.call(self.firmware.symbol("gc_init").addr, geo.start, geo.end)
+        self._write_ctx_parts(state, ctx, ("mem",))
+        state.heap_in_use_limit(geo)
         # 4. copy the saved heap back
         self.machine.write(geo.atb_start, atb)
         if geo.has_ftb and ftb is not None:
@@ -196,6 +197,12 @@ class Hibernator:
         used = sum(MpState(self.machine, self.firmware).used_blocks()) * geo.block_size
         return ResumeReport(sequence=image.sequence, image_bytes=image.encoded_size or len(image.encode()), used_heap_bytes=used,
                             host_time_s=time.perf_counter() - t0, skipped=skipped, relocated=relocated)
+
+    def _write_ctx_parts(self, state: MpState, ctx: bytes, parts: tuple[str, ...]) -> None:
+        for part in parts:
+            addr, size = state.part(part)
+            off = addr - state.ctx_addr
+            self.machine.write(addr, ctx[off:off + size])
 
     def _restore_point(self) -> int:
         for name in RESTORE_POINTS:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 from ..errors import SimError
 from ..firmware import Firmware
+from . import profiles
 from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
 from .walk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
 
@@ -59,11 +60,6 @@ EMPTY_KEYS = (0, *MP_OBJ_SENTINEL_VALUES)
 
 class RelocationError(SimError):
     pass
-
-
-def gc_geometry(start: int, end: int, finaliser: bool) -> HeapGeometry:
-    """The layout ``gc_init(start, end)`` (py/gc.c) gives a heap."""
-    return gc_layout(start, end, finaliser=finaliser, block_size=BYTES_PER_BLOCK, atb_gap=0)
 
 
 @dataclass
@@ -101,9 +97,11 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
         raise RelocationError(f"cannot relocate: {len(walk.problems)} heap block(s) not understood exactly; "
                               + "; ".join(str(p) for p in walk.problems[:5])
                               + (" ..." if len(walk.problems) > 5 else ""))
-    mem_t = firmware.variable_type("mp_state_ctx").field("mem")
-    has_ftb = "gc_finaliser_table_start" in mem_t[1].fields
-    geo = gc_geometry(new_start, new_end, has_ftb)
+    ctx_t = firmware.variable_type("mp_state_ctx")
+    profile = profiles.for_firmware(firmware, ctx_t)
+    area_off, area_t = ctx_t.offset_of(profile.gc_area)
+    has_ftb = "gc_finaliser_table_start" in area_t.fields
+    geo = gc_layout(new_start, new_end, finaliser=has_ftb, block_size=BYTES_PER_BLOCK, atb_gap=profile.atb_gap)
     n_new = geo.atb_len * BLOCKS_PER_ATB
     live = sorted(walk.blocks)
     need = sum(walk.blocks[a].size for a in live) // BYTES_PER_BLOCK
@@ -129,7 +127,7 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
         new_pool[d:d + n] = pool[o:o + n]
     R.new_pool = new_pool
     R.rewrite_slots()
-    R.set_gc_fields(mem_t[0], mem_t[1], has_ftb)
+    R.set_gc_fields(area_off, area_t, has_ftb)
     new_atb = bytearray(geo.atb_len)
     new_ftb = bytearray(geo.ftb_len)
     old_ftb_bits = _bits(ftb) if (has_ftb and ftb) else None
@@ -214,15 +212,19 @@ class _Rewriter:
                 buf, off = self.where(slot)
                 struct.pack_into("<I", buf, off, nv)
 
-    def set_gc_fields(self, mem_off: int, mem_t, has_ftb: bool):
+    def set_gc_fields(self, area_off: int, area_t, has_ftb: bool):
+        """The GC geometry fields (``mem`` or ``mem.area``) for the new heap; the sweep
+        limit of 1.22+ (``gc_last_used_block``) covers the whole pool."""
         g = self.geo
         values = {"gc_alloc_table_start": g.atb_start, "gc_alloc_table_byte_len": g.atb_len,
                   "gc_pool_start": g.pool_start, "gc_pool_end": g.pool_end, "gc_last_free_atb_index": 0}
         if has_ftb:
             values["gc_finaliser_table_start"] = g.ftb_start
+        if "gc_last_used_block" in area_t.fields:
+            values["gc_last_used_block"] = g.n_blocks - 1
         for name, value in values.items():
-            off, t = mem_t.field(name)
-            struct.pack_into("<I", self.ctx, mem_off + off, value)
+            off, t = area_t.field(name)
+            struct.pack_into("<I", self.ctx, area_off + off, value)
 
     # -- reading the new image ----------------------------------------------------------------
     def nw(self, a: int) -> int:

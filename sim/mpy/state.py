@@ -15,6 +15,7 @@ from typing import Protocol
 
 from ..errors import FirmwareError
 from ..firmware import Firmware, TypeInfo
+from . import profiles
 from .geometry import AT_FREE, AT_HEAD, BLOCKS_PER_ATB, HeapGeometry, ftb_len_for
 
 # ATB byte -> its four blocks as bytes of 0 (free) / 1 (in use)
@@ -39,6 +40,7 @@ class MpState:
         self.ctx_type: TypeInfo = firmware.variable_type("mp_state_ctx")
         for part in ("thread", "vm", "mem"):
             self.ctx_type.field(part)
+        self.profile = profiles.for_firmware(firmware, self.ctx_type)
 
     # -- mp_state_ctx -----------------------------------------------------------
     @property
@@ -90,13 +92,20 @@ class MpState:
     @property
     def gc_area_path(self) -> str:
         """Where the GC geometry fields are: ``mem.area`` (1.20+) or ``mem`` (older)."""
-        return "mem.area" if "area" in self.ctx_type.field("mem")[1].fields else "mem"
+        return self.profile.gc_area
 
-    @property
-    def gc_lock_depth_path(self) -> str:
-        """``thread.gc_lock_depth`` (1.18+; per thread) or ``mem.gc_lock_depth`` (older)."""
-        return "thread.gc_lock_depth" if "gc_lock_depth" in self.ctx_type.field("thread")[1].fields \
-            else "mem.gc_lock_depth"
+    def gc_locked(self) -> bool:
+        return self.read_field(self.profile.gc_lock_depth) != 0
+
+    def heap_in_use_limit(self, geo: HeapGeometry) -> None:
+        """After a restore: let the sweep see every block (``gc_last_used_block``, 1.22+,
+        which gc_init resets to 0) -- the next collection lowers it again."""
+        path = self.gc_area_path + ".gc_last_used_block"
+        try:
+            self.ctx_type.offset_of(path)
+        except FirmwareError:
+            return
+        self.write_field(path, geo.n_blocks - 1)
 
     def block_kinds(self, geo: HeapGeometry | None = None) -> list[int]:
         """Per-block ATB state (AT_FREE/HEAD/TAIL/MARK), in block order."""

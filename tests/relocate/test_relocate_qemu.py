@@ -10,7 +10,8 @@ import pytest
 
 from sim.mpy.walk import walk
 from sim.mpy.state import MpState
-from sim.mpy.relocate import RelocationError, gc_geometry, relocate
+from sim.mpy.geometry import gc_layout
+from sim.mpy.relocate import RelocationError, relocate
 
 from state_code import STATE
 
@@ -98,7 +99,7 @@ def test_too_small_is_refused_with_the_numbers(firmware, qemu_capture):
 def test_gc_geometry_is_gc_init(firmware, qemu_capture):
     ram = qemu_capture(STATE, heap=(0x20100000, 0x20137ff0))  # the firmware wants 16-byte aligned bounds
     geo = MpState(ram, firmware).geometry()
-    g = gc_geometry(0x20100000, 0x20137ff0, finaliser=False)
+    g = gc_layout(0x20100000, 0x20137ff0, finaliser=False, block_size=16, atb_gap=0)
     assert (g.atb_start, g.atb_len, g.pool_start, g.pool_end) == \
         (geo.atb_start, geo.atb_len, geo.pool_start, geo.pool_end)
 
