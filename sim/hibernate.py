@@ -36,9 +36,9 @@ from .image import (SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, Hiberna
                     pack_used_blocks, unpack_used_blocks)
 from .mpy import heap_config
 from .mpy.state import MpState
+from .mpy.support import RESTORE_POINTS
 from .slots import Partition
 
-RESTORE_POINTS = ("mpsim_restore_point", "pyexec_friendly_repl")
 # Peripherals whose state is persistent storage or host plumbing, not volatile hardware state.
 NOT_CAPTURED = {"nor_flash"}
 

@@ -85,12 +85,13 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
 
 
 def require_hibernatable(fw) -> None:
-    """What hibernate and resume read from the ELF: ``mp_state_ctx`` and its DWARF layout."""
+    """What hibernate and resume read from the ELF (sim.mpy.support): ``mp_state_ctx``, its
+    DWARF layout, a MicroPython version with a profile, gc_init and a restore point."""
     from ..errors import FirmwareError
-    if not fw.has_symbol("mp_state_ctx"):
-        raise FirmwareError(f"{fw.path.name} is not a MicroPython firmware (no mp_state_ctx symbol): "
-                            f"it cannot hibernate or resume")
-    fw.variable_type("mp_state_ctx")      # FirmwareError naming the missing debug info
+    from ..mpy.support import support
+    why = support(fw).hibernate
+    if why is not None:
+        raise FirmwareError(f"{fw.path.name} cannot hibernate or resume: {why}")
 
 
 def boot(board) -> str:

@@ -90,6 +90,10 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
              new_start: int, new_end: int, ftb: bytes | None = None) -> Relocation:
     """Relocate the heap described by (ctx, atb, pool at pool_start) into [new_start, new_end)."""
     t0 = time.perf_counter()
+    profile = profiles.for_firmware(firmware)
+    if not profile.walker:
+        raise RelocationError(f"cannot relocate: the precise heap walk does not know MicroPython "
+                              f"{profile.versions} objects yet (resume at the same heap address works)")
     walker = Walker(firmware, ctx_addr, ctx, pool_start, atb, pool)
     walk = walker.run()
     t1 = time.perf_counter()
@@ -98,7 +102,6 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
                               + "; ".join(str(p) for p in walk.problems[:5])
                               + (" ..." if len(walk.problems) > 5 else ""))
     ctx_t = firmware.variable_type("mp_state_ctx")
-    profile = profiles.for_firmware(firmware, ctx_t)
     area_off, area_t = ctx_t.offset_of(profile.gc_area)
     has_ftb = "gc_finaliser_table_start" in area_t.fields
     geo = gc_layout(new_start, new_end, finaliser=has_ftb, block_size=BYTES_PER_BLOCK, atb_gap=profile.atb_gap)
