@@ -34,7 +34,7 @@ from .errors import FirmwareError
 from .paths import cache_dir
 
 CACHE_DIR = cache_dir()
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _SETTLED_NS = 3_000_000_000     # a file's identity is remembered once it is this old
 EM_ARM = 40
 
@@ -91,6 +91,7 @@ class TypeInfo:
     element: "TypeInfo | None" = None          # array element
     count: int | None = None                   # array length (None = flexible)
     target: str | None = None                  # pointer: target type's name (not expanded)
+    bits: tuple[int, int] | None = None        # bitfield member: (first bit in its unit, width)
 
     def field(self, name: str) -> tuple[int, "TypeInfo"]:
         try:
@@ -115,6 +116,8 @@ class TypeInfo:
             d["c"] = self.count
         if self.target is not None:
             d["t"] = self.target
+        if self.bits is not None:
+            d["b"] = list(self.bits)
         return d
 
     @classmethod
@@ -122,7 +125,7 @@ class TypeInfo:
         return cls(kind=d["k"], name=d["n"], size=d["s"],
                    fields={k: (o, cls.from_json(t)) for k, (o, t) in d.get("f", {}).items()},
                    element=cls.from_json(d["e"]) if "e" in d else None,
-                   count=d.get("c"), target=d.get("t"))
+                   count=d.get("c"), target=d.get("t"), bits=tuple(d["b"]) if "b" in d else None)
 
 
 class Firmware:

@@ -322,30 +322,25 @@ class _Hasher:
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
 
-    def qstr_entry(self, q: int) -> int:
-        """Address of a qstr's pool entry: 2 bytes hash, 1 byte length, the text."""
+    def qstr_entry(self, q: int) -> tuple[int, bytes]:
+        """(hash, text) of a qstr, through this side's pool chain."""
         W = self.W
-        L = W.L
-        pool = self.w(W.ctx_addr + L.off("mp_state_ctx_t.vm.last_pool"))
-        for _ in range(64):
-            if pool == 0:
-                break
-            prev_len, n = self.w(pool + L.off("qstr_pool_t.total_prev_len")), self.w(pool + L.off("qstr_pool_t.len"))
-            if prev_len <= q < prev_len + n:
-                return self.w(pool + L.off("qstr_pool_t.qstrs") + 4 * (q - prev_len))
-            pool = self.w(pool + L.off("qstr_pool_t.prev"))
-        raise RelocationError(f"qstr {q} not found in the qstr pools")
+        found = W.qstrs.entry(q, self.w(W.ctx_addr + W.L.off("mp_state_ctx_t.vm.last_pool")), self.w, self.read)
+        if found is None:
+            raise RelocationError(f"qstr {q} not found in the qstr pools")
+        return found
 
     def qstr_hash(self, q: int) -> int:
-        b = self.read(self.qstr_entry(q), 2)
-        return b[0] | (b[1] << 8)
+        return self.qstr_entry(q)[0]
 
     def qstr_text(self, q: int) -> bytes:
-        p = self.qstr_entry(q)
-        return self.read(p + 3, self.read(p + 2, 1)[0])
+        return self.qstr_entry(q)[1]
+
+    def slot(self, t: int, name: str) -> int:
+        return self.W.types.slot(t, name, self.w, self.read)
 
     def make_new(self, t: int) -> int:
-        return self.w(t + self.W.L.off("mp_obj_type_t.make_new")) & ~1
+        return self.slot(t, "make_new") & ~1
 
     def native_bases(self, t: int, depth: int = 0) -> int:
         """instance_count_native_bases (py/objtype.c), on this side's memory."""
@@ -355,7 +350,7 @@ class _Hasher:
             return 0
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
             return 1
-        p = self.w(t + self.W.L.off("mp_obj_type_t.parent"))
+        p = self.slot(t, "parent")
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -394,12 +389,13 @@ class _Hasher:
             return self.qstr_hash(k >> 2)
         t = self.w(k)
         if t in (self.t.get("mp_type_str"), self.t.get("mp_type_bytes")):
-            h = self.w(k + 4)
+            L = self.W.L
+            h = self.w(k + L.off("mp_obj_str_t.hash"))
             if h == 0:
-                n, data = self.w(k + 8), self.w(k + 12)
-                h = _djb2(self.read(data, n))
+                n, data = self.w(k + L.off("mp_obj_str_t.len")), self.w(k + L.off("mp_obj_str_t.data"))
+                h = _djb2(self.read(data, n), self.W.qstrs.hash_bits)
             return h
-        uop = self.w(t + self.W.L.off("mp_obj_type_t.unary_op")) & ~1
+        uop = self.slot(t, "unary_op") & ~1
         name = self.W.sym_at.get(uop)
         if name == "mp_generic_unary_op":
             return _small_int(k)
@@ -448,7 +444,7 @@ class _Hasher:
             raise RelocationError(f"class hierarchy too deep at {t:#x}")
         if t == 0 or self.w(t) != self.t["mp_type_type"]:
             return False
-        ld = self.w(t + W.L.off("mp_obj_type_t.locals_dict"))
+        ld = self.slot(t, "locals_dict")
         if ld:
             m = ld + W.L.off("mp_obj_dict_t.map")
             alloc, table = self.w(m + W.L.off("mp_map_t.alloc")), self.w(m + W.L.off("mp_map_t.table"))
@@ -456,7 +452,7 @@ class _Hasher:
                 key = self.w(table + 8 * i)
                 if key & 3 == 2 and self.qstr_text(key >> 2) == name.encode():
                     return True
-        p = self.w(t + W.L.off("mp_obj_type_t.parent"))
+        p = self.slot(t, "parent")
         if p == 0:
             return False
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -477,12 +473,13 @@ class _Hasher:
         return val & 0xFFFFFFFF
 
 
-def _djb2(data: bytes) -> int:
+def _djb2(data: bytes, bits: int = 16) -> int:
+    """qstr_compute_hash (py/qstr.c), kept to MICROPY_QSTR_BYTES_IN_HASH bytes."""
     h = 5381
     for b in data:
         h = ((h << 5) + h) ^ b
         h &= 0xFFFFFFFF
-    h &= 0xFFFF
+    h &= (1 << bits) - 1
     return h or 1
 
 

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 
 from ..errors import SimError
 from ..firmware import Firmware
+from . import profiles
 from .bytecode import v1_9 as bc
 from .geometry import AT_FREE, AT_TAIL
+from .objects import Layout, QstrPools, Types
 from .state import MpState
 
 BYTES_PER_BLOCK = 16
@@ -128,31 +130,28 @@ class _Rom:
         return None
 
 
-class Layouts:
-    """Field offsets from DWARF, cached per firmware (firmware.struct is cached on disk)."""
-
-    def __init__(self, fw: Firmware):
-        self.fw = fw
-        self._cache: dict[str, int] = {}
-
-    def off(self, path: str) -> int:
-        if path not in self._cache:
-            name, _, fpath = path.partition(".")
-            self._cache[path] = self.fw.struct(name).offset_of(fpath)[0]
-        return self._cache[path]
-
-    def size(self, name: str) -> int:
-        key = name + ":size"
-        if key not in self._cache:
-            self._cache[key] = self.fw.struct(name).size
-        return self._cache[key]
+def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
+    """address -> name of the firmware's type objects: every object whose first word
+    is ``&mp_type_type`` (type objects are variable-length since 1.20, so their size
+    does not tell)."""
+    tt = firmware.symbol("mp_type_type").addr
+    out = {}
+    for name, s in firmware.symbols.items():
+        if s.kind == "object" and s.size >= 8:
+            head = rom.read(s.addr, 4)
+            if head is not None and _U32(head)[0] == tt:
+                out[s.addr] = name
+    return out
 
 
 class Walker:
     def __init__(self, firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes,
                  pool: bytes):
         self.fw = firmware
-        self.L = Layouts(firmware)
+        self.profile = profiles.for_firmware(firmware)
+        self.L = Layout(firmware)
+        self.types = Types(self.L, self.profile)
+        self.qstrs = QstrPools(self.L)
         self.rom = _Rom(firmware)
         self.ctx_addr, self.ctx = ctx_addr, ctx
         self.pool_start, self.pool = pool_start, pool
@@ -177,8 +176,7 @@ class Walker:
         self.sym_at: dict[int, str] = {}        # function pointers carry the Thumb bit: look up v & ~1
         for name, s in firmware.symbols.items():
             self.sym_at.setdefault(s.addr, name)
-        self.type_names = {s.addr: n for n, s in firmware.symbols.items()
-                           if s.kind == "object" and s.size == self.L.size("mp_obj_type_t")}
+        self.type_names = type_objects(firmware, self.rom)
         self.t = {n: a for a, n in self.type_names.items()}
         self.fn = {n: s.addr for n, s in firmware.symbols.items() if s.kind == "func"}
         self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx))
@@ -319,24 +317,22 @@ class Walker:
         return self.make_new(t) == self.fn.get("mp_obj_exception_make_new")
 
     def make_new(self, t: int) -> int:
-        return self.w(t + self.L.off("mp_obj_type_t.make_new")) & ~1
+        return self.type_slot(t, "make_new") & ~1
+
+    def type_slot(self, t: int, name: str) -> int:
+        return self.types.slot(t, name, self.w, self.read)
+
+    def type_name(self, t: int) -> str:
+        return self.qstr_name(self.types.name_qstr(t, self.read))
 
     def qstr_name(self, q: int) -> str:
         """A qstr's text, through the pool chain (ROM pool and heap pools)."""
-        pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
-        tpl = self.L.off("qstr_pool_t.total_prev_len")
-        ln = self.L.off("qstr_pool_t.len")
-        qs = self.L.off("qstr_pool_t.qstrs")
-        for _ in range(64):
-            if pool == 0:
-                break
-            prev_len, n = self.w(pool + tpl), self.w(pool + ln)
-            if prev_len <= q < prev_len + n:
-                p = self.w(pool + qs + WORD * (q - prev_len))
-                length = self.read(p + 2, 1)[0]
-                return self.read(p + 3, length).decode(errors="replace")
-            pool = self.w(pool + self.L.off("qstr_pool_t.prev"))
-        return f"qstr#{q}"
+        last_pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
+        try:
+            found = self.qstrs.entry(q, last_pool, self.w, self.read)
+        except WalkError:
+            found = None
+        return found[1].decode(errors="replace") if found else f"qstr#{q}"
 
     # -- roots: mp_state_ctx.vm root-pointer section ------------------------------------------
     def roots(self):
@@ -634,15 +630,12 @@ class Walker:
     # -- classes and instances --------------------------------------------------------------------------
     def h_mp_type_type(self, a, parent):
         """A class object in the heap (mp_obj_new_type, or a namedtuple type)."""
-        L = self.L
-        for fname in ("print", "make_new", "call", "unary_op", "binary_op", "attr", "subscr", "getiter",
-                      "iternext", "buffer_p", "protocol"):
-            v = self.w(a + L.off("mp_obj_type_t." + fname))
-            if self.in_pool(v):
-                self.problem(a, f"type field {fname} points into the heap", parent, "type")
-        self.obj(a + L.off("mp_obj_type_t.parent"), a)
-        self.obj(a + L.off("mp_obj_type_t.locals_dict"), a)
-        name = self.qstr_name(self.w(a + L.off("mp_obj_type_t.name")))
+        for fname, slot in self.types.slot_addrs(a, self.read).items():
+            if fname in ("parent", "locals_dict"):
+                self.obj(slot, a)
+            elif self.in_pool(self.w(slot)):
+                self.problem(a, f"type slot {fname} points into the heap", parent, "type")
+        name = self.type_name(a)
         self.result.blocks[a].label = f"class {name}" if not self.is_namedtuple_type(a) else f"namedtuple class {name}"
 
     def is_namedtuple_type(self, t: int) -> bool:
@@ -656,7 +649,7 @@ class Walker:
             return 0
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
             return 1
-        p = self.w(t + self.L.off("mp_obj_type_t.parent"))
+        p = self.type_slot(t, "parent")
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -667,7 +660,7 @@ class Walker:
     def visit_instance(self, a, t, parent):
         if self.is_namedtuple_type(t):
             if self.claim(a, "namedtuple", parent):
-                self.result.blocks[a].label = f"namedtuple {self.qstr_name(self.w(t + 4))}"
+                self.result.blocks[a].label = f"namedtuple {self.type_name(t)}"
                 self.tuple_items(a, parent)
             return
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
@@ -676,7 +669,7 @@ class Walker:
             return
         if not self.claim(a, "instance", parent):
             return
-        self.result.blocks[a].label = f"instance of {self.qstr_name(self.w(t + 4))}"
+        self.result.blocks[a].label = f"instance of {self.type_name(t)}"
         self.map_fields(a + self.L.off("mp_obj_instance_t.members"), a)
         n = self.native_bases(t)
         self.objs(a + self.L.off("mp_obj_instance_t.subobj"), n, a)
@@ -687,9 +680,18 @@ class Walker:
         self.buf(start + L.off("qstr_pool_t.prev"), "qstr.pool", start, self.h_qstr_pool, allow_interior=False)
         n = self.w(start + L.off("qstr_pool_t.len"))
         alloc = self.w(start + L.off("qstr_pool_t.alloc"))
-        if 16 + 4 * alloc > self.block_size(start) or n > alloc:
+        size = self.block_size(start)
+        if L.off("qstr_pool_t.qstrs") + self.qstrs.entry_bytes(alloc) > size or n > alloc:
             self.problem(start, f"qstr pool of {n}/{alloc} entries does not fit its block", parent)
             return
+        for arr in ("hashes", "lengths") if self.qstrs.split else ():
+            if not L.has("qstr_pool_t." + arr):
+                continue
+            slot = start + L.off("qstr_pool_t." + arr)       # 1.19+: arrays inside the pool's own block
+            self.result.slots[slot] = PTR
+            if not start <= self.w(slot) < start + size:
+                self.problem(start, f"qstr pool's {arr} array is outside its block", parent)
+                return
         for i in range(n):
             self.buf(start + L.off("qstr_pool_t.qstrs") + 4 * i, "qstr.chunk", start)
 
