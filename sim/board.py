@@ -108,7 +108,7 @@ class BoardSpec(NamedTuple):
         return found[0]
 
 
-_CPUS = {"cortex-m3"}
+_CPUS = {"cortex-m3", "rv64imac"}          # sim/arch CORES (board.py never imports the arch code)
 _TOP_KEYS = {"name", "description", "cpu", "clock_hz", "refclk_hz", "num_irq", "memory", "peripheral", "stub"}
 _MEMORY_KEYS = {"name", "base", "size", "alias", "boot"}
 _PERIPHERAL_KEYS = {"name", "type", "base", "size", "irq", "settings", "console"}
@@ -121,7 +121,7 @@ _SETTINGS = {
     "cmsdk_timer": {"pclk_hz"},
     "mps2_fpgaio": {"num_leds", "prescale_clk"},
 }
-_CONSOLE_TYPES = {"cmsdk_uart"}
+_CONSOLE_TYPES = {"cmsdk_uart", "ns16550a"}
 
 
 def available_boards() -> list[str]:

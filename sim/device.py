@@ -83,7 +83,7 @@ class Board:
                  firmware: str | os.PathLike | Firmware | None = None, *,
                  flash_path: str | os.PathLike | None = None, deterministic: bool = False,
                  timeout_s: float = 10.0, heap: tuple[int, int] | None = None):
-        from .machine import Machine   # the only Unicorn user; imported late for fast CLI start
+        from .machine.machine import Machine   # the only Unicorn user; imported late for fast CLI start
         self.spec = board if isinstance(board, BoardSpec) else load_board(board)
         if isinstance(firmware, Firmware):
             self.firmware = firmware

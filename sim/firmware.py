@@ -331,6 +331,9 @@ def _write_cache_file(target: Path, value: Any) -> None:
         pass  # a cache we cannot write only costs start-up time
 
 
+_MACHINES = {("EM_ARM", 32), ("EM_RISCV", 64)}     # what sim/arch has cores for
+
+
 def _open_elf(raw: bytes, path: Path):
     import io
     from elftools.common.exceptions import ELFError
@@ -339,9 +342,9 @@ def _open_elf(raw: bytes, path: Path):
         elf = ELFFile(io.BytesIO(raw))
     except (ELFError, Exception) as e:  # pyelftools raises assorted errors on garbage
         raise FirmwareError(f"not a valid ELF file: {path} ({e})") from None
-    if elf.header.e_machine != "EM_ARM" or elf.elfclass != 32 or not elf.little_endian:
-        raise FirmwareError(f"{path.name} is an ELF for {elf.header.e_machine} "
-                            f"({elf.elfclass}-bit), not a 32-bit little-endian ARM (Cortex-M) firmware")
+    if (elf.header.e_machine, elf.elfclass) not in _MACHINES or not elf.little_endian:
+        raise FirmwareError(f"{path.name} is an ELF for {elf.header.e_machine} ({elf.elfclass}-bit), not a "
+                            f"little-endian 32-bit ARM (Cortex-M) or 64-bit RISC-V firmware")
     return elf
 
 
@@ -363,14 +366,22 @@ def _segments(elf) -> list[Segment]:
 def _segments_from_raw(raw: bytes, path: Path) -> list[Segment]:
     """Program headers only: cheap enough not to cache, and never stale."""
     import struct
-    if raw[4] != 1 or raw[5] != 1:
-        raise FirmwareError(f"{path.name} is not a 32-bit little-endian ELF")
-    phoff, = struct.unpack_from("<I", raw, 28)
-    phentsize, phnum = struct.unpack_from("<HH", raw, 42)
+    if raw[4] not in (1, 2) or raw[5] != 1:
+        raise FirmwareError(f"{path.name} is not a little-endian ELF")
+    if raw[4] == 1:                                   # ELF32
+        phoff, = struct.unpack_from("<I", raw, 28)
+        phentsize, phnum = struct.unpack_from("<HH", raw, 42)
+    else:                                             # ELF64
+        phoff, = struct.unpack_from("<Q", raw, 32)
+        phentsize, phnum = struct.unpack_from("<HH", raw, 54)
     out = []
     for i in range(phnum):
-        p_type, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, p_flags, _align = \
-            struct.unpack_from("<8I", raw, phoff + i * phentsize)
+        if raw[4] == 1:
+            p_type, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, p_flags, _align = \
+                struct.unpack_from("<8I", raw, phoff + i * phentsize)
+        else:
+            p_type, p_flags, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, _align = \
+                struct.unpack_from("<IIQQQQQQ", raw, phoff + i * phentsize)
         if p_type != 1 or p_memsz == 0:
             continue
         data = raw[p_offset:p_offset + p_filesz] + bytes(p_memsz - p_filesz)

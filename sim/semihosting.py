@@ -1,5 +1,7 @@
-"""ARM semihosting (``bkpt 0xAB`` on M-profile): operation in r0, argument block
-pointer in r1, result to r0 — the subset firmware for QEMU actually uses.
+"""ARM semihosting (``bkpt 0xAB`` on M-profile; on RISC-V ``slli x0,x0,0x1f;
+ebreak; srai x0,x0,7``): operation in r0/a0, argument block pointer in r1/a1,
+result to r0/a0 — the subset firmware for QEMU actually uses. The argument block
+holds words of the core's width (``word``: 4, or 8 on RV64).
 
 Console I/O goes to the board's console UART streams, as QEMU does when run with
 ``-semihosting -serial stdio`` (both end up on the same terminal): SYS_WRITE*
@@ -36,7 +38,8 @@ class Exit(Exception):
 class Semihosting:
     def __init__(self, read_mem: Callable[[int, int], bytes], write_mem: Callable[[int, bytes], None],
                  out: Callable[[bytes], None], take_input: Callable[[int], bytes],
-                 now_ns: Callable[[], int], cmdline: str = "", heapinfo: tuple[int, int, int, int] = (0, 0, 0, 0)):
+                 now_ns: Callable[[], int], cmdline: str = "", heapinfo: tuple[int, int, int, int] = (0, 0, 0, 0),
+                 word: int = 4):
         self.read_mem, self.write_mem, self.out, self.take_input = read_mem, write_mem, out, take_input
         self.now_ns = now_ns
         self.cmdline = cmdline
@@ -44,9 +47,11 @@ class Semihosting:
         self.errno = 0
         self.handles: dict[int, int] = {}
         self.next_handle = 1
+        self.word = word
 
     def _arg(self, block: int, i: int) -> int:
-        return struct.unpack("<I", self.read_mem(block + 4 * i, 4))[0]
+        w = self.word
+        return int.from_bytes(self.read_mem(block + w * i, w), "little")
 
     def _cstr(self, addr: int, limit: int = 4096) -> bytes:
         out = bytearray()
@@ -132,6 +137,8 @@ class Semihosting:
         if op == SYS_HEAPINFO:
             self.write_mem(self._arg(arg, 0), struct.pack("<4I", *self.heapinfo))
             return 0
+        if op == SYS_EXIT and self.word == 8:          # A64/RV64: a (reason, subcode) block, as EXIT_EXTENDED
+            op = SYS_EXIT_EXTENDED
         if op == SYS_EXIT:
             raise Exit(0 if arg == ADP_STOPPED_APPLICATION_EXIT else 1)
         if op == SYS_EXIT_EXTENDED:

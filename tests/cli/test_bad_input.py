@@ -145,7 +145,7 @@ def test_x86_64_elf(mpsim):
     if not ls.read_bytes()[:4] == b"\x7fELF":
         pytest.skip("/bin/ls is not an ELF here")
     for cmd in (["run", "-c", "1"], ["hibernate"], ["info"]):
-        user_error(mpsim(cmd[0], "--firmware", str(ls), *cmd[1:]), 2, "not a 32-bit little-endian ARM")
+        user_error(mpsim(cmd[0], "--firmware", str(ls), *cmd[1:]), 2, "not a little-endian 32-bit ARM (Cortex-M) or 64-bit RISC-V")
 
 
 def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):

@@ -1,6 +1,9 @@
-"""The board: Unicorn (Cortex-M3, Thumb/M-class) + memory map + peripherals + clock.
+"""The board: Unicorn + memory map + peripherals + clock, for any CPU.
 
-This is the only module that holds the Unicorn object. Design choices, each from
+This is the only module that holds the Unicorn object. What is particular to an
+architecture (CPU set-up, reset, exceptions/traps, faults, semihosting, wait
+instructions) is its core in ``sim/arch/<arch>/core.py``, picked by the board's
+``cpu``. Design choices, each from
 a measurement (see ../shared/DESIGN.md):
 
 * libunicorn: the patched build (tools/build-unicorn, chosen by sim.engine) when
@@ -22,16 +25,14 @@ a measurement (see ../shared/DESIGN.md):
   slices are bounded by the patched engine's instruction limit and charged the
   exact count (``UC_CTL_INSN_*``), or on stock by ``emu_start(count=N)`` (a
   per-instruction hook, ~2.5x slower) and charged the whole slice.
-* Exception entry/return is host code (cpu_exceptions.py) with batched register
-  access. An interrupt pending while masked is taken right after the guest unmasks
-  (patched engine: 0009 stops there; stock: code hooks, sim/unmask_sites.py). A
+* Exception entry/return and traps are host code in the core (sim/arch/*), as is
+  taking an interrupt right after the guest unmasks it. A
   firmware with a 1 kHz tick costs one ``emu_start`` per tick while it sleeps
   (handler, return, the code up to the next WFI); our firmware is tickless, so a
   ``time.sleep(10)`` is a handful of slices.
-* Synchronous faults (bus errors, undefined instructions, execute-never fetches,
-  ARM-state branches) go to the firmware's handlers as the core would take them
-  (CFSR/HFSR/BFAR set, escalation to HardFault); the host hears of one only when
-  the firmware cannot take it (lockup, no handler) or its handler stops in ``b .``.
+* Synchronous faults (bus errors, undefined instructions, bad fetches) go to the
+  firmware's handlers as the core would take them (the core says how); the host
+  hears of one only when the firmware cannot take it.
 * WFI makes ``emu_start`` return: that is a wait point. So is firmware that
   busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
   to the next deadline, or ``run`` reports the board idle.
@@ -50,54 +51,32 @@ import threading
 import time
 from typing import Any, Callable
 
-from . import engine                      # chooses libunicorn (patched or stock): before unicorn
-from unicorn import (UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
-                     UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH,
-                     UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED, UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED,
-                     UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_EXEC,
-                     UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
-from unicorn import arm_const as A
+from .. import engine                     # chooses libunicorn (patched or stock): before unicorn
+from unicorn import (UC_ERR_ARCH, UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
+                     UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_INTR,
+                     UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED,
+                     UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED,
+                     UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
 
-from . import cpu_exceptions, interrupt
-from .board import BoardSpec
+from .. import interrupt
+from ..arch import core_class
+from ..board import BoardSpec
 from .clock import SliceTimer, VirtualClock
-from .errors import GuestFault, SimError
-from .firmware import Firmware
-from .peripherals.base import PERIPHERAL_TYPES, Peripheral
-from .peripherals.nvic import BUSFAULT, HARDFAULT, MEMMANAGE, SVCALL, USAGEFAULT
-from .semihosting import Exit, NeedInput, Semihosting
-from .unmask_sites import unmask_sites
+from ..errors import GuestFault, SimError
+from ..firmware import Firmware
+from ..peripherals.base import PERIPHERAL_TYPES, Peripheral
+from ..semihosting import Semihosting
 
 log = logging.getLogger(__name__)
 
 PAGE = 0x1000
-_INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT, _INT_PREFETCH_ABORT, _INT_INVSTATE = 2, 1, 7, 8, 3, 18
-# UsageFaults Unicorn reports as interrupts: what, CFSR bit
-_INT_USAGE = {_INT_UDEF: ("undefined instruction", 1 << 16), 17: ("coprocessor instruction (no coprocessor)", 1 << 19),
-              _INT_INVSTATE: ("invalid state (branch to an ARM-state address)", 1 << 17),
-              22: ("unaligned access", 1 << 24)}
-_NO_ADDRESS = 0x3FFFFFFE         # "no until address": unmapped, and executable per the default map
-                                   # (Unicorn translates at the until page on stop; an XN page there faults)
 _MAX_SLICE_S = 0.02                # host-paced: bound a slice so host requests are seen
 _MIN_SLICE_S = 0.0001             # host-paced: guaranteed progress per slice
 _DET_MAX_CYCLES = 25_000           # deterministic: slice cap (1 ms at 25 MHz)
 _DET_MIN_CYCLES = 1_000            # deterministic: first slice after an early stop
-_MASKED_STEPS = 256                # stock deterministic: single steps to find an unmask
 _SLEEP_CHUNK_NS = 250_000_000      # a sleeping MicroPython guest: run() fast-forwards this much per call
 _SLEEPING = "sleeping (WFI with a timer running, not waiting for input)"
 _DET_ICOUNT_SLICE = 250_000        # deterministic with the instruction counter: slice cap (10 ms)
-_CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
-_CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
-                  msp=A.UC_ARM_REG_MSP, psp=A.UC_ARM_REG_PSP, control=A.UC_ARM_REG_CONTROL,
-                  primask=A.UC_ARM_REG_PRIMASK, basepri=A.UC_ARM_REG_BASEPRI,
-                  faultmask=A.UC_ARM_REG_FAULTMASK)
-# Synchronous faults as the core reports them (ARMv7-M CFSR): exception, CFSR bits.
-_PRECISERR = (BUSFAULT, (1 << 9) | (1 << 15))       # + BFARVALID, BFAR = the address
-_IBUSERR = (BUSFAULT, 1 << 8)
-_IACCVIOL = (MEMMANAGE, 1 << 0)                      # fetch from an execute-never region
-_FAULT_ENABLE = {MEMMANAGE: 1 << 16, BUSFAULT: 1 << 17, USAGEFAULT: 1 << 18}   # SHCSR
-_FAULT_NAMES = {HARDFAULT: "HardFault", MEMMANAGE: "MemManage", BUSFAULT: "BusFault", USAGEFAULT: "UsageFault"}
-_XPSR_IT = 0x0600FC00                                # EPSR.IT (ICI/IT) bits
 _MEM_ERRORS = {UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
                UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT}
 _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "write to unmapped",
@@ -139,30 +118,6 @@ class _InsnCounter:
             raise SimError("uc_ctl(UC_CTL_INSN_LIMIT) failed")
 
 
-class _UnmaskExit:
-    """``UC_CTL_ARM_UNMASK_EXIT`` (patch 0009) as a direct ``uc_ctl`` call, written
-    only when the wanted value changes (see sim/unmask_sites.py for why)."""
-
-    def __init__(self, uc):
-        from unicorn import UC_CTL_IO_WRITE
-        from unicorn.unicorn_py3.unicorn import uclib
-        self._ctl, self._h = uclib.uc_ctl, uc._uch
-        self._code = (UC_CTL_IO_WRITE << 30) | (1 << 26) | engine.UC_CTL_ARM_UNMASK_EXIT
-        self.armed = False
-
-    def arm(self, on: bool) -> None:
-        if on != self.armed:
-            if self._ctl(self._h, self._code, ctypes.c_int(int(on))):
-                raise SimError("uc_ctl(UC_CTL_ARM_UNMASK_EXIT) failed")
-            self.armed = on
-
-
-def executable_address(addr: int) -> bool:
-    """ARMv7-M default memory map: Code, SRAM and external RAM may hold code;
-    peripheral, device and system regions are execute-never."""
-    return addr < 0x4000_0000 or 0x6000_0000 <= addr < 0xA000_0000
-
-
 class Machine:
     def __init__(self, board: BoardSpec, firmware: Firmware, *, deterministic: bool = False):
         self.board = board
@@ -188,7 +143,6 @@ class Machine:
         self._replay: tuple | None = None
         self._last_access: tuple | None = None
         self._det_slice = _DET_MIN_CYCLES
-        self._in_fault: tuple[GuestFault, int] | None = None   # a fault the firmware's handler has taken
         feats = engine.features
         # Patched libunicorn (tools/unicorn-patches): stores to executable pages are
         # fast by themselves (0001), so no virtual TLB and no Python TLB-fill hook
@@ -205,33 +159,29 @@ class Machine:
         self._input_wait = (sym.addr, sym.addr + sym.size) if sym is not None and sym.size else (0, 0)
         self._async_hit = False
 
-        uc = self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        uc.ctl_set_cpu_model(A.UC_CPU_ARM_CORTEX_M3)       # only works before the first mem_map
-        uc.ctl_set_page_size(PAGE)
+        Core = core_class(board.cpu)
+        try:
+            uc = self.uc = Uc(*Core.uc_args)
+        except UcError as e:
+            if e.errno != UC_ERR_ARCH:
+                raise
+            raise SimError(f"the {engine.kind} libunicorn ({engine.library}) cannot emulate a {board.cpu}: "
+                           f"rebuild it (tools/build-unicorn --force) or run with MPSIM_ENGINE=stock") from None
+        self.core = core = Core(self, uc)                  # before the first mem_map (CPU model)
+        self._thumb = core.thumb
+        self._no_address = core.no_address
+        if core.variable_page_size:                   # ARM's (1 KiB by default); RISC-V's is 4 KiB, fixed
+            uc.ctl_set_page_size(PAGE)
         if self._icount:
             engine.icount_enable(uc)                      # before the first mem_map: no TB flush
             self._counter = _InsnCounter(uc)
         if self._tlb_hook:
             uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.exc = cpu_exceptions.Exceptions(uc)
-        self.regs = self.exc.regs
-        self._read_pc = lambda r=self.regs.read, pc=A.UC_ARM_REG_PC: r(pc)
-        self._read_xpsr = lambda r=self.regs.read, x=A.UC_ARM_REG_XPSR: r(x)
+        self._read_pc = core.read_pc
+        self._tlb_fixup = getattr(core, "tlb_fixup", None)
         if self._tlb_hook:
             uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        # An interrupt pending while masked is taken right after the guest unmasks:
-        # the patched engine stops there when armed (0009). On stock, code hooks after
-        # each unmasking instruction of the firmware do it -- but not next to the
-        # deterministic mode's per-instruction count hook, which then walks every code
-        # hook on every instruction (4x slower): there the CPU is stepped instead while
-        # an interrupt waits masked (``_step_masked``).
-        self._unmask = _UnmaskExit(uc) if feats.unmask_exit else None
-        self._step_masked = self._unmask is None and deterministic
-        self._masked_steps = 0
-        if self._unmask is None and not deterministic:
-            for addr in unmask_sites(firmware.segments):
-                uc.hook_add(UC_HOOK_CODE, self._on_unmask_site, begin=addr, end=addr)
         # No UC_HOOK_MEM_INVALID while running: measured 3.5x slower MicroPython
         # (f(200000): 2.2 s with it, 0.64 s without). It is added only to replay a
         # faulting instruction once and learn the address (see _fault_from).
@@ -240,26 +190,25 @@ class Machine:
         self._irq_bits: dict[tuple[str, str], int] = {}
         self._map_peripherals()
         self._map_stubs()
-        self.scs = next(p for p in self.peripherals.values() if p.type_name == "scs")
-        self.nvic = self.scs.nvic
-        self.nvic.on_pending = self._on_irq_pending
-        self.scs.on_sysreset = lambda: self._request_stop("reset")
         self._tickers = [p for p in self.peripherals.values() if type(p).tick is not Peripheral.tick]
-        self._uarts = [p for p in self.peripherals.values() if p.type_name == "cmsdk_uart"]
+        self._uarts = [p for p in self.peripherals.values() if hasattr(p, "on_feed")]
         self._code_ram = [(base, base + size, buf) for buf, base, size in self._ram.values()]
         self._code_ram += [(r.base, r.base + r.size, self._ram[r.alias][0]) for r in board.memory if r.alias]
-        self.exc.ram = self._code_ram
+        core.attach()
         try:
             self.console = self.peripherals[board.console.name]
         except SimError:
             self.console = None
         for p in self.peripherals.values():
-            if p.type_name == "cmsdk_uart":
+            if p in self._uarts:
                 p.on_feed = self._on_input
                 p.on_activity = self._on_activity
                 p.on_poll_idle = lambda: self._request_stop("wait")
+            if hasattr(p, "on_exit"):                 # a finisher device (sifive_test)
+                p.on_exit = self._on_guest_exit
+                p.on_reset = lambda: self._request_stop("reset")
         self.semihosting = Semihosting(self.read, self.write, self._semihost_out, self._semihost_in,
-                                       self.clock.now)
+                                       self.clock.now, word=core.word)
         self.reset()
 
     # -- construction --------------------------------------------------------------
@@ -281,7 +230,7 @@ class Machine:
             cls = PERIPHERAL_TYPES.get(spec.type)
             if cls is None:
                 try:
-                    importlib.import_module(f"{__package__}.peripherals.{spec.type}")
+                    importlib.import_module(f"..peripherals.{spec.type}", __package__)
                 except ImportError:
                     pass
                 cls = PERIPHERAL_TYPES.get(spec.type)
@@ -325,10 +274,10 @@ class Machine:
     def _irq_sink(self, spec) -> Callable[[str, bool], None]:
         def sink(name: str, level: bool) -> None:
             line = spec.irq.get(name)
-            if line is None or not hasattr(self, "nvic"):
+            if line is None or not hasattr(self, "_tickers"):      # not attached yet
                 return
             bit = self._irq_bits.setdefault((spec.name, name), 1 << len(self._irq_bits))
-            self.nvic.set_line(line, bit, level)
+            self.core.irq_line(line, bit, level)
         return sink
 
     # Measured Unicorn behaviour that shapes these wrappers: when emulation stops
@@ -376,7 +325,6 @@ class Machine:
         take SP and PC from the vector table of the boot region."""
         self.exit_status = None
         self._replay = None
-        self._in_fault = None
         for seg in self.firmware.segments:
             try:
                 self.uc.mem_write(seg.addr, seg.data)
@@ -385,18 +333,7 @@ class Machine:
                                f"is outside the RAM of board {self.board.name}") from None
         for p in self.peripherals.values():
             p.reset()
-        boot = next(r for r in self.board.memory if r.boot)
-        sp, pc = struct.unpack("<II", self.read(boot.base, 8))
-        uc = self.uc
-        uc.reg_write(A.UC_ARM_REG_XPSR, cpu_exceptions.XPSR_T)     # Thread mode (IPSR 0)
-        uc.reg_write(A.UC_ARM_REG_CONTROL, 0)
-        uc.reg_write(A.UC_ARM_REG_PRIMASK, 0)
-        uc.reg_write(A.UC_ARM_REG_BASEPRI, 0)
-        uc.reg_write(A.UC_ARM_REG_FAULTMASK, 0)
-        uc.reg_write(A.UC_ARM_REG_MSP, sp & ~3)
-        uc.reg_write(A.UC_ARM_REG_PSP, 0)
-        uc.reg_write(A.UC_ARM_REG_LR, 0xFFFFFFFF)
-        uc.reg_write(A.UC_ARM_REG_PC, pc | 1)
+        self.core.reset(next(r for r in self.board.memory if r.boot))
         self._last_activity = self.clock.now()
 
     def power_off(self, pattern: bytes = b"\xde\xad\xbe\xef") -> None:
@@ -425,10 +362,10 @@ class Machine:
         self.uc.mem_write(addr, struct.pack("<I", value & 0xFFFFFFFF))
 
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(_CORE_REGS[name])
+        return self.uc.reg_read(self.core.regs_names[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(_CORE_REGS[name], value & 0xFFFFFFFF)
+        self.uc.reg_write(self.core.regs_names[name], value & ((1 << 8 * self.core.word) - 1))
 
     def symbol(self, name: str) -> int:
         return self.firmware.symbol(name).addr
@@ -439,23 +376,14 @@ class Machine:
 
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(A.UC_ARM_REG_PC)
+        return self._read_pc()
 
     def cpu_state(self) -> dict[str, int]:
         """All core registers as plain data (for snapshots)."""
-        return {name: self.uc.reg_read(r) for name, r in _CORE_REGS.items()}
+        return {name: self.uc.reg_read(r) for name, r in self.core.regs_names.items()}
 
     def load_cpu_state(self, s: dict[str, int]) -> None:
-        uc = self.uc
-        uc.reg_write(A.UC_ARM_REG_XPSR, s["xpsr"])       # mode first: it selects the banked SP
-        uc.reg_write(A.UC_ARM_REG_CONTROL, s["control"])
-        uc.reg_write(A.UC_ARM_REG_MSP, s["msp"])
-        uc.reg_write(A.UC_ARM_REG_PSP, s["psp"])
-        for i in range(13):
-            uc.reg_write(_CORE_REGS[f"r{i}"], s[f"r{i}"])
-        for name in ("lr", "primask", "basepri", "faultmask"):
-            uc.reg_write(_CORE_REGS[name], s[name])
-        uc.reg_write(A.UC_ARM_REG_PC, s["pc"] | 1)
+        self.core.load_cpu_state(s)
 
     def state(self) -> dict[str, Any]:
         """CPU + peripherals + clock as plain data (RAM is captured separately)."""
@@ -471,28 +399,22 @@ class Machine:
     # -- public: calling firmware functions ---------------------------------------------------
     def call(self, addr: int, *args: int, timeout: float = 10.0) -> int:
         """Call the firmware function at ``addr`` with up to four integer arguments
-        and return r0. The CPU context is saved and restored around the call;
-        interrupts are not delivered during it."""
-        if len(args) > 4:
-            raise SimError("call(): at most 4 arguments are supported")
+        and return its result. The CPU context is saved and restored around the
+        call; interrupts are not delivered during it."""
         uc = self.uc
         ctx = uc.context_save()
-        ret = _NO_ADDRESS                       # never executed: stop there when the function returns
+        ret = self._no_address                  # never executed: stop there when the function returns
         try:
-            for i, a in enumerate(args):
-                uc.reg_write(_CORE_REGS[f"r{i}"], a & 0xFFFFFFFF)
-            sp = (uc.reg_read(A.UC_ARM_REG_SP) - 256) & ~7
-            uc.reg_write(A.UC_ARM_REG_SP, sp)
-            uc.reg_write(A.UC_ARM_REG_LR, ret | 1)
+            self.core.prepare_call(args, ret)
             if self._icount:
                 engine.set_icount_limit(uc, None)
-            self._emu(addr | 1, ret, host_seconds=timeout, cycles=1 << 40)
-            pc = uc.reg_read(A.UC_ARM_REG_PC)
+            self._emu(addr | self._thumb, ret, host_seconds=timeout, cycles=1 << 40)
+            pc = self._read_pc()
             if self._stop_kind == "exit":
                 raise SimError(f"firmware exited (status {self.exit_status}) during call to {addr:#x}")
             if pc != ret:
                 raise SimError(f"call to {addr:#x} did not return (stopped at {self._where(pc)})")
-            return uc.reg_read(A.UC_ARM_REG_R0)
+            return self.core.return_value()
         finally:
             uc.context_restore(ctx)
 
@@ -536,7 +458,7 @@ class Machine:
             return self._reason("exit")
         idle_ns = self.idle_ns if idle_ns is None else idle_ns
         host_end = time.perf_counter() + timeout if timeout is not None else None
-        until_addr = _NO_ADDRESS if address is None else address & ~1
+        until_addr = self._no_address if address is None else address & ~1
         progressed = False
         start_activity = self._last_activity
         quiet_from = self.clock.now()      # idle needs idle_ns of quiet *in this call* too
@@ -552,8 +474,8 @@ class Machine:
                 return self._reason("stopped")
             self._deliver_input()
             pc = self._read_pc()
-            if self._take_exception(pc):
-                pc = self._entered_pc
+            if self.core.take_interrupt(pc):
+                pc = self.core.entered_pc
             if pc == until_addr:
                 return self._reason("address")
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
@@ -574,17 +496,15 @@ class Machine:
             pc = self._read_pc()
             if pc == until_addr:
                 return self._reason("address")
-            if self._in_fault is not None:
-                self._check_fault_handler(pc, kind in ("wait", "input") or self._stopped_by_wfi(pc))
+            if self.core.in_fault is not None:
+                self.core.check_fault_handler(pc, kind in ("wait", "input") or self._stopped_by_wfi(pc))
             if kind in ("wait", "input") or (kind is None and self._stopped_by_wfi(pc)):
                 now = self.clock.now()
                 nd = self._tick(now)
                 if kind == "input" or self._input_ready():
                     continue
-                if self.nvic.any_pending:
-                    _primask, basepri, faultmask = self.exc.read_masks()
-                    if self.nvic.should_take(0, basepri, faultmask) is not None:
-                        continue                                   # WFI wakes for masked-by-PRIMASK too
+                if self.core.wakes_from_wfi():
+                    continue
                 progressed = progressed or self._last_activity != start_activity
                 # Quiet for idle_ns since the last console activity. A guest waiting
                 # for input returns at once then; one that sleeps (WFI between timer
@@ -623,7 +543,7 @@ class Machine:
 
     # -- run-loop internals --------------------------------------------------------------------
     def _reason(self, kind: str, detail: str = "") -> StopReason:
-        return StopReason(kind, self.uc.reg_read(A.UC_ARM_REG_PC), self.clock.now(),
+        return StopReason(kind, self._read_pc(), self.clock.now(),
                           self.exit_status if kind == "exit" else None, detail)
 
     def _tick(self, now: int) -> int | None:
@@ -641,7 +561,7 @@ class Machine:
             if f.arch is None:
                 raise
             self._stop_kind = None
-            self._take_fault(f, *f.arch)
+            self.core.take_fault(f, *f.arch)
 
     def _emulate_slice(self, pc: int, until_addr: int, stop_at: int | None, host_end: float | None) -> None:
         self._slice_stop_at = stop_at
@@ -655,7 +575,7 @@ class Machine:
             # VALUE, a clock read twice around a sleep), not the slice's start time.
             self.clock.progress = lambda: counter.read() - start
             try:
-                self._emu(pc | 1, until_addr, cycles=0)
+                self._emu(pc | self._thumb, until_addr, cycles=0)
             finally:
                 self.clock.progress = None
             # Exact: the instructions that ran (a limit stop may end a few past the
@@ -664,16 +584,8 @@ class Machine:
             self.clock.add_cycles(self._icount_now - start)
         elif self.deterministic:
             cycles = self._det_slice if stop_at is None else min(self._det_slice, self.clock.cycles_until(stop_at))
-            if self._step_masked:
-                # An interrupt waits masked (the run loop could not take it): one
-                # instruction at a time finds where the guest unmasks, within a bound
-                # (a long critical section then costs latency, not time).
-                if self.nvic.best_pending() is None:
-                    self._masked_steps = 0
-                elif self._masked_steps < _MASKED_STEPS:
-                    self._masked_steps += 1
-                    cycles = 1
-            self._emu(pc | 1, until_addr, cycles=cycles)
+            cycles = self.core.slice_cycles(cycles)
+            self._emu(pc | self._thumb, until_addr, cycles=cycles)
             # Early stops (WFI, busy-poll, semihosting, interrupts raised by register
             # writes) are charged the whole slice: stock Unicorn does not report how
             # many instructions ran, and this keeps time a pure function of the
@@ -682,7 +594,7 @@ class Machine:
             # little virtual time.
             self.clock.add_cycles(cycles)
             pc = self._read_pc()
-            if self._stop_kind is None and pc != until_addr and not self._after_wfi(pc):
+            if self._stop_kind is None and pc != until_addr and not self.core.after_wfi(pc):
                 self._det_slice = min(_DET_MAX_CYCLES, self._det_slice * 2)
             else:
                 self._det_slice = _DET_MIN_CYCLES
@@ -695,7 +607,7 @@ class Machine:
                 host_s = max(_MIN_SLICE_S, min(host_s, self.clock.host_ns_until(stop_at) / 1e9))
             if host_end is not None:
                 host_s = min(host_s, max(0.0, host_end - time.perf_counter()))
-            self._emu(pc | 1, until_addr, host_seconds=host_s)
+            self._emu(pc | self._thumb, until_addr, host_seconds=host_s)
 
     def _stopped_by_wfi(self, pc: int) -> bool:
         """The slice just run ended because the CPU executed WFI. Not when it was
@@ -705,7 +617,7 @@ class Machine:
         which the architecture allows; the converse would skip guest time.)"""
         if self._async_hit or (self._icount and self._icount_now >= self._icount_limit):
             return False
-        return self._after_wfi(pc)
+        return self.core.after_wfi(pc)
 
     def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0) -> None:
         self._stop_kind = None
@@ -718,8 +630,7 @@ class Machine:
             if timer is None:
                 timer = self._slice_timer = SliceTimer(self._async_stop)
             timer.arm(host_seconds)
-        if self._unmask is not None:
-            self._unmask.arm(self.nvic.best_pending() is not None)
+        self.core.before_slice()
         self.clock.start_slice()
         try:
             self.uc.emu_start(begin, until, count=cycles if self.deterministic and not self._icount else 0)
@@ -737,16 +648,6 @@ class Machine:
             self._last_access = None
         interrupt.check()
 
-    def _after_wfi(self, pc: int) -> bool:
-        a = pc - 2
-        for lo, hi, buf in self._code_ram:
-            if lo <= a and a + 2 <= hi:
-                return buf[a - lo] == 0x30 and buf[a - lo + 1] == 0xBF
-        try:
-            return self.read(pc - 2, 2) == b"\x30\xbf"
-        except UcError:
-            return False
-
     def _request_stop(self, kind: str | None) -> None:
         """Stop from the emulation thread (hooks, device callbacks)."""
         if self._stop_kind is None or (kind in ("exit", "reset") and self._stop_kind not in ("exit", "reset")):
@@ -754,6 +655,10 @@ class Machine:
         if self._running:
             self._stop_pending = True
             self.uc.emu_stop()
+
+    def _on_guest_exit(self, status: int) -> None:
+        self.exit_status = status
+        self._request_stop("exit")
 
     def _on_input(self) -> None:
         self._last_activity = self.clock.now()
@@ -778,14 +683,7 @@ class Machine:
         # once, as the hardware would. The stop point is set by the guest, so this
         # is deterministic too.
         if self._running:
-            if self._take_exception(dry_run=True) or self._step_masked:
-                self._request_stop("irq")     # (stock deterministic: to step to the unmask)
-            elif self._unmask is not None:
-                self._unmask.arm(True)        # masked now: stop when the guest unmasks
-
-    def _on_unmask_site(self, uc, address: int, size: int, ud) -> None:
-        if self.nvic.any_pending and self._take_exception(dry_run=True):
-            self._request_stop("irq")
+            self.core.irq_pending_while_running()
 
     def _after_device_write(self, p: Peripheral) -> None:
         # A timer was reprogrammed: if its next deadline is before the one this
@@ -795,18 +693,6 @@ class Machine:
             if d is not None and (self._slice_stop_at is None or d < self._slice_stop_at):
                 self._request_stop("replan")
 
-    def _take_exception(self, return_pc: int | None = None, dry_run: bool = False) -> bool:
-        nvic = self.nvic
-        if not nvic.any_pending:
-            return False
-        exc = nvic.should_take(*self.exc.read_masks())
-        if exc is None or dry_run:
-            return exc is not None
-        nvic.acknowledge(exc)
-        pc = self._read_pc() if return_pc is None else return_pc
-        self._entered_pc = self.exc.enter(exc, pc, self.scs.vtor)    # the handler (PC is set)
-        return True
-
     # -- Unicorn hooks ------------------------------------------------------------------------------
     def _on_tlb_fill(self, uc, vaddr: int, access: int, entry, ud) -> bool:
         # Stock Unicorn syncs the CPU state to this instruction before calling the
@@ -814,16 +700,15 @@ class Machine:
         # an IT block it would leak into the next block looked up (the callee of a
         # BLX then ran "inside" the IT block: a conditional branch there is UNDEFINED;
         # upstream issue #2309). QEMU keeps it 0 mid-block, and so do we.
-        x = self._read_xpsr()
-        if x & _XPSR_IT:
-            uc.reg_write(A.UC_ARM_REG_XPSR, x & ~_XPSR_IT)
+        if self._tlb_fixup is not None:
+            self._tlb_fixup()
         page = vaddr & ~(PAGE - 1)
         entry.paddr = page
         perms = UC_PROT_READ | UC_PROT_WRITE
         if page in self._exec_pages:
             perms |= UC_PROT_EXEC
         elif access == UC_MEM_FETCH:
-            if executable_address(vaddr):
+            if self.core.executable_address(vaddr):
                 self._exec_pages.add(page)
                 perms |= UC_PROT_EXEC
             else:
@@ -837,10 +722,10 @@ class Machine:
 
     def _on_interrupt(self, uc, intno: int, ud) -> None:
         if self.deterministic:
-            self._handle_interrupt(uc, intno)
+            self.core.handle_interrupt(intno)
         else:
             t0 = self.clock.host_ns()
-            self._handle_interrupt(uc, intno)
+            self.core.handle_interrupt(intno)
             # Python time spent entering/leaving exceptions is not guest time;
             # counting it would let a fast timer starve the guest.
             self.clock.exclude(self.clock.host_ns() - t0)
@@ -851,107 +736,6 @@ class Machine:
             # keeps running into the handler / the interrupted code.
             if self._replay_on:
                 self._request_stop("hook")
-
-    def _handle_interrupt(self, uc, intno: int) -> None:
-        pc = self._read_pc()
-        if intno == _INT_EXC_EXIT:
-            exc = self.nvic.current
-            self.nvic.complete(exc)
-            if self._in_fault is not None and exc == self._in_fault[1]:
-                self._in_fault = None                 # the firmware handled it and returned
-            ret = self.exc.leave(pc | 1)
-            self._take_exception(ret)                 # tail-chain anything now allowed
-        elif intno == _INT_SVC:
-            self.nvic.set_pending(SVCALL)
-            if not self._take_exception(pc):
-                self.nvic.clear_pending(SVCALL)
-                self._escalate(pc, "SVC executed where SVCall cannot be taken (priority)")
-        elif intno == _INT_BKPT:
-            if self.read(pc, 2) != b"\xab\xbe":
-                raise self._fault("breakpoint (BKPT) with no debugger attached", pc)
-            self._semihost(pc)
-        elif intno == _INT_PREFETCH_ABORT:       # e.g. a fetch from an execute-never region
-            what = "execute from " + ("execute-never" if not executable_address(pc) else "faulting") + " memory"
-            self._take_fault(self._fault(what, pc, pc, "execute"),
-                             *(_IBUSERR if executable_address(pc) else _IACCVIOL))
-        elif intno in _INT_USAGE:
-            what, bit = _INT_USAGE[intno]
-            self._take_fault(self._fault(what, pc), USAGEFAULT, bit)
-        else:
-            raise self._fault(f"CPU exception {intno} (unsupported by the emulator)", pc)
-
-    def _escalate(self, pc: int, why: str) -> None:
-        if self.nvic.execution_priority(*(self.uc.reg_read(r) for r in (A.UC_ARM_REG_PRIMASK,
-                                          A.UC_ARM_REG_BASEPRI, A.UC_ARM_REG_FAULTMASK))) <= -1:
-            raise self._fault(f"lockup: {why} while in HardFault", pc)
-        self.nvic.acknowledge(HARDFAULT)
-        self.scs.hfsr |= 1 << 30                      # FORCED
-        self.exc.enter(HARDFAULT, pc, self.scs.vtor)
-
-    def _take_fault(self, f: GuestFault, exc: int, cfsr_bits: int) -> None:
-        """Hand a synchronous fault to the firmware, as the core does: record it in
-        CFSR (and BFAR), then enter the configurable fault's handler if SHCSR enables
-        it and its priority can preempt, else escalate to HardFault (HFSR.FORCED). A
-        fault the firmware cannot take (at HardFault priority: lockup; no handler in
-        the vector table) is raised to the host as ``f``."""
-        scs, nvic = self.scs, self.nvic
-        scs.cfsr |= cfsr_bits
-        if cfsr_bits & (1 << 15):
-            scs.bfar = f.address
-        prio = nvic.execution_priority(*self.exc.read_masks())
-        if (scs.shcsr_ena & _FAULT_ENABLE[exc] and exc not in nvic.active
-                and nvic.group(nvic.priority[exc]) < prio):
-            target = exc
-        elif prio > -1:
-            target = HARDFAULT
-            scs.hfsr |= 1 << 30                           # FORCED
-        else:
-            raise GuestFault(f"{f} (lockup: a fault while the firmware handles a fault)",
-                             f.pc, f.address, f.access)
-        try:
-            vector = struct.unpack("<I", self.read(scs.vtor + 4 * target, 4))[0]
-        except UcError:
-            raise GuestFault(f"{f} (the vector table at {scs.vtor:#010x} is not readable)",
-                             f.pc, f.address, f.access) from None
-        if not vector & 1:
-            raise GuestFault(f"{f} (the firmware has no {_FAULT_NAMES[target]} handler)", f.pc, f.address, f.access)
-        log.info("%s; entering the firmware's %s handler", f, _FAULT_NAMES[target])
-        nvic.acknowledge(target)
-        self.exc.enter(target, f.pc, scs.vtor)
-        self._in_fault = (f, target)
-
-    def _check_fault_handler(self, pc: int, asleep: bool) -> None:
-        """A fault handler that ends in ``b .`` (or sleeps, when nothing can preempt it
-        any more) has stopped the firmware for good: report the fault to the host
-        then, once the handler has had its say (e.g. printed a crash report)."""
-        f, exc = self._in_fault
-        if self.nvic.current != exc:
-            return
-        try:
-            spinning = self.read(pc, 2) == b"\xfe\xe7"
-        except UcError:
-            return
-        if spinning or (asleep and self.nvic.execution_priority(*self.exc.read_masks()) <= -1):
-            raise GuestFault(f"{f}; the firmware's {_FAULT_NAMES[exc]} handler took it and stopped at "
-                             f"{self._where(pc)}", f.pc, f.address, f.access)
-
-    def _semihost(self, pc: int) -> None:
-        uc = self.uc
-        op, arg = uc.reg_read(A.UC_ARM_REG_R0), uc.reg_read(A.UC_ARM_REG_R1)
-        try:
-            result = self.semihosting.call(op, arg)
-        except Exit as e:
-            self.exit_status = e.status
-            uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
-            self._request_stop("exit")
-            return
-        except NeedInput:
-            self._request_stop("wait")                # re-executes the bkpt when input arrives
-            return
-        except UcError:
-            raise self._fault(f"semihosting call {op:#x} passed a bad pointer ({arg:#x})", pc) from None
-        uc.reg_write(A.UC_ARM_REG_R0, result & 0xFFFFFFFF)
-        uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
 
     def _semihost_out(self, data: bytes) -> None:
         if self.console is not None:
@@ -976,21 +760,11 @@ class Machine:
             return f"{pc:#010x}"
         return f"{pc:#010x} <{sym.name}+{pc - sym.addr:#x}>"
 
-    def _disasm(self, pc: int) -> str:
-        try:
-            import capstone
-            md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
-            for insn in md.disasm(self.read(pc, 4), pc):
-                return f"{insn.mnemonic} {insn.op_str}".strip()
-        except Exception:            # capstone missing, or PC not readable
-            return ""
-        return ""
-
     def _fault(self, what: str, pc: int, address: int | None = None, access: str | None = None) -> GuestFault:
         msg = f"guest fault: {what} at pc {self._where(pc)}"
         if address is not None:
             msg += f", address {address:#010x}"
-        d = self._disasm(pc)
+        d = self.core.disasm(pc)
         if d:
             msg += f" [{d}]"
         return GuestFault(msg, pc=pc, address=address, access=access)
@@ -1003,7 +777,7 @@ class Machine:
             h = self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid)
             ctx = self.uc.context_save()
             try:
-                self.uc.emu_start(pc | 1, _NO_ADDRESS, count=1)
+                self.uc.emu_start(pc | self._thumb, self._no_address, count=1)
             except UcError:
                 pass
             finally:
@@ -1011,18 +785,9 @@ class Machine:
                 self.uc.context_restore(ctx)
         if self._fault_info is not None:
             address, access = self._fault_info
-            f = self._fault(access, pc, address, access.split()[0])
-            if f.access == "execute":
-                f.arch = _IBUSERR if executable_address(address) else _IACCVIOL
-            elif f.access in ("read", "write"):
-                f.arch = _PRECISERR
-            return f
+            return self.core.classify_fault(self._fault(access, pc, address, access.split()[0]), False)
         if e.errno == UC_ERR_INSN_INVALID:
-            intno = _INT_UDEF if self._read_xpsr() & cpu_exceptions.XPSR_T else _INT_INVSTATE
-            what, bit = _INT_USAGE[intno]
-            f = self._fault(what, pc)
-            f.arch = (USAGEFAULT, bit)
-            return f
+            return self.core.classify_fault(self._fault("invalid instruction", pc), True)
         return self._fault(f"{e}", pc)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .base import Peripheral, register
+from ...peripherals.base import Peripheral, register
 from .nvic import FIRST_IRQ, NMI, PENDSV, SYSTICK, SVCALL, MEMMANAGE, BUSFAULT, USAGEFAULT, DEBUGMON, Nvic
 from .systick import SysTick
 

@@ -28,7 +28,7 @@ from unicorn.arm_const import (UC_ARM_REG_BASEPRI, UC_ARM_REG_CONTROL, UC_ARM_RE
                                UC_ARM_REG_PSP, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2,
                                UC_ARM_REG_R3, UC_ARM_REG_R12, UC_ARM_REG_SP, UC_ARM_REG_XPSR)
 
-from .errors import GuestFault
+from ...errors import GuestFault
 
 EXC_RETURN_HANDLER = 0xFFFFFFF1
 EXC_RETURN_THREAD_MSP = 0xFFFFFFF9
