@@ -8,7 +8,7 @@
 Line 1 of stdout is the serial endpoint (``/dev/pts/N`` or ``tcp:127.0.0.1:PORT``),
 line 2 the control socket (``control:PATH``); everything else goes to stderr.
 The board runs until SIGINT/SIGTERM or ``quit``; the flash image is saved on the
-way out. See sim/serial_bridge.py for how it works.
+way out. See sim/bridge/ for how it works.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
          _serve_args)
 def serve(args: argparse.Namespace) -> int:
-    from ..serial_bridge import Bridge, ControlServer, PtyEndpoint, TcpEndpoint
+    from ..bridge.control import ControlServer
+    from ..bridge.loop import Bridge
+    from ..bridge.pty import PtyEndpoint
+    from ..bridge.tcp import TcpEndpoint
 
     def log(text: str) -> None:
         print(f"mpsim: {text}", file=sys.stderr, flush=True)
@@ -101,19 +104,28 @@ def serve(args: argparse.Namespace) -> int:
 
 def _control_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--socket", default=os.environ.get(CONTROL_ENV),
-                   help=f"the control socket that 'mpsim serve' printed (default: ${CONTROL_ENV})")
-    p.add_argument("request", nargs="+", help="hibernate | power-cycle | resume | reset | status | quit")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+                   help=f"the control socket that 'mpsim serve' printed, as PATH or as its 'control:PATH' line "
+                        f"(default: ${CONTROL_ENV})")
+    p.add_argument("request", nargs="+",
+                   help="one or more of: hibernate, power-cycle, resume, reset, status, quit, help; "
+                        "sent in order over one connection")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default: 60)")
 
 
-@command("control", "send a request to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...)",
-         _control_args)
+@command("control", "send requests to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...); "
+         "exit 1 if one is answered with an error", _control_args)
 def control(args: argparse.Namespace) -> int:
-    from ..serial_bridge import control_request
+    from ..bridge.control import control_requests
+    from ..bridge.loop import COMMANDS
     if not args.socket:
         raise UsageError(f"no control socket: pass --socket PATH or set {CONTROL_ENV}")
-    if not Path(args.socket).exists():
-        raise UsageError(f"no control socket at {args.socket} (is 'mpsim serve' running?)")
-    answer = control_request(args.socket, " ".join(args.request), timeout_s=args.timeout)
-    print(answer)
-    return 0 if answer.startswith("ok") else 1
+    path = args.socket.removeprefix("control:")
+    unknown = [r for r in args.request if r.lower() not in COMMANDS]
+    if unknown:
+        raise UsageError(f"unknown request {unknown[0]!r} (requests: {', '.join(COMMANDS)}); nothing was sent")
+    if not Path(path).exists():
+        raise UsageError(f"no control socket at {path} (is 'mpsim serve' running?)")
+    answers = control_requests(path, args.request, timeout_s=args.timeout)
+    for answer in answers:
+        print(answer)
+    return 0 if all(a.startswith("ok") for a in answers) else 1

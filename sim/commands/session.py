@@ -35,13 +35,14 @@ err = _LazyConsole(stderr=True, soft_wrap=True)   # one message, one line: never
 out = _LazyConsole()
 
 
-def board_args(p: argparse.ArgumentParser) -> None:
+def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
+               timeout_help: str = "seconds to wait for the board (default: 30)") -> None:
     common_args(p)
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
     p.add_argument("--deterministic", action="store_true",
                    help="derive time from executed instructions (same input, same output)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the board (default 30)")
+    p.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
     p.add_argument("--heap-size", type=parse_size, metavar="BYTES",
                    help="GC heap size, e.g. 256K (set through the firmware's boot parameters)")
     p.add_argument("--heap-base", type=lambda v: int(v, 0), metavar="ADDR",
@@ -211,26 +212,6 @@ def save_table(report):
     for k, v in rows:
         t.add_row(k, v)
     return t
-
-
-def _run_args(p: argparse.ArgumentParser) -> None:
-    board_args(p)
-    code_args(p)
-    p.add_argument("--hibernate", action="store_true", help="hibernate to flash after the code has run")
-
-
-@command("run", "boot the board, run Python on it, print its output (exit 1 if it raised)", _run_args)
-def run(args: argparse.Namespace) -> int:
-    codes = scripts(args)
-    if not codes:
-        raise UsageError("nothing to run: give a script file or -c CODE")
-    with open_board(args, hibernatable=args.hibernate) as board:
-        boot(board)
-        if not run_all(board, codes):
-            return 1
-        if args.hibernate:
-            err.print(save_table(hibernate_with_progress(board)))
-    return 0
 
 
 def _hibernate_args(p: argparse.ArgumentParser) -> None:

@@ -125,6 +125,7 @@ class Machine:
         self.deterministic = deterministic
         self.clock = VirtualClock(board.clock_hz, deterministic)
         self.exit_status: int | None = None
+        self.resets = 0                 # reset() calls, the firmware's own included
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -323,6 +324,7 @@ class Machine:
     def reset(self) -> None:
         """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
         take SP and PC from the vector table of the boot region."""
+        self.resets += 1
         self.exit_status = None
         self._replay = None
         for seg in self.firmware.segments:

@@ -356,7 +356,7 @@ def test_script_with_a_raw_repl_control_character(mpsim, tmp_path, flash_file, c
     """The raw REPL reads Ctrl-A..D as commands: such a script would be cut short or garbled."""
     (tmp_path / "ctl.py").write_text(f'print(1)\nprint("a{ctl}b")\n')
     before = flash_file.read_bytes()
-    for cmd in ("run", "hibernate"):
+    for cmd in ("hibernate",):      # `run` sends code as a string literal: tests/cli/test_run.py
         user_error(mpsim(cmd, "--flash", flash_file, "ctl.py"), 2, "ctl.py: line 2", "control character")
         user_error(mpsim(cmd, "--flash", flash_file, "-c", "x = 1", "-c", f"y = '{ctl}'"), 2, "-c #2: line 1")
     assert flash_file.read_bytes() == before

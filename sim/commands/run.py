@@ -1,0 +1,121 @@
+"""``mpsim run``: a script on the board as a CI step.
+
+Like ``python script.py``: the console output streams as the board prints it,
+and the exit status is the script's: 0 when it ends, the code of ``sys.exit(n)``
+/ ``raise SystemExit(n)``, 1 for an uncaught exception, the firmware's own status
+when it exits through semihosting, 1 with the crash report for a guest fault.
+``--timeout`` limits the script's wall time (none by default; Ctrl-C stops it).
+
+How the status comes back, on any MicroPython version: the raw REPL reports an
+uncaught exception as text, but swallows SystemExit and its code (1.9.2 even
+leaves the raw REPL for a soft reset; 1.2x carries on as if the code ended).
+So each piece of code runs inside a small wrapper, ``exec(<its source>)`` in a
+``try`` that keeps SystemExit's argument in a variable the host reads (and
+deletes) afterwards. ``exec``, ``try``/``except`` and ``repr`` of a ``str`` are in
+every MicroPython; the source travels as a string literal, so any character,
+control characters included, reaches the board intact. The price: the board
+holds the source twice while it compiles (the raw REPL's line buffer and the
+literal), and the traceback's first frame is the wrapper's, which is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+from ..cli import command
+from ..errors import BoardStopped, GuestFault, ReplTimeout, UsageError
+from .session import board_args, boot, err, hibernate_with_progress, open_board, save_table
+
+STATUS = "_mpsim_exit"
+WRAPPER = (f"{STATUS} = None\n"
+           "try:\n"
+           "    exec({source})\n"
+           "except SystemExit as _mpsim_e:\n"
+           f"    {STATUS} = _mpsim_e.args[0] if _mpsim_e.args else None\n"
+           f"    {STATUS} = 0 if {STATUS} is None else {STATUS}\n"
+           f"    {STATUS} = {STATUS} if isinstance({STATUS}, int) else str({STATUS})\n"
+           "    del _mpsim_e\n")
+# The wrapper's own frames: the user's code is "<string>", only the wrapper is "<stdin>"
+# (1.9.2 lists it twice: the exec line and the end of the try statement).
+WRAPPER_FRAME = re.compile(r'^  File "<stdin>", line \d+, in <module>\n', re.MULTILINE)
+BOOT_TIMEOUT_S = 30.0          # booting to the prompt: a firmware that never gets there fails
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    board_args(p, timeout=None, timeout_help="the script's wall-time limit in seconds (default: none; "
+                                             "Ctrl-C stops it)")
+    p.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE",
+                   help="Python to run on the board (repeatable; runs before the script; default: none)")
+    p.add_argument("script", nargs="?", help="a Python file to run on the board; - reads it from stdin")
+    p.add_argument("--hibernate", action="store_true",
+                   help="hibernate to flash after the code has run (default: no); the report goes to stderr")
+
+
+@command("run", "boot the board, run Python on it, stream its output; exit with the script's status", _run_args)
+def run(args: argparse.Namespace) -> int:
+    codes = list(args.code)
+    if args.script == "-":
+        codes.append(sys.stdin.read())
+    elif args.script:
+        try:
+            codes.append(Path(args.script).read_text())
+        except OSError as e:
+            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+    if not codes:
+        raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
+    limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
+    with open_board(args, hibernatable=args.hibernate) as board:
+        boot(board)
+        board.repl.timeout_s = None
+        board.repl.link.stop_on_reset()
+        for code in codes:
+            status = run_program(board, code, limit)
+            if status is not None:
+                return status
+        if args.hibernate:
+            err.print(save_table(hibernate_with_progress(board)))
+    return 0
+
+
+def run_program(board, code: str, timeout_s: float | None) -> int | None:
+    """Run ``code`` as a program, its output streamed to stdout. Returns its exit
+    status when it ended the run (an exception, SystemExit, a stopped firmware),
+    None when it ran to its end and the next piece may follow."""
+    out = sys.stdout.buffer
+
+    def stream(data: bytes) -> None:
+        out.write(data.replace(b"\r\n", b"\n"))
+        out.flush()
+
+    try:
+        exc = board.repl.exec_stream(WRAPPER.format(source=repr(code)), stream, timeout_s)
+    except GuestFault as e:                 # the firmware's crash report, then the fault's one line
+        stream(e.output)
+        raise
+    except BoardStopped as e:
+        stream(e.output.encode())
+        if e.exit_status is None:
+            raise
+        print(f"mpsim: {e}", file=sys.stderr)
+        return e.exit_status
+    except ReplTimeout as e:
+        stream(e.output.encode())
+        raise ReplTimeout(f"the script did not finish within {timeout_s:g} s (--timeout); "
+                          f"its output so far is above") from None
+    if exc:
+        sys.stderr.write(WRAPPER_FRAME.sub("", exc))
+        sys.stderr.flush()
+        return 1
+    status = ast.literal_eval(board.repl.exec(f"print(repr({STATUS}))\ndel {STATUS}").strip())
+    if status is None:
+        return None
+    if isinstance(status, int):
+        return status & 0xFF
+    print(status, file=sys.stderr)          # sys.exit("message"): the message, status 1
+    return 1
