@@ -36,6 +36,7 @@ class MemoryRegion(NamedTuple):
     size: int
     alias: str | None = None   # mirror of another region (same backing memory)
     boot: bool = False         # holds the vector table at reset
+    rom: bool = False          # read-only to the guest (the ELF is loaded into it at reset)
 
     @property
     def end(self) -> int:
@@ -110,7 +111,7 @@ class BoardSpec(NamedTuple):
 
 _CPUS = {"cortex-m3"}
 _TOP_KEYS = {"name", "description", "cpu", "clock_hz", "refclk_hz", "num_irq", "memory", "peripheral", "stub"}
-_MEMORY_KEYS = {"name", "base", "size", "alias", "boot"}
+_MEMORY_KEYS = {"name", "base", "size", "alias", "boot", "rom"}
 _PERIPHERAL_KEYS = {"name", "type", "base", "size", "irq", "settings", "console"}
 _STUB_KEYS = {"name", "base", "size"}
 # Settings each peripheral model reads (all integers); a type not listed takes none.
@@ -207,7 +208,8 @@ def _memory(m: Any, where: str) -> MemoryRegion:
         base=_get(m, "base", int, where),
         size=_get(m, "size", int, where),
         alias=m.get("alias"),
-        boot=bool(m.get("boot", False)),
+        boot=_flag(m, "boot", where),
+        rom=_flag(m, "rom", where),
     )
 
 
@@ -291,6 +293,13 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise BoardError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _flag(table: dict[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise BoardError(f"{where}: key {key!r} must be bool, not {type(value).__name__}")
+    return value
 
 
 def _get(table: dict[str, Any], key: str, type_: type, where: str) -> Any:
