@@ -269,6 +269,7 @@ class ControlServer:
 
     def __init__(self, path: str):
         self.path = path
+        _refuse_non_socket(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             if os.path.exists(path) and _is_stale_socket(path):
@@ -339,6 +340,19 @@ class ControlServer:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def _refuse_non_socket(path: str) -> None:
+    """Only a socket may be replaced at the control path: any other file is the user's."""
+    import stat
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UsageError(f"cannot create control socket {path}: {e.strerror or e}") from None
+    if not stat.S_ISSOCK(mode):
+        raise UsageError(f"cannot create control socket {path}: a file that is not a socket is there (not touched)")
 
 
 def _is_stale_socket(path: str) -> bool:
