@@ -40,6 +40,8 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
     common_args(p)
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another process is using the flash image, wait for it (default: exit 2 naming it)")
     p.add_argument("--deterministic", action="store_true",
                    help="derive time from executed instructions (same input, same output)")
     p.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
@@ -82,7 +84,7 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap)
+                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
 
 
 def require_hibernatable(fw) -> None:

@@ -65,7 +65,7 @@ from .clock import SliceTimer, VirtualClock
 from ..errors import GuestFault, SimError
 from ..firmware import Firmware
 from ..peripherals.base import PERIPHERAL_TYPES, Peripheral
-from ..semihosting import Semihosting
+from ..semihosting import BadAddress, Semihosting
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +208,10 @@ class Machine:
             if hasattr(p, "on_exit"):                 # a finisher device (sifive_test)
                 p.on_exit = self._on_guest_exit
                 p.on_reset = lambda: self._request_stop("reset")
-        self.semihosting = Semihosting(self.read, self.write, self._semihost_out, self._semihost_in,
-                                       self.clock.now, word=core.word)
+        self._guest_spans = _guest_spans(board, {n for n, p in self.peripherals.items() if hasattr(p, "backing")})
+        self.semihosting = Semihosting(self._semihost_read, self._semihost_write, self._semihost_out,
+                                       self._semihost_in, self.clock.now, word=core.word,
+                                       can_write=self._semihost_can_write)
         self.reset()
 
     # -- construction --------------------------------------------------------------
@@ -219,12 +221,12 @@ class Machine:
             buf = mmap.mmap(-1, r.size)              # lazily-allocated zero pages
             addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
             self._ram[r.name] = (buf, r.base, r.size)
-            self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+            self.uc.mem_map_ptr(r.base, r.size, _prot(r), addr)
         for r in self.board.memory:
             if r.alias is not None:
                 buf, _base, _size = self._ram[r.alias]
                 addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-                self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+                self.uc.mem_map_ptr(r.base, r.size, _prot(plain[r.alias]), addr)
 
     def _map_peripherals(self) -> None:
         for spec in self.board.peripherals:
@@ -339,9 +341,10 @@ class Machine:
         self._last_activity = self.clock.now()
 
     def power_off(self, pattern: bytes = b"\xde\xad\xbe\xef") -> None:
-        """Lose power: every RAM byte becomes garbage (never zeros)."""
-        for buf, _base, size in self._ram.values():
-            buf[:] = _garbage(pattern, size)          # one memcpy per region
+        """Lose power: every RAM byte becomes garbage (never zeros); ROM keeps its contents."""
+        for name, (buf, _base, size) in self._ram.items():
+            if not self.board.region(name).rom:
+                buf[:] = _garbage(pattern, size)      # one memcpy per region
         for p in self.peripherals.values():
             p.reset()
 
@@ -739,6 +742,39 @@ class Machine:
             if self._replay_on:
                 self._request_stop("hook")
 
+    # The host reads and writes guest memory for a semihosting call under the bus
+    # rules the guest's own loads and stores obey: writes only into writable RAM,
+    # reads only from memory (RAM, ROM, the memory-mapped flash) -- never a device
+    # register (a host read would have side effects) or unmapped space. Anything
+    # else is BadAddress, which the call returns to the guest as EFAULT (as QEMU
+    # does), instead of Unicorn's mem_write, which ignores the mapping's protection
+    # and once let a guest overwrite both committed hibernate images in flash.
+    def _semihost_allowed(self, addr: int, n: int, write: bool) -> bool:
+        end = addr + n
+        if addr < 0 or end > 1 << (8 * self.core.word):
+            return False
+        for base, stop, writable in self._guest_spans:
+            if addr >= end:
+                return True
+            if base <= addr < stop:
+                if write and not writable:
+                    return False
+                addr = stop
+        return addr >= end
+
+    def _semihost_can_write(self, addr: int, n: int) -> bool:
+        return self._semihost_allowed(addr, n, True)
+
+    def _semihost_read(self, addr: int, n: int) -> bytes:
+        if not self._semihost_allowed(addr, n, False):
+            raise BadAddress(addr, n)
+        return self.read(addr, n)
+
+    def _semihost_write(self, addr: int, data: bytes) -> None:
+        if not self._semihost_allowed(addr, len(data), True):
+            raise BadAddress(addr, len(data))
+        self.write(addr, data)
+
     def _semihost_out(self, data: bytes) -> None:
         if self.console is not None:
             self.console.emit(data)
@@ -791,6 +827,19 @@ class Machine:
         if e.errno == UC_ERR_INSN_INVALID:
             return self.core.classify_fault(self._fault("invalid instruction", pc), True)
         return self._fault(f"{e}", pc)
+
+
+def _guest_spans(board, memory_like: set[str]) -> list[tuple[int, int, bool]]:
+    """Sorted (start, end, writable) of the memory the guest may read: RAM and ROM
+    regions, and memory-like devices (the NOR flash: read-only on the bus)."""
+    spans = [(r.base, r.end, not (r.rom or (r.alias is not None and board.region(r.alias).rom)))
+             for r in board.memory]
+    spans += [(p.base, p.end, False) for p in board.peripherals if p.name in memory_like]
+    return sorted(spans)
+
+
+def _prot(r) -> int:
+    return UC_PROT_READ | UC_PROT_EXEC if r.rom else UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC
 
 
 @functools.lru_cache(maxsize=8)
