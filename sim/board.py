@@ -295,7 +295,9 @@ def _check_layout(board: BoardSpec, where: str) -> None:
 MAX_HZ = 10 ** 11            # far above any microcontroller; keeps cycle arithmetic sane
 MAX_IRQ = 496               # ARMv7-M: at most 496 external interrupts on the NVIC
 # The CPU's system block each CPU needs, at its architectural address.
-_SYSTEM_BLOCK = {"cortex-m3": ("scs", 0xE000_E000, 0x1000)}
+# The blocks a core cannot run without: its interrupt controller and timer.
+_SYSTEM_BLOCKS = {"cortex-m3": (("scs", 0xE000_E000, 0x1000),),
+                  "rv64imac": (("riscv_clint", 0x0200_0000, 0x1_0000), ("riscv_plic", 0x0C00_0000, 0x60_0000))}
 # Allowed ranges of peripheral settings (inclusive); unlisted ones: 0 .. 2**32-1.
 _SETTING_RANGES = {"erase_value": (0, 0xFF), "pclk_hz": (1, MAX_HZ), "prescale_clk": (1, MAX_HZ),
                    "num_leds": (0, 32), "sector_size": (1, 1 << 30), "page_size": (1, 1 << 30)}
@@ -326,10 +328,10 @@ def _check_values(board: BoardSpec, where: str) -> None:
                 raise BoardError(f"{where}: {p.name}: setting {key} must be {lo}..{hi}, not {value}")
     if not any(p.console for p in board.peripherals):
         raise BoardError(f"{where}: no peripheral is marked console = true (the REPL needs a serial port)")
-    type_, base, size = _SYSTEM_BLOCK[board.cpu]
-    if not any(p.type == type_ and p.base == base and p.size == size for p in board.peripherals):
-        raise BoardError(f"{where}: a {board.cpu} needs its system block: a {type_} peripheral at {base:#x} "
-                         f"of size {size:#x}")
+    for type_, base, size in _SYSTEM_BLOCKS.get(board.cpu, ()):
+        if not any(p.type == type_ and p.base == base and p.size == size for p in board.peripherals):
+            raise BoardError(f"{where}: a {board.cpu} needs its system block: a {type_} peripheral at {base:#x} "
+                             f"of size {size:#x}")
 
 
 def _check_table(x: Any, where: str) -> None:

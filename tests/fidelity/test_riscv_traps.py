@@ -9,6 +9,7 @@ engines and in both clock modes.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
 from child import run_on_engine  # noqa: E402
 
-sys.path.insert(0, str(REPO / "tests" / "guest_rv"))
-import build as rv_build  # noqa: E402
+# by path: tests/guest has a build.py of its own under the same module name
+_spec = importlib.util.spec_from_file_location("guest_rv_build", REPO / "tests" / "guest_rv" / "build.py")
+rv_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rv_build)
 
 QEMU = shutil.which("qemu-system-riscv64")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not installed (apt-get install "

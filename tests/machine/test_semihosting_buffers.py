@@ -13,7 +13,7 @@ import pytest
 
 from sim.board import BOARDS_DIR, parse_board
 from sim.firmware import Firmware
-from sim.machine import Machine
+from sim.machine.machine import Machine
 
 MAILBOX = 0x20100000
 EFAULT = 14
