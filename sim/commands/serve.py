@@ -6,7 +6,8 @@
     $ mpremote connect /dev/pts/N resume eval x            # 42: the state survived
 
 Line 1 of stdout is the serial endpoint (``/dev/pts/N`` or ``tcp:127.0.0.1:PORT``),
-line 2 the control socket (``control:PATH``); everything else goes to stderr.
+line 2 the control socket (``control:PATH``), line 3 with ``--gdb`` the GDB stub
+(``gdb:127.0.0.1:PORT``); everything else goes to stderr.
 The board runs until SIGINT/SIGTERM or ``quit``; the flash image is saved on the
 way out. See sim/serial_bridge.py for how it works.
 """
@@ -47,6 +48,24 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="control socket path (default: a new temporary directory, removed on exit)")
     p.add_argument("--resume", action="store_true",
                    help="resume the newest hibernate image instead of booting fresh")
+    gdb_args(p)
+
+
+def gdb_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gdb", type=_port, metavar="PORT",
+                   help="GDB remote stub on 127.0.0.1:PORT (0: any free port; printed as gdb:HOST:PORT)")
+    p.add_argument("--gdb-wait", action="store_true",
+                   help="with --gdb: hold the board at reset until GDB attaches and continues (QEMU's -S)")
+
+
+def gdb_server(args: argparse.Namespace, machine, monitor):
+    """The GDB stub the arguments ask for, or None."""
+    if args.gdb is None:
+        if args.gdb_wait:
+            raise UsageError("--gdb-wait needs --gdb PORT")
+        return None
+    from ..gdb.server import GdbServer
+    return GdbServer(machine, args.gdb, wait=args.gdb_wait, monitor=monitor)
 
 
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
@@ -58,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mpsim: {text}", file=sys.stderr, flush=True)
 
     tmpdir = None
-    endpoint = control = bridge = board = None
+    endpoint = control = bridge = board = gdb = None
     try:
         # Endpoints first: a busy port fails before the board boots.
         endpoint = TcpEndpoint(args.tcp) if args.tcp is not None else PtyEndpoint()
@@ -70,15 +89,18 @@ def serve(args: argparse.Namespace) -> int:
         control = ControlServer(control_path)
         board = open_board(args)
         bridge = Bridge(board, endpoint, control, log=log)
+        gdb = bridge.debugger = gdb_server(args, board.machine, bridge.command)
         undo = bridge.install_signals()
         try:
             if args.resume:
                 report = board.resume_or_boot(report=log)
                 if report:
                     log(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.1f} ms")
-            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n")
+            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n" + (f"{gdb.label}\n" if gdb else ""))
             sys.stdout.flush()
-            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; "
+            held = " (the board waits for GDB to continue)" if args.gdb_wait else ""
+            via_gdb = f"GDB on {gdb.label.removeprefix('gdb:')}{held}; " if gdb else ""
+            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; {via_gdb}"
                 "Ctrl-C or 'quit' stops")
             bridge.serve()
         finally:
@@ -86,6 +108,8 @@ def serve(args: argparse.Namespace) -> int:
         log("stopping: flash image saved")
         return 0
     finally:
+        if gdb is not None:
+            gdb.close()
         if bridge is not None:
             bridge.close()
         else:
