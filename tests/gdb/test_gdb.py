@@ -1,0 +1,66 @@
+"""gdb-multiarch (batch mode) against ``mpsim serve --gdb`` on the real firmware,
+with the console used at the same time over TCP.
+
+Serial input is typed from inside the GDB script (``shell serial_send.py``) so it
+arrives at a known point: while GDB holds the board the bridge keeps it, and it
+reaches the firmware when GDB continues."""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import pc_values
+
+
+def test_break_after_typing_read_state_step_and_detach(gdb_served):
+    s = gdb_served
+    out = s.gdb("break mp_execute_bytecode", s.send_cmd("6 * 7\\r"), "continue",
+                "p mp_state_ctx.vm.dict_main.map.used", "x/2wx &mp_state_ctx",
+                "p/x $pc", "stepi", "p/x $pc", "next", "p/x $pc", "delete", "detach")
+    assert re.search(r"Breakpoint 1, (0x[0-9a-f]+ in )?mp_execute_bytecode", out), out
+    assert re.search(r"^\$1 = \d+$", out, re.M), out                  # read through DWARF from RAM
+    assert re.search(r"<mp_state_ctx>:\s+0x[0-9a-f]{8}\s+0x[0-9a-f]{8}", out), out
+    pcs = pc_values(out)
+    assert len(pcs) == 3 and pcs[0] < pcs[1] < pcs[0] + 8 and pcs[2] != pcs[1], out   # stepi: one instruction
+    assert "[Inferior 1 (Remote target) detached]" in out, out
+    assert "42" in s.repl("print(6 * 7)")                               # the board runs on after detach
+    assert "Traceback" not in out
+
+
+def test_watch_a_static_reports_the_write(gdb_served):
+    s = gdb_served
+    out = s.gdb("watch mp_state_ctx.vm.dict_main.map.used", s.send_cmd("newvar = 5\\r"), "continue",
+                "delete", "detach")
+    m = re.search(r"Hardware watchpoint 1: mp_state_ctx.vm.dict_main.map.used\s+Old value = (\d+)\s+"
+                  r"New value = (\d+)", out)
+    assert m and m.group(1) != m.group(2), out
+    assert re.search(r"in mp_map_\w+|mp_map_\w+ \(", out), out            # stopped where the map changes
+    assert "5" in s.repl("print(newvar)")
+
+
+def test_monitor_power_cycle_then_continue_keeps_the_repl_state(gdb_served):
+    s = gdb_served
+    out = s.gdb("break mp_execute_bytecode", s.send_cmd("keep = 42\\r"), "continue", "delete",
+                "monitor power-cycle",
+                "break mp_execute_bytecode", s.send_cmd("keep += 1\\r"), "continue", "delete", "detach")
+    assert out.count("Breakpoint") >= 2 and "mp_execute_bytecode" in out, out
+    assert re.search(r"ok hibernated image #\d+, power cut, resumed image #\d+", out), out
+    assert "43" in s.repl("print(keep)")                  # survived the power cycle, then ran on
+
+
+def test_ctrl_c_from_gdb_interrupts_a_busy_loop(gdb_served):
+    s = gdb_served
+    # A background shell sends GDB the SIGINT a user's Ctrl-C would, once it waits in
+    # 'continue'; GDB turns it into a 0x03 on the wire.
+    out = s.gdb(s.send_cmd("while True: pass\\r\\r"), "shell (sleep 2; kill -INT $PPID) &", "continue",
+                "p/x $pc", "detach")
+    assert "received signal SIGINT" in out, out
+    assert pc_values(out), out
+    assert "Traceback" not in out
+    assert "after" in s.repl("print('after')")           # repl() sends Ctrl-C first: the loop ends
+
+
+def test_memory_map_lists_ram_and_flash_with_its_sector_size(gdb_served):
+    out = gdb_served.gdb("info mem", "detach")
+    assert re.search(r"0x20000000 0x20400000 rw", out), out
+    assert re.search(r"0x60000000 0x60800000 flash blocksize 0x1000", out), out
