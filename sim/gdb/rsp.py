@@ -93,6 +93,7 @@ class Reader:
                     self._state = "sum1"
                 elif b == 0x24:                                  # '$' inside a packet: start over
                     self._garbage += len(self._body) + 1
+                    self._flush_garbage(events)
                     self._body.clear()
                     self._overflow = False
                 elif len(self._body) >= self.max_payload:
