@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..cli import command
 from ..errors import UsageError
+from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board
 
 CONTROL_ENV = "MPSIM_CONTROL"
@@ -49,23 +50,6 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="resume the newest hibernate image instead of booting fresh")
     gdb_args(p)
-
-
-def gdb_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gdb", type=_port, metavar="PORT",
-                   help="GDB remote stub on 127.0.0.1:PORT (0: any free port; printed as gdb:HOST:PORT)")
-    p.add_argument("--gdb-wait", action="store_true",
-                   help="with --gdb: hold the board at reset until GDB attaches and continues (QEMU's -S)")
-
-
-def gdb_server(args: argparse.Namespace, machine, monitor):
-    """The GDB stub the arguments ask for, or None."""
-    if args.gdb is None:
-        if args.gdb_wait:
-            raise UsageError("--gdb-wait needs --gdb PORT")
-        return None
-    from ..gdb.server import GdbServer
-    return GdbServer(machine, args.gdb, wait=args.gdb_wait, monitor=monitor)
 
 
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",

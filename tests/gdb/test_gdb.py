@@ -64,3 +64,39 @@ def test_memory_map_lists_ram_and_flash_with_its_sector_size(gdb_served):
     out = gdb_served.gdb("info mem", "detach")
     assert re.search(r"0x20000000 0x20400000 rw", out), out
     assert re.search(r"0x60000000 0x60800000 flash blocksize 0x1000", out), out
+
+
+def test_repl_gdb_wait_holds_the_board_at_reset_until_gdb_continues(tmp_path):
+    """``mpsim repl --gdb 0 --gdb-wait``: nothing runs before GDB says so; GDB sees the
+    reset vector's PC, breaks at main, detaches, and the REPL then answers."""
+    import select
+    import subprocess
+    import time
+    from .conftest import GDB, MPSIM, ROOT
+    from tests.conftest import FIRMWARE, require_firmware
+    require_firmware()
+    if GDB is None:
+        import pytest
+        pytest.skip("gdb-multiarch is not installed")
+    p = subprocess.Popen([*MPSIM, "repl", "--gdb", "0", "--gdb-wait", "--flash", str(tmp_path / "f.bin")],
+                         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line, deadline = b"", time.monotonic() + 60
+        while b"GDB on" not in line and time.monotonic() < deadline:
+            if select.select([p.stderr], [], [], 1)[0]:
+                line = p.stderr.readline()
+        port = int(line.decode().strip().rpartition(":")[2])
+        out = subprocess.run([GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}",
+                              "-ex", "p/x $pc", "-ex", "p/x (*(unsigned *)4) & ~1", "-ex", "break main",
+                              "-ex", "continue", "-ex", "delete", "-ex", "detach", str(FIRMWARE)],
+                             capture_output=True, timeout=120, text=True)
+        text = out.stdout + out.stderr
+        pcs = pc_values(text)
+        assert len(pcs) == 2 and pcs[0] == pcs[1], text          # held at the reset vector
+        assert re.search(r"Breakpoint 1, main \(", text), text
+        stdout, _ = p.communicate(b"print(7 * 6)\n", timeout=60)
+        assert b"42" in stdout
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
