@@ -199,6 +199,11 @@ class Machine:
         self._debug_hit: tuple[str, str, int | None] | None = None
         self._bp_skip: int | None = None           # step(): the breakpoint it starts on is not a hit
         self._counting = False                     # Unicorn's count hook is in the translated code
+        # For callers that only call run() (mpsim run): called with None before each
+        # run and with each breakpoint/watchpoint stop; it may block while a debugger
+        # holds the board (sim.gdb.server.GdbServer.gate). Loops that own the board
+        # (serve, repl) leave it None and use the stop reasons themselves.
+        self.debug_gate: Callable[[StopReason | None], None] | None = None
         feats = engine.features
         # Patched libunicorn (tools/unicorn-patches): stores to executable pages are
         # fast by themselves (0001), so no virtual TLB and no Python TLB-fill hook
@@ -519,8 +524,15 @@ class Machine:
         GuestFault on a CPU fault. ``stop_on_output``: return "output" as soon as the
         console has output not yet taken. ``timeout_s`` is an alias of ``timeout``.
         """
+        gate = self.debug_gate
+        if gate is not None:
+            gate(None)                   # a debugger's requests; returns once it lets the board run
         reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
                            stop_on_idle, idle_ns, stop_on_output)
+        while gate is not None and reason.kind in ("breakpoint", "watchpoint"):
+            gate(reason)                 # the debugger holds the board until it resumes it
+            reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
+                               stop_on_idle, idle_ns, stop_on_output)
         self.last_stop = reason
         return reason
 

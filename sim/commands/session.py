@@ -213,9 +213,11 @@ def save_table(report):
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
+    from ..gdb.options import gdb_args
     board_args(p)
     code_args(p)
     p.add_argument("--hibernate", action="store_true", help="hibernate to flash after the code has run")
+    gdb_args(p)
 
 
 @command("run", "boot the board, run Python on it, print its output (exit 1 if it raised)", _run_args)
@@ -224,12 +226,33 @@ def run(args: argparse.Namespace) -> int:
     if not codes:
         raise UsageError("nothing to run: give a script file or -c CODE")
     with open_board(args, hibernatable=args.hibernate) as board:
-        boot(board)
-        if not run_all(board, codes):
-            return 1
-        if args.hibernate:
-            err.print(save_table(hibernate_with_progress(board)))
+        gdb = _gdb_for_run(args, board)
+        status = 1
+        try:
+            boot(board)
+            if not run_all(board, codes):
+                return 1
+            if args.hibernate:
+                err.print(save_table(hibernate_with_progress(board)))
+            status = 0
+        finally:
+            if gdb is not None:
+                gdb.close(exit_status=status)
     return 0
+
+
+def _gdb_for_run(args: argparse.Namespace, board):
+    """``run --gdb``: the stub is served from inside ``machine.run`` (Machine.debug_gate);
+    a person may hold the board at a breakpoint for as long as they like, so the REPL
+    has no time limit then."""
+    from ..gdb.monitor import board_monitor
+    from ..gdb.options import gdb_server
+    gdb = gdb_server(args, board.machine, board_monitor(board))
+    if gdb is not None:
+        board.machine.debug_gate = gdb.gate
+        board.repl.timeout_s = float("inf")
+        print(f"mpsim: GDB on {gdb.label.removeprefix('gdb:')}", file=sys.stderr, flush=True)
+    return gdb
 
 
 def _hibernate_args(p: argparse.ArgumentParser) -> None:

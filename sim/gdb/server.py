@@ -20,6 +20,7 @@ the client goes, its breakpoints go with it.
 
 from __future__ import annotations
 
+import select
 import socket
 import sys
 from typing import Callable
@@ -61,6 +62,7 @@ class GdbServer:
         self._reader: rsp.Reader | None = None
         self._halted_alone = wait            # --gdb-wait: halted before the first client
         self._last_sent = b""
+        self._in_gate = False
 
     # -- what the loop asks ---------------------------------------------------------------
     @property
@@ -102,8 +104,36 @@ class GdbServer:
             self.log(f"gdb: the board stopped on a fault; reported to GDB as SIGSEGV")
             self._send(s.fault_reply())
 
-    def close(self) -> None:
+    def gate(self, reason=None) -> None:
+        """``Machine.debug_gate`` for callers that only call ``machine.run`` (mpsim run):
+        answer what GDB sent; report ``reason``; block while GDB holds the board.
+        Re-entered from a monitor command that runs the board: returns at once."""
+        if self._in_gate:
+            return
+        self._in_gate = True
+        try:
+            if reason is not None:
+                self.after_run(reason)
+            self._poll(0)
+            while self.halted:
+                self._poll(None)
+        finally:
+            self._in_gate = False
+
+    def _poll(self, timeout: float | None) -> None:
+        fds = self.read_fds()
+        try:
+            ready = select.select(fds, [], [], timeout)[0]
+        except InterruptedError:
+            return
+        for fd in ready:
+            self.on_readable(fd)
+
+    def close(self, exit_status: int | None = None) -> None:
+        """``exit_status``: the program is over (mpsim run): GDB hears it exited."""
         if self.client is not None:
+            if exit_status is not None:
+                self._send(f"W{exit_status & 0xFF:02x}")
             self._drop("shutting down", quiet=True)
         self.listener.close()
 

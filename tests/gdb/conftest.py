@@ -119,6 +119,32 @@ def gdb_served(served):
     return served
 
 
+def start_with_gdb(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:
+    """``mpsim ARGS --gdb 0 --flash ...`` (repl, run): the process and the GDB port it
+    announced on stderr (``mpsim: GDB on 127.0.0.1:PORT``)."""
+    require_firmware()
+    if GDB is None:
+        pytest.skip("gdb-multiarch is not installed")
+    p = subprocess.Popen([*MPSIM, *args, "--gdb", "0", "--flash", str(tmp_path / "f.bin")], cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line, deadline = b"", time.monotonic() + START_TIMEOUT_S
+    while b"GDB on" not in line:
+        if time.monotonic() > deadline or p.poll() is not None:
+            p.kill()
+            raise AssertionError(f"no GDB port announced: {line!r}")
+        if select.select([p.stderr], [], [], 1)[0]:
+            line = p.stderr.readline()
+    return p, int(line.decode().strip().rpartition(":")[2])
+
+
+def run_gdb(port: int, *commands: str) -> str:
+    args = [GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}"]
+    for c in commands:
+        args += ["-ex", c]
+    r = subprocess.run(args + [str(FIRMWARE)], capture_output=True, timeout=GDB_TIMEOUT_S, cwd=ROOT, text=True)
+    return r.stdout + r.stderr
+
+
 def pc_values(out: str) -> list[int]:
     """Every ``pc = 0x...`` line printed by ``p/x $pc``-style commands ($N = 0x...)."""
     return [int(v, 16) for v in re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", out, re.M)]

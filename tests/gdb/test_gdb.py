@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .conftest import pc_values
+from .conftest import pc_values, run_gdb, start_with_gdb
 
 
 def test_break_after_typing_read_state_step_and_detach(gdb_served):
@@ -69,33 +69,32 @@ def test_memory_map_lists_ram_and_flash_with_its_sector_size(gdb_served):
 def test_repl_gdb_wait_holds_the_board_at_reset_until_gdb_continues(tmp_path):
     """``mpsim repl --gdb 0 --gdb-wait``: nothing runs before GDB says so; GDB sees the
     reset vector's PC, breaks at main, detaches, and the REPL then answers."""
-    import select
-    import subprocess
-    import time
-    from .conftest import GDB, MPSIM, ROOT
-    from tests.conftest import FIRMWARE, require_firmware
-    require_firmware()
-    if GDB is None:
-        import pytest
-        pytest.skip("gdb-multiarch is not installed")
-    p = subprocess.Popen([*MPSIM, "repl", "--gdb", "0", "--gdb-wait", "--flash", str(tmp_path / "f.bin")],
-                         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p, port = start_with_gdb(tmp_path, "repl", "--gdb-wait")
     try:
-        line, deadline = b"", time.monotonic() + 60
-        while b"GDB on" not in line and time.monotonic() < deadline:
-            if select.select([p.stderr], [], [], 1)[0]:
-                line = p.stderr.readline()
-        port = int(line.decode().strip().rpartition(":")[2])
-        out = subprocess.run([GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}",
-                              "-ex", "p/x $pc", "-ex", "p/x (*(unsigned *)4) & ~1", "-ex", "break main",
-                              "-ex", "continue", "-ex", "delete", "-ex", "detach", str(FIRMWARE)],
-                             capture_output=True, timeout=120, text=True)
-        text = out.stdout + out.stderr
-        pcs = pc_values(text)
-        assert len(pcs) == 2 and pcs[0] == pcs[1], text          # held at the reset vector
-        assert re.search(r"Breakpoint 1, main \(", text), text
+        out = run_gdb(port, "p/x $pc", "p/x (*(unsigned *)4) & ~1", "break main", "continue", "delete", "detach")
+        pcs = pc_values(out)
+        assert len(pcs) == 2 and pcs[0] == pcs[1], out            # held at the reset vector
+        assert re.search(r"Breakpoint 1, main \(", out), out
         stdout, _ = p.communicate(b"print(7 * 6)\n", timeout=60)
         assert b"42" in stdout
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_run_a_script_under_gdb(tmp_path):
+    """``mpsim run --gdb 0 --gdb-wait script.py``: break in the interpreter while the
+    script runs, see the script's frames, continue to the end: GDB hears the exit."""
+    script = tmp_path / "s.py"
+    script.write_text("def f(n):\n    return sum(range(n))\nprint(f(10))\n")
+    p, port = start_with_gdb(tmp_path, "run", str(script), "--gdb-wait")
+    try:
+        out = run_gdb(port, "break mp_execute_bytecode", "continue", "bt", "delete", "continue")
+        assert "Breakpoint 1, mp_execute_bytecode" in out and "parse_compile_execute" in out, out
+        assert "exited normally" in out, out
+        stdout, _ = p.communicate(timeout=60)
+        assert stdout.strip() == b"45" and p.returncode == 0
     finally:
         if p.poll() is None:
             p.kill()
