@@ -480,6 +480,8 @@ class Bridge:
                     pass
             elif dbg is not None and fd in dbg.read_fds():
                 dbg.on_readable(fd)
+                if self.state == "waiting":
+                    self.state = "running"    # GDB may have moved the PC: look again
             elif self.control is not None and fd in self.control.read_fds():
                 for conn, line in self.control.on_readable(fd):
                     self.control.answer(conn, self.command(line))

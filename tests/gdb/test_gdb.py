@@ -99,3 +99,24 @@ def test_run_a_script_under_gdb(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_guest_fault_is_reported_to_gdb_and_monitor_reset_recovers(gdb_served):
+    s = gdb_served
+    out = s.gdb("set $pc = 0x40000000", "continue", "bt", "monitor reset", "detach")   # execute-never
+    assert "received signal SIGSEGV" in out and "<signal handler called>" in out, out
+    assert "ok reset" in out, out
+    assert "42" in s.repl("print(6 * 7)")
+
+
+def test_hardware_breakpoint_read_and_access_watchpoints(gdb_served):
+    s = gdb_served
+    out = s.gdb("hbreak mp_execute_bytecode", s.send_cmd("1\\r"), "continue", "delete",
+                "rwatch mp_state_ctx.vm.dict_main.map.used", s.send_cmd("name2 = 2\\r"), "continue", "delete",
+                "awatch mp_state_ctx.vm.dict_main.map.used", s.send_cmd("name3 = 3\\r"), "continue", "delete",
+                "detach")
+    assert re.search(r"Breakpoint 1, (0x[0-9a-f]+ in )?mp_execute_bytecode", out), out
+    assert re.search(r"Hardware read watchpoint 2: mp_state_ctx.vm.dict_main.map.used\s+Value = \d+", out), out
+    assert re.search(r"Hardware access \(read/write\) watchpoint 3: mp_state_ctx.vm.dict_main.map.used\s+"
+                     r"(Value|Old value) = \d+", out), out
+    assert "3" in s.repl("print(name2 + 1)")

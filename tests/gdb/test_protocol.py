@@ -133,3 +133,31 @@ def served_symbol(name: str) -> int:
     from sim.firmware import Firmware
     from tests.conftest import FIRMWARE
     return Firmware.load(FIRMWARE).symbol(name).addr & ~1
+
+
+def test_serial_input_waits_while_gdb_holds_the_board(served, client):
+    assert client.ask(b"?").startswith(b"T05")            # attached: the board is held
+    with socket.create_connection(("127.0.0.1", served.serial_port), timeout=10) as console:
+        console.sendall(b"held = 7\r")
+        console.settimeout(0.5)
+        try:
+            echoed = console.recv(4096)                     # the firmware would echo at once
+        except socket.timeout:
+            echoed = b""
+        assert echoed == b""
+        assert client.ask(b"D") == b"OK"                    # let go: the queued line runs
+    assert "7" in served.repl("print(held)")
+
+
+def test_register_write_reads_back_and_pc_keeps_thumb(served, client):
+    client.ask(b"?")
+    r0 = client.ask(b"p0")
+    assert client.ask(b"P0=efbeadde") == b"OK"
+    assert client.ask(b"p0") == b"efbeadde"
+    assert client.ask(b"P0=" + r0) == b"OK"
+    pc = client.ask(b"pf")
+    assert client.ask(b"Pf=" + pc) == b"OK"                # written back without the Thumb bit
+    assert client.ask(b"pf") == pc
+    assert client.ask(b"p99") == b"E45"
+    assert client.ask(b"D") == b"OK"
+    assert "42" in served.repl("print(6 * 7)")              # still executes Thumb code
