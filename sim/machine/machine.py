@@ -53,8 +53,8 @@ from typing import Any, Callable
 
 from .. import engine                     # chooses libunicorn (patched or stock): before unicorn
 from unicorn import (UC_ERR_ARCH, UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
-                     UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_INTR,
-                     UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED,
+                     UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_CODE, UC_HOOK_INTR,
+                     UC_HOOK_MEM_INVALID, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED,
                      UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED,
                      UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
 
@@ -86,12 +86,18 @@ _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "wri
 
 @dataclasses.dataclass(frozen=True)
 class StopReason:
-    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output."""
+    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output,
+    or, for a debugger: breakpoint | watchpoint (detail: write/read/access, ``address``:
+    the watched address) | step."""
     kind: str
     pc: int
     now_ns: int
     exit_status: int | None = None
     detail: str = ""
+    address: int | None = None
+
+
+WATCH_HOOKS = {"write": UC_HOOK_MEM_WRITE, "read": UC_HOOK_MEM_READ, "access": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
 
 
 class _InsnCounter:
@@ -159,6 +165,15 @@ class Machine:
         sym = firmware.symbols.get("mp_hal_stdin_rx_chr")
         self._input_wait = (sym.addr, sym.addr + sym.size) if sym is not None and sym.size else (0, 0)
         self._async_hit = False
+        self.debug_hooks: dict[tuple, int] = {}    # breakpoints/watchpoints -> Unicorn hook handle
+        self._debug_hit: tuple[str, str, int | None] | None = None
+        self._bp_skip: int | None = None           # step(): the breakpoint it starts on is not a hit
+        self._counting = False                     # Unicorn's count hook is in the translated code
+        # For callers that only call run() (mpsim run): called with None before each
+        # run and with each breakpoint/watchpoint stop; it may block while a debugger
+        # holds the board (sim.gdb.server.GdbServer.gate). Loops that own the board
+        # (serve, repl) leave it None and use the stop reasons themselves.
+        self.debug_gate: Callable[[StopReason | None], None] | None = None
 
         Core = core_class(board.cpu)
         try:
@@ -436,8 +451,15 @@ class Machine:
         GuestFault on a CPU fault. ``stop_on_output``: return "output" as soon as the
         console has output not yet taken. ``timeout_s`` is an alias of ``timeout``.
         """
+        gate = self.debug_gate
+        if gate is not None:
+            gate(None)                   # a debugger's requests; returns once it lets the board run
         reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
                            stop_on_idle, idle_ns, stop_on_output)
+        while gate is not None and reason.kind in ("breakpoint", "watchpoint"):
+            gate(reason)                 # the debugger holds the board until it resumes it
+            reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
+                               stop_on_idle, idle_ns, stop_on_output)
         self.last_stop = reason
         return reason
 
@@ -485,6 +507,8 @@ class Machine:
                 return self._reason("address")
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
             self._run_slice(pc, until_addr, stop_at, host_end)
+            if self._debug_hit is not None:
+                return self._debug_reason()
             kind = self._stop_kind
             if stop_on_output and self.console is not None and self.console.output:
                 if kind == "exit":
@@ -545,6 +569,90 @@ class Machine:
         self._host_stop = True
         if self._running:
             self._async_stop()
+
+    # -- public: debugging -----------------------------------------------------------------------
+    # Breakpoints and watchpoints are Unicorn hooks bound to the address range they
+    # watch, added when set and removed when cleared: Unicorn instruments only
+    # instructions (code hooks) or accesses (memory hooks) in a hook's range, so with
+    # none set the board runs exactly as without a debugger. A hit calls emu_stop from
+    # the hook: a breakpoint stops before its instruction runs (PC exact); a watchpoint
+    # stops at the access, with PC at the accessing instruction, which runs again on
+    # resume (its access repeats with the same value: GDB's "non-steppable
+    # watchpoint" model for ARM, where GDB steps over it with watchpoints lifted).
+    def add_breakpoint(self, addr: int) -> None:
+        """Stop ``run`` before the instruction at ``addr`` executes (kind "breakpoint")."""
+        key = ("break", addr & ~1)
+        if key not in self.debug_hooks:
+            self.debug_hooks[key] = self.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint, begin=key[1], end=key[1])
+            self.uc.ctl_remove_cache(key[1], key[1] + 4)      # retranslate with the hook in place
+
+    def remove_breakpoint(self, addr: int) -> bool:
+        h = self.debug_hooks.pop(("break", addr & ~1), None)
+        if h is not None:
+            self.uc.hook_del(h)
+            self.uc.ctl_remove_cache(addr & ~1, (addr & ~1) + 4)
+        return h is not None
+
+    def add_watchpoint(self, addr: int, length: int, kind: str = "write") -> None:
+        """Stop ``run`` at an access (kind: write | read | access) to [addr, addr+length)."""
+        key = ("watch", addr, length, kind)
+        if key not in self.debug_hooks:
+            def hit(uc, access, a, size, value, ud, lo=addr, hi=addr + length, kind=kind):
+                if a < hi and a + size > lo and self._debug_hit is None:
+                    self._debug_hit = ("watchpoint", kind, lo)
+                    self._request_stop("debug")
+            # An access that starts up to 7 bytes below still overlaps (ldrd/strd).
+            self.debug_hooks[key] = self.uc.hook_add(WATCH_HOOKS[kind], hit, begin=max(0, addr - 7),
+                                                     end=addr + length - 1)
+            self.uc.ctl_flush_tb()     # code translated before has no access check for hooks
+
+    def remove_watchpoint(self, addr: int, length: int, kind: str = "write") -> bool:
+        h = self.debug_hooks.pop(("watch", addr, length, kind), None)
+        if h is not None:
+            self.uc.hook_del(h)
+            self.uc.ctl_flush_tb()     # back to the fast path for loads and stores
+        return h is not None
+
+    def step(self) -> StopReason:
+        """Execute one instruction (a breakpoint on it is not a hit). Pending interrupts
+        are not taken first, as QEMU's gdbstub steps by default."""
+        pc = self._read_pc()
+        self._bp_skip = pc
+        if not self._counting and not (self.deterministic and not self._icount):
+            # Unicorn adds its instruction-count hook without retranslating: code
+            # translated before would run to the end of its block uncounted.
+            self.uc.ctl_flush_tb()
+        self._counting = True
+        try:
+            self._emu(pc | self._thumb, self._no_address, count=1)
+        except GuestFault as f:
+            if f.arch is None:
+                raise
+            self.core.take_fault(f, *f.arch)
+        finally:
+            self._bp_skip = None
+        if self.deterministic:
+            self.clock.add_cycles(1)
+        if self._debug_hit is not None:
+            return self._debug_reason()
+        if self._stop_kind == "exit":
+            return self._reason("exit")
+        if self._stop_kind == "reset":
+            self.reset()
+        return self._reason("step")
+
+    def _on_breakpoint(self, uc, address: int, size: int, ud) -> None:
+        if address == self._bp_skip:
+            self._bp_skip = None
+            return
+        if self._debug_hit is None:
+            self._debug_hit = ("breakpoint", "", None)
+            self._request_stop("debug")
+
+    def _debug_reason(self) -> StopReason:
+        kind, detail, address = self._debug_hit
+        self._debug_hit = None
+        return StopReason(kind, self._read_pc(), self.clock.now(), None, detail, address)
 
     # -- run-loop internals --------------------------------------------------------------------
     def _reason(self, kind: str, detail: str = "") -> StopReason:
@@ -624,8 +732,10 @@ class Machine:
             return False
         return self.core.after_wfi(pc)
 
-    def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0) -> None:
+    def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0,
+             count: int | None = None) -> None:
         self._stop_kind = None
+        self._debug_hit = None
         self._async_hit = False
         self._fault_info = None
         self._running = True
@@ -638,7 +748,10 @@ class Machine:
         self.core.before_slice()
         self.clock.start_slice()
         try:
-            self.uc.emu_start(begin, until, count=cycles if self.deterministic and not self._icount else 0)
+            if count is None:
+                count = cycles if self.deterministic and not self._icount else 0
+                self._counting = count > 0     # Unicorn drops its count hook (and all code) at 0
+            self.uc.emu_start(begin, until, count=count)
         except UcError as e:
             raise self._fault_from(e) from None
         finally:
