@@ -1,0 +1,105 @@
+"""The heap walk's code objects since MicroPython 1.19 (module contexts, mpy v6).
+
+1.19 moved constants out of the bytecode (py/bc.h, py/emitglue.h, py/objfun.h):
+- ``mp_obj_fun_bc_t`` = base, ``context`` (an ``mp_module_context_t``: a module object
+  followed by ``constants``: ``obj_table`` and, with a qstr table, ``qstr_table``
+  sharing one block with the objects), ``child_table`` (raw codes of the functions
+  it makes), ``bytecode`` (holds indexes, never pointers: a leaf), ``extra_args[]``
+  (default positional args, then the default keyword dict);
+- ``mp_raw_code_t`` = kind (a byte since 1.23, 3 bits of a word before), ``fun_data``
+  (bytecode), ``children``;
+- a generating function is an ``mp_obj_fun_bc_t`` whose type is ``mp_type_gen_wrap``;
+- a generator's ``mp_code_state_t`` holds ``n_state`` and ``exc_sp_idx`` itself.
+A suspended generator's value stack is typed by the bytecode generation's stack
+analysis (sim.mpy.bytecode); without one the generator is reported, not guessed.
+"""
+
+from __future__ import annotations
+
+MP_CODE_BYTECODE = 2
+SCOPE_DEFKWARGS = 0x08
+EXC_ENTRY = 12          # mp_exc_stack_t: handler, val_sp (tagged), prev_exc
+
+
+def prelude_signature(code: bytes) -> tuple[int, int, int, int, int, int]:
+    """MP_BC_PRELUDE_SIG_DECODE (py/bc.h, 1.12+): n_state, n_exc_stack, scope_flags,
+    n_pos_args, n_kwonly_args, n_def_pos_args."""
+    z = code[0]
+    s, e, f, a, k, d = (z >> 3) & 0xF, (z >> 2) & 1, 0, z & 3, 0, 0
+    i, n = 1, 0
+    while z & 0x80:
+        z = code[i]
+        i += 1
+        s |= (z & 0x30) << (2 * n)
+        e |= (z & 0x02) << n
+        f |= ((z & 0x40) >> 6) << n
+        a |= (z & 0x4) << n
+        k |= ((z & 0x08) >> 3) << n
+        d |= (z & 0x1) << n
+        n += 1
+    return s + 1, e, f, a, k, d
+
+
+class ContextCode:
+    """Mixed into sim.mpy.walk.Walker for profiles with ``fun_bc == "context"``."""
+
+    def ctx_fun_bc(self, a, parent):
+        L = self.L
+        self.obj(a + L.off("mp_obj_fun_bc_t.context"), a)
+        self.buf(a + L.off("mp_obj_fun_bc_t.child_table"), "child_table", a, self.ctx_child_table,
+                 allow_interior=False)
+        code = self.w(a + L.off("mp_obj_fun_bc_t.bytecode"))
+        self.buf(a + L.off("mp_obj_fun_bc_t.bytecode"), "bytecode", a, None, allow_interior=False)
+        try:
+            _, _, flags, _, _, n_def = prelude_signature(self.read(code, 8))
+        except Exception:  # noqa: BLE001 - unreadable bytecode: reported below
+            self.problem(a, "function whose bytecode prelude cannot be read", parent, "fun_bc")
+            return
+        n_extra = n_def + bool(flags & SCOPE_DEFKWARGS)
+        extra = a + L.off("mp_obj_fun_bc_t.extra_args")
+        if extra + 4 * n_extra > a + self.block_size(a):
+            self.problem(a, f"function with {n_extra} default args does not fit its block", parent, "fun_bc")
+            return
+        self.objs(extra, n_extra, a)
+
+    def ctx_child_table(self, start, parent, arg):
+        """An array of raw-code pointers (zeroed past its end: gc_alloc clears whole blocks)."""
+        for i in range(self.block_size(start) // 4):
+            self.buf(start + 4 * i, "raw_code", start, self.ctx_raw_code, allow_interior=False)
+
+    def ctx_raw_code(self, start, parent, arg):
+        L = self.L
+        kind = L.read_uint("mp_raw_code_t.kind", start, self.read)
+        if kind != MP_CODE_BYTECODE:
+            self.problem(start, f"raw code of kind {kind} (native code in the heap is not relocatable)", parent)
+            return
+        self.buf(start + L.off("mp_raw_code_t.fun_data"), "bytecode", start, None, allow_interior=False)
+        self.buf(start + L.off("mp_raw_code_t.children"), "child_table", start, self.ctx_child_table,
+                 allow_interior=False)
+
+    def ctx_gen_instance(self, a, parent):
+        self.problem(a, "suspended generator: its value stack needs the mpy v6 stack analysis", parent,
+                     "generator")
+
+    def ctx_module_constants(self, a, parent):
+        """The constants of an mp_module_context_t (a module object with more fields;
+        a plain module's block is zero there)."""
+        L = self.L
+        if self.block_size(a) < L.size("mp_module_context_t"):
+            return
+        c = a + L.off("mp_module_context_t.constants")
+        obj_slot = c + L.off("mp_module_constants_t.obj_table")
+        if not L.has("mp_module_constants_t.qstr_table"):
+            self.buf(obj_slot, "const_table", a, self.h_const_table, allow_interior=False)
+            return
+        # qstr_table and obj_table share one block: [qstr shorts, word-padded][objects]
+        qt_slot = c + L.off("mp_module_constants_t.qstr_table")
+        self.buf(qt_slot, "const_table", a, None, allow_interior=False)
+        self.result.slots[obj_slot] = "ptr"
+        ot, qt = self.w(obj_slot), self.w(qt_slot)
+        if ot == 0:
+            return
+        if qt == 0 or self.block_start(ot) != qt:
+            self.problem(a, "module context whose obj_table is not in its qstr_table's block", parent, "module")
+            return
+        self.objs(ot, (qt + self.block_size(qt) - ot) // 4, qt)
