@@ -362,6 +362,10 @@ class Walker(ContextCode):
                 pass   # our firmware's time base high word (systime.c): a count, not a pointer
             elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
                 self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
+            elif ftype.kind == "struct" and (ftype.name or "").lstrip("_") == "mp_obj_list_t":
+                self.h_mp_type_list(a, None)     # an inline list (sys.path, sys.argv)
+            elif ftype.kind == "array" and ftype.element is not None and ftype.element.kind == "pointer":
+                self.objs(a, ftype.count or 0, None)     # e.g. sys_mutable: sys.ps1, sys.ps2, ...
             else:
                 raw = self.read(a, max(ftype.size, 0))
                 if any(raw):

@@ -45,7 +45,13 @@ class ContextCode:
 
     def ctx_fun_bc(self, a, parent):
         L = self.L
-        self.obj(a + L.off("mp_obj_fun_bc_t.context"), a)
+        ctx_slot = a + L.off("mp_obj_fun_bc_t.context")
+        ctx = self.w(ctx_slot)
+        if self.in_pool(ctx) and self.w(ctx) == 0:
+            # the REPL's and exec's contexts (mp_compile) are never given a type: not objects
+            self.buf(ctx_slot, "module_context", a, self.ctx_context, allow_interior=False)
+        else:
+            self.obj(ctx_slot, a)                   # an imported module's context is a module object
         self.buf(a + L.off("mp_obj_fun_bc_t.child_table"), "child_table", a, self.ctx_child_table,
                  allow_interior=False)
         code = self.w(a + L.off("mp_obj_fun_bc_t.bytecode"))
@@ -80,6 +86,10 @@ class ContextCode:
     def ctx_gen_instance(self, a, parent):
         self.problem(a, "suspended generator: its value stack needs the mpy v6 stack analysis", parent,
                      "generator")
+
+    def ctx_context(self, start, parent, arg):
+        self.obj(start + self.L.off("mp_obj_module_t.globals"), start)
+        self.ctx_module_constants(start, parent)
 
     def ctx_module_constants(self, a, parent):
         """The constants of an mp_module_context_t (a module object with more fields;
