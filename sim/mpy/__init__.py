@@ -1,0 +1,1 @@
+"""The interpreter view: what mpsim knows of MicroPython, per version."""
