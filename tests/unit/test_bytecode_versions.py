@@ -548,7 +548,7 @@ def test_the_opcode_table_agrees_with_the_format_nibbles_of_bc0_h():
 
 def test_a_broken_table_is_caught_by_the_corpus():
     """The corpus test fails when one stack effect is wrong (here CALL_FUNCTION's)."""
-    bc = bytecode.for_version((1, 23, 0))
+    bc = bytecode.for_version((1, 23, 0), persistent_code=True)
     m = compiled("mpy_cross_v6_3")["calls"]
     saved = engine.ARG_EFFECTS["CALL_FUNCTION"]
     engine.ARG_EFFECTS["CALL_FUNCTION"] = lambda a, x, f: ((a & 0xFF) + 1, 1)     # forgets keyword args
@@ -571,14 +571,14 @@ def test_v5_bytes_decoded_as_v6_do_not_pass():
 
 
 def test_versions_pick_their_generation_and_old_ones_are_refused_by_name():
-    assert bytecode.for_version((1, 23, 0)) is mpy_v6.V1_20
-    assert bytecode.for_version((1, 22, 2)) is mpy_v6.V1_20
-    assert bytecode.for_version((1, 19, 1)) is mpy_v6.V1_19
+    assert bytecode.for_version((1, 23, 0), persistent_code=True) is mpy_v6.V1_20
+    assert bytecode.for_version((1, 22, 2), persistent_code=False) is mpy_v6.V1_20_NO_TABLE
+    assert bytecode.for_version((1, 19, 1), persistent_code=True) is mpy_v6.V1_19
     assert bytecode.for_version((1, 18, 0), persistent_code=True) is mpy_v5.PERSISTENT
     assert bytecode.for_version((1, 12), persistent_code=False) is mpy_v5.INLINE
     with pytest.raises(ValueError, match="PERSISTENT_CODE"):
         bytecode.for_version((1, 18, 0))
-    assert bytecode.load("v1.24.0") is mpy_v6.V1_20
+    assert bytecode.load("v1.24.0", persistent_code=True) is mpy_v6.V1_20
     assert bytecode.load("1.9.2") is legacy.V1_9
     with pytest.raises(FirmwareError, match="1.8.7 is older than 1.9"):
         bytecode.for_version((1, 8, 7))

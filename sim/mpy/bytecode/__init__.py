@@ -26,8 +26,8 @@ PERSISTENT_CODE_SYMBOLS = ("mp_raw_code_load", "mp_raw_code_save", "mp_frozen_mp
 
 def built_with_persistent_code(has_symbol) -> bool:
     """Was the firmware built with MICROPY_PERSISTENT_CODE?  ``has_symbol(name) -> bool``.
-    (For mpy v6 the same switch decides whether qstr operands index a qstr table: DWARF
-    says it directly, mp_module_constants_t has ``qstr_table`` or ``source_file``.)"""
+    (From 1.19 DWARF says it directly: mp_module_constants_t has ``qstr_table``, or
+    ``source_file`` without; prefer that where the type exists.)"""
     return any(has_symbol(n) for n in PERSISTENT_CODE_SYMBOLS)
 
 OLDEST = (1, 9)
@@ -36,24 +36,24 @@ OLDEST = (1, 9)
 def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -> Bytecode | legacy.Legacy:
     """The bytecode of MicroPython ``version`` (major, minor[, micro]).
 
-    ``persistent_code`` matters for mpy v5 only: a 1.12-1.18 firmware built with
-    MICROPY_PERSISTENT_CODE (it loads or freezes .mpy) keeps qstrs as 2 bytes and
-    constants in the const table; without it they are var-uints and inline words
-    (built_with_persistent_code tells which); it must be given for those versions."""
+    ``persistent_code`` (MICROPY_PERSISTENT_CODE: the firmware loads or freezes .mpy;
+    built_with_persistent_code tells) must be given from 1.12: in mpy v5 it keeps qstrs
+    as 2 bytes and constants in the const table, else var-uints and inline words; in
+    mpy v6 it makes qstr operands indexes into the module's qstr table, else qstrs."""
     major, minor = version[0], version[1]
     name = ".".join(str(v) for v in version)
     if (major, minor) < OLDEST:
         raise FirmwareError(f"MicroPython {name} is older than 1.9, the oldest version mpsim knows")
-    if major > 1 or minor >= 20:
-        return mpy_v6.V1_20
-    if minor == 19:
-        return mpy_v6.V1_19
-    if minor >= 12:
-        if persistent_code is None:
-            raise ValueError(f"MicroPython {name}: say whether the firmware has MICROPY_PERSISTENT_CODE")
-        return mpy_v5.PERSISTENT if persistent_code else mpy_v5.INLINE
-    if minor == 9:
+    if minor == 9 and major == 1:
         return legacy.V1_9
+    if (major, minor) >= (1, 12) and persistent_code is None:
+        raise ValueError(f"MicroPython {name}: say whether the firmware has MICROPY_PERSISTENT_CODE")
+    if major > 1 or minor >= 20:
+        return mpy_v6.V1_20 if persistent_code else mpy_v6.V1_20_NO_TABLE
+    if minor == 19:
+        return mpy_v6.V1_19 if persistent_code else mpy_v6.V1_19_NO_TABLE
+    if minor >= 12:
+        return mpy_v5.PERSISTENT if persistent_code else mpy_v5.INLINE
     raise FirmwareError(f"MicroPython {name}: the bytecode of 1.10 and 1.11 is not known to mpsim "
                         "(it knows 1.9 and 1.12 onwards)")
 

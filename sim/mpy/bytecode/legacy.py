@@ -53,8 +53,8 @@ class Legacy:
     def prelude(self, code: bytes, base_addr: int = 0) -> Prelude:
         try:
             p = _ot.prelude(code)
-        except _ot.BytecodeError as e:
-            raise BytecodeError(str(e)) from None
+        except (_ot.BytecodeError, IndexError) as e:
+            raise BytecodeError(str(e) or "bytecode shorter than its prelude") from None
         n = read_uint(code, 0)[1]
         info = read_uint(code, n)[1] + 4
         name, q = read_uint(code, read_uint(code, info)[1])
@@ -69,6 +69,8 @@ class Legacy:
             _, raw = _ot.decode(code if length is None else code[:length] + b"\0", base_addr)
         except _ot.BytecodeError as e:
             raise BytecodeError(str(e)) from None
+        except IndexError:          # objtypes reads a truncated operand without checking
+            raise BytecodeError("an instruction runs off the end of the bytecode") from None
         out = []
         for i in raw:
             name = self._names[i.op]

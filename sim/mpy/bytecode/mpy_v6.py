@@ -29,12 +29,21 @@ _COMMON = dict(
     const_operand="index",
     names="uint+args",
     var_kw_extra=1,
-    resolve={"qstr": "mp_module_constants_t.qstr_table",    # or the qstr itself, see the docstring
-             "obj": "mp_module_constants_t.obj_table",
-             "child": "mp_obj_fun_bc_t.child_table"},       # = mp_raw_code_t.children
 )
+_TABLE = {"qstr": "mp_module_constants_t.qstr_table",           # via fun_bc->context->constants
+          "obj": "mp_module_constants_t.obj_table",
+          "child": "mp_obj_fun_bc_t.child_table"}               # = mp_raw_code_t.children
+_NO_TABLE = {**_TABLE, "qstr": None}                             # the operand is the qstr
 
-V1_19 = Bytecode(Format(name="mpy v6 (1.19)", versions="1.19", active_when_handler_is_ip=True, **_COMMON))
-V1_20 = Bytecode(Format(name="mpy v6 (1.20+)", versions="1.20-1.23", active_when_handler_is_ip=False, **_COMMON))
+# with a qstr table (MICROPY_PERSISTENT_CODE: DWARF's mp_module_constants_t has qstr_table)
+V1_19 = Bytecode(Format(name="mpy v6 (1.19)", versions="1.19", active_when_handler_is_ip=True,
+                        resolve=_TABLE, **_COMMON))
+V1_20 = Bytecode(Format(name="mpy v6 (1.20+)", versions="1.20-1.23", active_when_handler_is_ip=False,
+                        resolve=_TABLE, **_COMMON))
+# without (mp_module_constants_t has source_file): same bytes, qstr operands are qstrs
+V1_19_NO_TABLE = Bytecode(Format(name="mpy v6 (1.19, qstrs inline)", versions="1.19",
+                                 active_when_handler_is_ip=True, resolve=_NO_TABLE, **_COMMON))
+V1_20_NO_TABLE = Bytecode(Format(name="mpy v6 (1.20+, qstrs inline)", versions="1.20-1.23",
+                                 active_when_handler_is_ip=False, resolve=_NO_TABLE, **_COMMON))
 
 MPY_VERSION = 6
