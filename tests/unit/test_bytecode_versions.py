@@ -575,15 +575,18 @@ def test_versions_pick_their_generation_and_old_ones_are_refused_by_name():
     assert bytecode.for_version((1, 22, 2), persistent_code=False) is mpy_v6.V1_20_NO_TABLE
     assert bytecode.for_version((1, 19, 1), persistent_code=True) is mpy_v6.V1_19
     assert bytecode.for_version((1, 18, 0), persistent_code=True) is mpy_v5.PERSISTENT
-    assert bytecode.for_version((1, 12), persistent_code=False) is mpy_v5.INLINE
+    assert bytecode.for_version((1, 18, 0), persistent_code=False) is mpy_v5.INLINE
     with pytest.raises(ValueError, match="PERSISTENT_CODE"):
         bytecode.for_version((1, 18, 0))
     assert bytecode.load("v1.24.0", persistent_code=True) is mpy_v6.V1_20
     assert bytecode.load("1.9.2") is legacy.V1_9
+    with pytest.raises(FirmwareError, match="1.9.4 built with MICROPY_PERSISTENT_CODE"):
+        bytecode.load("1.9.4", persistent_code=True)
     with pytest.raises(FirmwareError, match="1.8.7 is older than 1.9"):
         bytecode.for_version((1, 8, 7))
-    with pytest.raises(FirmwareError, match="1.10 and 1.11 is not known"):
-        bytecode.load("1.11.0")
+    for unknown in ("1.11.0", "1.12", "1.17.0"):
+        with pytest.raises(FirmwareError, match=f"MicroPython {unknown}: its bytecode is not known"):
+            bytecode.load(unknown, persistent_code=True)
     with pytest.raises(FirmwareError):
         bytecode.load("banana")
     assert bytecode.built_with_persistent_code({"mp_raw_code_load"}.__contains__)

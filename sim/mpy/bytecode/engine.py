@@ -381,9 +381,10 @@ class Bytecode:
         end = len(code) if length is None else length
         if end > len(code):
             raise BytecodeError(f"length {end} beyond the {len(code)} bytes given")
+        body = code[:end] if end < len(code) else code
         out, p = [], pre.code_start
         while p < end and (length is not None or code[p] != 0):
-            ins = self.decode_one(code[:end], p, base_addr)
+            ins = self.decode_one(body, p, base_addr)
             out.append(ins)
             p = ins.next
         if length is None and any(code[p:]):

@@ -1,4 +1,6 @@
-"""Bytecode of .mpy version 5: MicroPython 1.12 to 1.18 (checked against 1.18).
+"""Bytecode of .mpy version 5 as MicroPython 1.18 emits it (1.12-1.17 share the .mpy
+version but could put a map-cache byte after LOAD_NAME/GLOBAL/ATTR and STORE_ATTR's
+qstr, MICROPY_OPT_CACHE_MAP_LOOKUP_IN_BYTECODE; not modelled, for_version refuses them).
 
 Same opcode numbering and prelude signature/size encoding as mpy v6 (py/bc0.h,
 py/bc.h); the differences (py/emitbc.c, py/vm.c, py/showbc.c of 1.18):
@@ -20,7 +22,7 @@ Two builds of the same release encode operands differently:
 from .engine import Bytecode, Format
 
 _COMMON = dict(
-    versions="1.12-1.18",
+    versions="1.18",
     labels="fixed16",
     signed_labels=frozenset({"UNWIND_JUMP", "JUMP", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_FALSE",
                              "JUMP_IF_TRUE_OR_POP", "JUMP_IF_FALSE_OR_POP"}),
