@@ -64,6 +64,7 @@ class Format:
     var_kw_extra: int                   # CALL_*_VAR_KW pops this many more than CALL_*
     active_when_handler_is_ip: bool     # unwinder: a finally whose handler == ip is already running
     resolve: dict[str, str]             # where each reference kind is looked up (for the walker)
+    word: int = 4                       # sizeof(void *) of the target: inline pointers, alignment
     scope_flags: dict[str, int] = field(default_factory=lambda: dict(
         GENERATOR=0x01, VARKEYWORDS=0x02, VARARGS=0x04, DEFKWARGS=0x08))
 
@@ -310,7 +311,7 @@ class Bytecode:
         if p > cell_start:
             raise BytecodeError("code-info names run past the code-info section")
         if self.format.const_operand == "inline":      # the VM aligns ip after the cells
-            code_start += (-(base_addr + code_start)) % 4
+            code_start += (-(base_addr + code_start)) % self.format.word
         cells = list(code[cell_start:cell_start + n_cell])
         return Prelude(s + 1, e, f, a, k, d, info, p, cell_start, code_start, cells, name, source, arg_names,
                        self.flags)
@@ -342,9 +343,9 @@ class Bytecode:
         elif kind in ("obj", "child"):
             ins.ref = kind
             if fmt.const_operand == "inline":
-                p += (-(base_addr + p)) % 4
+                p += (-(base_addr + p)) % fmt.word
                 ins.word = p
-                p += 4
+                p += fmt.word
             else:
                 ins.arg, p = read_uint(code, p)
         elif kind == "label":
