@@ -536,6 +536,19 @@ def test_a_return_inside_try_runs_the_finally_as_an_unwind_return(module_name):
     assert len(returns_into) >= 2, (finally_handlers, returns_into)
 
 
+@pytest.mark.parametrize("module_name", sorted(COMPILERS))
+def test_source_lines_of_instructions(module_name):
+    bc = bytecode.for_version(COMPILERS[module_name][0], persistent_code=True)
+    lines = {}
+    for corpus in ("closures", "long_jumps"):
+        m = compiled(module_name)[corpus]
+        for rc in raw_codes(m.rc):
+            pre, insns = bc.decode(rc.fun_data, length=len(rc.fun_data))
+            lines[simple_name(m, pre)] = [bc.source_line(rc.fun_data, pre, i.pos) for i in insns]
+    assert lines["inner"][0] == 6                  # x += y (the nonlocal line has no code)
+    assert lines["big"][-2:] == [127, 127]         # return v0, past 120 lines of loop body
+
+
 def test_the_opcode_table_agrees_with_the_format_nibbles_of_bc0_h():
     """MP_BC_FORMAT(op) and MP_BC_MASK_EXTRA_BYTE, the compact form bc0.h gives of the same table."""
     for bc in (mpy_v5.PERSISTENT, mpy_v6.V1_20):

@@ -410,6 +410,26 @@ class Bytecode:
                 out.append(Ref(i.ref, i.pos, i.arg, i.word, None if i.word is not None else res[i.ref]))
         return out
 
+    def source_line(self, code: bytes, pre: Prelude, offset: int) -> int:
+        """The source line of the instruction at ``offset`` (mp_bytecode_get_source_line):
+        pairs of (bytecode bytes, lines) to skip, 1 or 2 bytes each; mpy v5 ends the table
+        with a zero byte, mpy v6 at the end of the code-info section."""
+        p, top, bc, line = pre.line_info, pre.cell_start, offset - pre.code_start, 1
+        zero_ends = self.format.names != "uint+args"
+        while p < top and (code[p] or not zero_ends):
+            c = code[p]
+            if c & 0x80:
+                b, n = c & 0xF, ((c << 4) & 0x700) | code[p + 1]
+                p += 2
+            else:
+                b, n = c & 0x1F, c >> 5
+                p += 1
+            if bc < b:
+                break
+            bc -= b
+            line += n
+        return line
+
     def n_locals(self, pre: Prelude, insns: list[Insn]) -> int:
         """Locals occupy the top of the state array; count the ones the code can touch."""
         n = pre.n_args
