@@ -118,7 +118,7 @@ def test_a_heap_pool_as_qstr_add_builds_it_reads_back():
     rom, heap, text = 0x1000, 0x20000100, 0x20000400
     put(text, b"hello\0world!\0")
     put(rom, words(0, 0 | 1 << 31, 2, 2, 0x1100, 0x1200, text, text + 6))
-    put(0x1100, (qp.compute_hash(b"hello", 2)).to_bytes(2, "little") + qp.compute_hash(b"world!", 2).to_bytes(2, "little"))
+    put(0x1100, b"".join(qp.compute_hash(t, 2).to_bytes(2, "little") for t in (b"hello", b"world!")))
     put(0x1200, bytes([5, 6]))
     alloc = 4
     pools = qp.QstrPools(qp.SPLIT_SORTED, read, off, 2)

@@ -72,4 +72,5 @@ def load(version: str, persistent_code: bool | None = None) -> Bytecode | legacy
     return for_version(parts, persistent_code)
 
 
-__all__ = ["Bytecode", "BytecodeError", "for_version", "load", "built_with_persistent_code", "legacy", "mpy_v5", "mpy_v6"]
+__all__ = ["Bytecode", "BytecodeError", "for_version", "load", "built_with_persistent_code",
+           "legacy", "mpy_v5", "mpy_v6"]

@@ -1,10 +1,10 @@
 """MicroPython 1.9 bytecode behind the interface of the newer generations.
 
-The knowledge itself is sim/objtypes.py's (1.9.2, inline pointers: the opcode
+The knowledge itself is sim/objtypes.py's (sim/mpy/bytecode/v1_9.py once moved; 1.9.2, inline pointers: the opcode
 table, the prelude, the stack analysis of 1.9's VM with POP_BLOCK and its
 3-slot unwind state); this adapter only gives it the ``Bytecode`` interface so a
-walker can call ``for_version(v).decode(...)`` for every version.  When objtypes
-moves into sim/mpy, its content belongs here and this adapter goes.
+walker can call ``for_version(v).decode(...)`` for every version.  Folding v1_9's
+content in here would remove the adapter.
 
 1.9's prelude: n_state, n_exc_stack (var-uints), scope_flags, n_pos_args,
 n_kwonly_args, n_def_pos_args (bytes), the code-info size (a var-uint counting
@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim import objtypes as _ot
+try:                            # where the mpy branch moves sim/objtypes.py
+    from . import v1_9 as _ot
+except ImportError:
+    from sim import objtypes as _ot
 
 from .engine import BytecodeError, Insn, Prelude, Ref, read_uint
 
