@@ -121,10 +121,14 @@ class QstrPools:
 
     def pool(self, addr: int) -> Pool:
         w, o = self.word, self.off
-        tpl = self._int(addr + o["total_prev_len"], w)
         is_sorted = False
         if self.layout.sorted_bit:
+            # a bit-field pair: the word before ``alloc`` (DWARF readers disagree on where
+            # a bit-field member starts; the word it lives in is not in doubt)
+            tpl = self._int(addr + o["alloc"] - w, w)
             is_sorted, tpl = bool(tpl >> (8 * w - 1)), tpl & ((1 << (8 * w - 1)) - 1)
+        else:
+            tpl = self._int(addr + o["total_prev_len"], w)
         split = self.layout.entry == "split"
         return Pool(addr, self._int(addr + o["prev"], w), tpl, is_sorted, self._int(addr + o["alloc"], w),
                     self._int(addr + o["len"], w),

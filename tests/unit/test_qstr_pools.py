@@ -48,18 +48,25 @@ def check_rom_pool(path: Path, version: tuple[int, int]) -> int:
     nh, nl = widths(fw, layout, probe)
     pools = qp.QstrPools(layout, read, offsets, nh, nl)
     chain = pools.chain(fw.symbol("mp_qstr_const_pool").addr)
-    rom = chain[-1]
     if layout.entry == "prefixed":       # the widths, found from a qstr whose text is known
         pool, i = pools.locate(chain, 1)
         assert qp.prefix_widths(read(pools.entry(pool, i), 8), b"") == (nh, nl)
-    assert rom.total_prev_len == 0 and rom.len > 100
+    # the ROM pools (1.22+: the static pool, then the port's): numbered one after the other
+    assert chain[-1].total_prev_len == 0
+    for newer, older in zip(chain, chain[1:]):
+        assert newer.total_prev_len == older.total_prev_len + older.len
+    if layout.sorted_bit:        # the port's qstrs are sorted (bisected), the static ones not
+        assert [p.is_sorted for p in chain] == [True, False]
     names = set()
-    for i in range(1, rom.len):
-        text = pools.text(rom, i)
-        assert pools.stored_hash(rom, i) == qp.compute_hash(text, nh), (i, text)
-        names.add(text)
+    for pool in chain:
+        for i in range(pool.len):
+            if pool.total_prev_len + i == 0:
+                continue                 # MP_QSTRnull: no hash
+            text = pools.text(pool, i)
+            assert pools.stored_hash(pool, i) == qp.compute_hash(text, nh), (i, text)
+            names.add(text)
     assert {b"__name__", b"__init__", b"print", b"BaseException"} <= names
-    return rom.len
+    return sum(p.len for p in chain)
 
 
 def test_hash_is_djb2_masked_and_never_zero():
