@@ -17,6 +17,12 @@ analysis (sim.mpy.bytecode); without one the generator is reported, not guessed.
 from __future__ import annotations
 
 MP_CODE_BYTECODE = 2
+
+
+def gen_errors():
+    from .bytecode import BytecodeError
+    return (BytecodeError, IndexError, ValueError)
+
 SCOPE_DEFKWARGS = 0x08
 EXC_ENTRY = 12          # mp_exc_stack_t: handler, val_sp (tagged), prev_exc
 
@@ -83,9 +89,117 @@ class ContextCode:
         self.buf(start + L.off("mp_raw_code_t.children"), "child_table", start, self.ctx_child_table,
                  allow_interior=False)
 
+    def bytecode_generation(self):
+        """The decoder of this firmware's bytecode (sim.mpy.bytecode), made once."""
+        if getattr(self, "_bcgen", None) is None:
+            from . import bytecode
+            persistent = self.L.has("mp_module_constants_t.qstr_table")
+            self._bcgen = bytecode.for_version(self.fw.micropython_version, persistent_code=persistent)
+        return self._bcgen
+
+    def ctx_code(self, code, parent):
+        """(prelude, instructions) of the bytecode block at ``code``, or None after a problem."""
+        if code in self._bc_cache:
+            return self._bc_cache[code]
+        out = None
+        if self.block_start(code) != code:
+            self.problem(code, "bytecode pointer is not the start of a heap block", parent)
+        else:
+            gen = self.bytecode_generation()
+            try:
+                out = gen.decode(self.read(code, self.block_size(code)), code)
+            except gen_errors() as e:
+                self.problem(code, f"bytecode does not decode: {e}", parent)
+        self._bc_cache[code] = out
+        return out
+
     def ctx_gen_instance(self, a, parent):
-        self.problem(a, "suspended generator: its value stack needs the mpy v6 stack analysis", parent,
-                     "generator")
+        """A generator (py/objgenerator.c): its code state, locals, exception stack and,
+        typed by the stack analysis at its ip, its value stack."""
+        L = self.L
+        cs = a + L.off("mp_obj_gen_instance_t.code_state")
+
+        def f(name):
+            return cs + L.off("mp_code_state_t." + name)
+        self.obj(a + L.off("mp_obj_gen_instance_t.pend_exc"), a)
+        self.obj(f("fun_bc"), a)
+        self.obj(f("old_globals"), a)
+        size = self.block_size(a)
+        ip_slot, sp_slot, state = f("ip"), f("sp"), f("state")
+        self.result.slots[ip_slot] = "ptr"
+        self.result.slots[sp_slot] = "ptr"
+        fun = self.w(f("fun_bc"))
+        if not (self.in_pool(fun) and self.w(fun) in (self.t.get("mp_type_fun_bc"), self.t.get("mp_type_gen_wrap"))):
+            self.problem(a, "generator whose function is not a bytecode function", parent, "generator")
+            return
+        ip = self.w(ip_slot)
+        if ip == 0:
+            return                                   # finished: nothing in the state is live
+        sp = self.w(sp_slot)
+        if not a <= sp < a + size:
+            self.problem(a, f"generator sp {sp:#x} outside its block", parent, "generator")
+            return
+        code = self.w(fun + L.off("mp_obj_fun_bc_t.bytecode"))
+        info = self.ctx_code(code, a)
+        if info is None:
+            return
+        pre, insns = info
+        gen = self.bytecode_generation()
+        n_state = L.read_uint("mp_code_state_t.n_state", cs, self.read)
+        n_exc = L.read_uint("mp_code_state_t.exc_sp_idx", cs, self.read)
+        if n_state != pre.n_state or n_exc > pre.n_exc_stack or \
+                state + 4 * n_state + EXC_ENTRY * pre.n_exc_stack > a + size:
+            self.problem(a, "generator state does not match its bytecode's prelude", parent, "generator")
+            return
+        if self.block_start(ip) != code:
+            self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
+            return
+        self.buf(ip_slot, "bytecode", a, None)
+        nl = gen.n_locals(pre, insns)
+        self.objs(state + 4 * (n_state - nl), nl, a)
+        exc_base = state + 4 * n_state
+        for i in range(n_exc):
+            e = exc_base + EXC_ENTRY * i
+            self.buf(e, "bytecode", a, None)                 # handler: into the bytecode
+            self.result.slots[e + 4] = "tagptr"              # val_sp: into this block
+            self.obj(e + 8, a)                               # prev_exc
+        depth = (sp - state) // 4 + 1
+        if depth <= 0:
+            return
+        if depth > n_state:
+            self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
+            return
+        try:
+            shapes = gen.stack_shapes(pre, insns)
+            cand = {s for s, blocks in shapes.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
+            kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
+        except gen_errors() as e:
+            self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
+            return
+        if len(kinds) != 1:
+            self.problem(a, f"generator stack shape at offset {ip - code} is "
+                         f"{'unknown' if not kinds else 'ambiguous'}", parent, "generator")
+            return
+        shape = kinds.pop()
+        if any(k != "obj" for k in shape[n_state - nl:]):
+            self.problem(a, "generator stack overlaps its locals with non-object slots", parent, "generator")
+            return
+        i = 0
+        while i < depth:
+            k, slot = shape[i], state + 4 * i
+            if k == "obj":
+                self.obj(slot, a)
+            elif k == "code":
+                self.buf(slot, "bytecode", a, None)
+            elif k == "iter":
+                t = self.w(slot)
+                if t == 0:
+                    self.obj(slot + 4, a)           # a heap iterator; the other 2 slots are dead
+                elif t in self.type_names:
+                    self.iterator_fields(slot, a, self.type_names[t], inline=True)
+                else:
+                    self.problem(slot, f"inline iterator with unknown type {t:#x}", a, "generator")
+            i += 1
 
     def ctx_context(self, start, parent, arg):
         self.obj(start + self.L.off("mp_obj_module_t.globals"), start)
