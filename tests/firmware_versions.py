@@ -77,3 +77,24 @@ def firmware_for(version: str) -> Path:
 
 def is_plain(version: str) -> bool:
     return version.endswith("-plain")
+
+
+def boards(request, tmp_path, version):
+    """Body of a ``make_board`` fixture booting ``version``'s firmware (a generator:
+    ``yield from boards(...)``); boards are closed after the test."""
+    from sim.device import Board
+    firmware = firmware_for(version)
+    made = []
+    request.node._mpsim_boards = made
+
+    def factory(flash_path=None, boot: bool = True, **kw):
+        kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
+        b = Board(BOARD, firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
+        made.append(b)
+        if boot:
+            b.boot()
+        return b
+
+    yield factory
+    for b in made:
+        b.close()

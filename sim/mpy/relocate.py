@@ -396,8 +396,8 @@ class _Hasher:
                 h = _djb2(self.read(data, n), self.W.qstrs.hash_bits)
             return h
         uop = self.slot(t, "unary_op") & ~1
-        name = self.W.sym_at.get(uop)
-        if name == "mp_generic_unary_op":
+        name = self.W.sym_at.get(uop) if uop else None
+        if name == "mp_generic_unary_op" or uop == 0:      # no unary_op: hash by identity (py/runtime.c)
             return _small_int(k)
         if name == "bool_unary_op":
             return self.w(k + 4)

@@ -35,6 +35,7 @@ from .bytecode import v1_9 as bc
 from .geometry import AT_FREE, AT_TAIL
 from .objects import Layout, QstrPools, Types
 from .state import MpState
+from .walk_context import ContextCode
 
 BYTES_PER_BLOCK = 16
 WORD = 4
@@ -144,7 +145,7 @@ def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
     return out
 
 
-class Walker:
+class Walker(ContextCode):
     def __init__(self, firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes,
                  pool: bytes):
         self.fw = firmware
@@ -361,6 +362,10 @@ class Walker:
                 pass   # our firmware's time base high word (systime.c): a count, not a pointer
             elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
                 self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
+            elif ftype.kind == "struct" and (ftype.name or "").lstrip("_") == "mp_obj_list_t":
+                self.h_mp_type_list(a, None)     # an inline list (sys.path, sys.argv)
+            elif ftype.kind == "array" and ftype.element is not None and ftype.element.kind == "pointer":
+                self.objs(a, ftype.count or 0, None)     # e.g. sys_mutable: sys.ps1, sys.ps2, ...
             else:
                 raw = self.read(a, max(ftype.size, 0))
                 if any(raw):
@@ -464,6 +469,8 @@ class Walker:
 
     # -- functions, code ------------------------------------------------------------------------------
     def h_mp_type_fun_bc(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)
         L = self.L
         self.obj(a + L.off("mp_obj_fun_bc_t.globals"), a)
         code = self.w(a + L.off("mp_obj_fun_bc_t.bytecode"))
@@ -524,13 +531,30 @@ class Walker:
     h_mp_type_fun_viper = h_mp_type_fun_native
 
     def h_mp_type_gen_wrap(self, a, parent):
-        self.obj(a + 4, a)
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)        # 1.19+: a bytecode function with another type
+        self.obj(a + self.L.off("mp_obj_gen_wrap_t.fun"), a)
 
     def h_closure_type(self, a, parent):
         L = self.L
         self.obj(a + L.off("mp_obj_closure_t.fun"), a)
         n = self.w(a + L.off("mp_obj_closure_t.n_closed"))
         self.objs(a + L.off("mp_obj_closure_t.closed"), n, a)
+
+    h_mp_type_closure = h_closure_type
+
+    def h_mp_type_deque(self, a, parent):
+        """collections.deque (1.19+): a ring of ``alloc`` slots; popped slots are NULL."""
+        L = self.L
+        alloc = self.w(a + L.off("mp_obj_deque_t.alloc"))
+        self.buf(a + L.off("mp_obj_deque_t.items"), "deque.items", a, self.h_deque_items, alloc,
+                 allow_interior=False)
+
+    def h_deque_items(self, start, parent, alloc):
+        if 4 * alloc > self.block_size(start):
+            self.problem(start, f"deque of {alloc} slots does not fit its block", parent)
+            return
+        self.objs(start, alloc, parent)
 
     def h_mp_type_cell(self, a, parent):
         self.obj(a + 4, a)
@@ -551,6 +575,8 @@ class Walker:
 
     def h_mp_type_module(self, a, parent):
         self.obj(a + self.L.off("mp_obj_module_t.globals"), a)
+        if self.profile.fun_bc == "context":
+            self.ctx_module_constants(a, parent)
 
     def h_mp_type_super(self, a, parent):
         self.objs(a + 4, 2, a)
@@ -697,6 +723,8 @@ class Walker:
 
     # -- generators -----------------------------------------------------------------------------------
     def h_mp_type_gen_instance(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_gen_instance(a, parent)
         L = self.L
         cs = a + L.off("mp_obj_gen_instance_t.code_state")
         self.obj(a + L.off("mp_obj_gen_instance_t.globals"), a)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.firmware_versions import ALL, firmware_for, selected
+from tests.firmware_versions import ALL, boards, selected
 
 
 @pytest.fixture(params=selected(ALL))
@@ -15,19 +15,4 @@ def mp_version(request):
 
 @pytest.fixture
 def make_board(request, tmp_path, mp_version):
-    from sim.device import Board
-    firmware = firmware_for(mp_version)
-    made = []
-    request.node._mpsim_boards = made
-
-    def factory(flash_path=None, boot: bool = True, **kw):
-        kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
-        b = Board("mps2-an385", firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
-        made.append(b)
-        if boot:
-            b.boot()
-        return b
-
-    yield factory
-    for b in made:
-        b.close()
+    yield from boards(request, tmp_path, mp_version)

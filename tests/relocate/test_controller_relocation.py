@@ -7,6 +7,25 @@ import pytest
 
 from sim.mpy.heap_config import default_base, heap_bounds
 
+from tests.firmware_versions import VERSIONS, boards, selected
+
+RELOCATABLE = selected(VERSIONS)      # the hook-free builds cannot take a new heap
+
+
+@pytest.fixture(params=RELOCATABLE)
+def mp_version(request):
+    return request.param
+
+
+@pytest.fixture
+def make_board(request, tmp_path, mp_version):
+    yield from boards(request, tmp_path, mp_version)
+
+
+@pytest.fixture
+def board(make_board):
+    return make_board()
+
 STATE = """
 class Node:
     def __init__(self, v):

@@ -14,7 +14,7 @@ PROFILE = dict(
     type_layout="slots",
     fun_bc="context",
     qstr_pool="1.19",
-    walker=False,
+    walker=True,
     requires=("mem.area.gc_alloc_table_start", "mem.area.gc_alloc_table_byte_len", "mem.area.gc_pool_start",
               "mem.area.gc_pool_end", "thread.gc_lock_depth", "vm.last_pool", "vm.qstr_last_chunk"),
 )
