@@ -2,7 +2,7 @@
 through the DWARF-described pool, and its stored hash is what compute_hash gives.
 
 The default firmware (1.9.2, prefixed layout) is always checked; firmware of the
-split-layout versions is checked where it has been built
+other versions is checked where it has been built
 (firmware/build/mps2-an385/<version>/firmware.elf), else skipped with the reason."""
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def test_default_firmware_rom_pool_reads_back_with_its_hashes():
     assert check_rom_pool(FIRMWARE, (1, 9)) > 300
 
 
-@pytest.mark.parametrize("version", [(1, 19), (1, 20), (1, 22), (1, 23)])
-def test_split_layout_rom_pool_reads_back_with_its_hashes(version):
+@pytest.mark.parametrize("version", [(1, 18), (1, 19), (1, 20), (1, 22), (1, 23)])
+def test_rom_pools_of_each_version_read_back_with_their_hashes(version):
     path = BUILD / ".".join(map(str, version)) / "firmware.elf"
     if not path.exists():
         pytest.skip(f"no {'.'.join(map(str, version))} firmware built at {path}")
