@@ -2,9 +2,8 @@
 the real heap of the real firmware in the emulator: a generator suspended inside a
 try/finally in a for loop, and a closure-making function.
 
-Checked for the default firmware (1.9.2) and for each version built under
-firmware/build/mps2-an385/<version>/firmware.elf (skipped, with the reason, when
-absent).  Such firmware compiles at run time without MICROPY_PERSISTENT_CODE unless
+Checked for each version whose firmware is built (tests/versions.py; skipped,
+with the reason, when absent).  Such firmware compiles at run time without MICROPY_PERSISTENT_CODE unless
 it can load .mpy: qstrs in its bytecode are qstr numbers (no qstr table), resolved
 here through the qstr pools (sim.mpy.qstr_pools)."""
 
@@ -17,7 +16,7 @@ import pytest
 from sim.device import Board
 from sim.firmware import Firmware
 from sim.mpy import bytecode, qstr_pools
-from tests.conftest import FIRMWARE, require_firmware
+from tests.versions import firmware_for
 
 VERSIONS = ["1.9", "1.18", "1.19", "1.20", "1.22", "1.23"]
 
@@ -38,15 +37,6 @@ g = keeper(5, 'x', k=2)
 first = next(g)
 second = next(g)
 """
-
-
-def firmware_for(version: str):
-    if version == "1.9":
-        return require_firmware()
-    path = FIRMWARE.parent / version / "firmware.elf"
-    if not path.exists():
-        pytest.skip(f"no {version} firmware built at {path}")
-    return path
 
 
 def version_of(fw: Firmware, board: Board) -> tuple[int, int, int]:
