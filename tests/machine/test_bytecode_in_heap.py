@@ -140,6 +140,9 @@ def test_bytecode_compiled_by_the_firmware_decodes_and_types_suspended_generator
                 names[ref.index] = pools.text(*pools.locate(chain, ref.index)).decode()
         assert names[pre.name] == "keeper"
         assert {"range", "len", "list"} <= set(names.values())
+        ip = h.word(cs + h.off("mp_code_state_t", "ip")) - code_addr
+        raw = h.m.read(code_addr, h.block_bytes(code_addr))
+        assert bc.source_line(raw, pre, ip - 1) == 10            # yield add(i) + ...
         # each suspended state: ip, sp and the exception stack agree with one analysed state
         assert board.repl.eval("third") == (1, (1,), 7)
         for name, want in EXPECTED.items():

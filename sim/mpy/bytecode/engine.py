@@ -54,6 +54,25 @@ def _byte(code: bytes, pos: int, what: str) -> int:
     return code[pos]
 
 
+def line_from_table(code: bytes, p: int, top: int, bc: int, zero_ends: bool) -> int:
+    """Walk a line-number table from ``p``: (bytecode bytes, lines) to skip, as
+    0b0LLBBBBB or 0b1LLLBBBB 0bLLLLLLLL; the line of bytecode offset ``bc``."""
+    line = 1
+    while p < top and (code[p] or not zero_ends):
+        c = code[p]
+        if c & 0x80:
+            b, n = c & 0xF, ((c << 4) & 0x700) | code[p + 1]
+            p += 2
+        else:
+            b, n = c & 0x1F, c >> 5
+            p += 1
+        if bc < b:
+            break
+        bc -= b
+        line += n
+    return line
+
+
 class Bytecode(StackFlow):
     """Decoder and stack analysis for one ``Format``: what for_version() hands out."""
 
@@ -222,24 +241,10 @@ class Bytecode(StackFlow):
         return out
 
     def source_line(self, code: bytes, pre: Prelude, offset: int) -> int:
-        """The source line of the instruction at ``offset`` (mp_bytecode_get_source_line):
-        pairs of (bytecode bytes, lines) to skip, 1 or 2 bytes each; mpy v5 ends the table
-        with a zero byte, mpy v6 at the end of the code-info section."""
-        p, top, bc, line = pre.line_info, pre.cell_start, offset - pre.code_start, 1
-        zero_ends = self.format.names != "uint+args"
-        while p < top and (code[p] or not zero_ends):
-            c = code[p]
-            if c & 0x80:
-                b, n = c & 0xF, ((c << 4) & 0x700) | code[p + 1]
-                p += 2
-            else:
-                b, n = c & 0x1F, c >> 5
-                p += 1
-            if bc < b:
-                break
-            bc -= b
-            line += n
-        return line
+        """The source line of the instruction at ``offset`` (mp_bytecode_get_source_line).
+        mpy v5 ends the line table with a zero byte, mpy v6 at the end of code info."""
+        return line_from_table(code, pre.line_info, pre.cell_start, offset - pre.code_start,
+                               zero_ends=self.format.names != "uint+args")
 
     def n_locals(self, pre: Prelude, insns: list[Insn]) -> int:
         """Locals occupy the top of the state array; count the ones the code can touch."""
