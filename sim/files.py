@@ -70,7 +70,7 @@ def read_bytes(path: str | os.PathLike, what: str, limit: int | None = None) -> 
         if size > limit:
             raise UsageError(f"{what} {path} is {size} bytes: more than any {what} can be ({limit})")
         try:
-            data = _read_up_to(f, limit + 1)
+            data = read_up_to(f, limit + 1)
         except OSError as e:
             raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(data) > limit:
@@ -86,7 +86,7 @@ def read_text(path: str | os.PathLike, what: str, limit: int | None = None) -> s
         raise UsageError(f"{what} {path} is not a UTF-8 text file") from None
 
 
-def _read_up_to(f, n: int) -> bytes:
+def read_up_to(f, n: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         chunk = f.read(min(n - len(out), 1 * MiB))

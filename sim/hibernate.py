@@ -84,6 +84,7 @@ class Hibernator:
         heap = _heap_geometry(geo)
         image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=heap,
                                ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+        image.check_saveable(self.machine.board)
         # 1. the GC heap: its tables whole, and only the used blocks of the pool
         used = state.used_blocks(geo)
         image.set_table(SECTION_ATB, self.machine.read(geo.alloc_table_start, geo.alloc_table_len))
@@ -141,6 +142,7 @@ class Hibernator:
         image.check_matches(fingerprint=self.firmware.fingerprint, board=self.machine.board.name)
         for name in (SECTION_CTX, SECTION_ATB, SECTION_POOL):
             image.section(name)
+        image.check_usable(self.machine.board, {n: p.state() for n, p in self._captured_peripherals()})
 
     def resume(self, image: HibernateImage | None = None) -> ResumeReport:
         """Boot the firmware and restore ``image`` (default: the newest usable one).

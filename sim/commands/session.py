@@ -118,12 +118,8 @@ def boot(board) -> str:
 def scripts(args: argparse.Namespace) -> list[str]:
     out = list(args.code)
     if getattr(args, "script", None):
-        try:
-            out.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        out.append(read_text(args.script, "script"))
     for i, code in enumerate(out):
         _check_sendable(code, args.script if i == len(args.code) else f"-c #{i + 1}")
     return out
