@@ -190,7 +190,7 @@ class HibernateImage:
         for name, state in self.peripheral_states().items():
             if name not in peripheral_states:
                 raise ImageError(f"section 'periph.{name}': board {board.name} has no peripheral {name!r}")
-            _check_shape(state, peripheral_states[name], f"section 'periph.{name}'")
+            check_shape(state, peripheral_states[name], f"section 'periph.{name}'")
 
     def check_saveable(self, board) -> None:
         """Before a save reads the heap the interpreter describes: a geometry that is not
@@ -384,7 +384,7 @@ def check_used_blocks(packed: bytes, pool_len: int, block_size: int) -> None:
         raise ImageError(f"heap data is {len(packed) - pos} bytes, its block map says {used * block_size}")
 
 
-def _check_shape(value: Any, like: Any, where: str) -> None:
+def check_shape(value: Any, like: Any, where: str) -> None:
     """``value`` has the shape of ``like``: a dict with the same keys (an empty dict
     in ``like``: any str keys), a list (a non-empty one in ``like``: the same length)
     whose items are shaped like its first, an int (never a bool for an int, nor the
@@ -397,7 +397,7 @@ def _check_shape(value: Any, like: Any, where: str) -> None:
             extra, missing = sorted(set(value) - set(like)), sorted(set(like) - set(value))
             raise ImageError(f"{where}: " + (f"missing {missing[0]!r}" if missing else f"unknown key {extra[0]!r}"))
         for k, v in value.items():
-            _check_shape(v, like[k] if like else 0, f"{where}.{k}")
+            check_shape(v, like[k] if like else 0, f"{where}.{k}")
     elif isinstance(like, list):
         if not isinstance(value, list):
             raise ImageError(f"{where}: expected a list, found {type(value).__name__}")
@@ -406,7 +406,7 @@ def _check_shape(value: Any, like: Any, where: str) -> None:
         if len(value) > 4096:
             raise ImageError(f"{where}: {len(value)} items is too many")
         for i, v in enumerate(value):
-            _check_shape(v, like[i] if like else 0, f"{where}[{i}]")
+            check_shape(v, like[i] if like else 0, f"{where}[{i}]")
     elif isinstance(like, bool) or isinstance(value, bool):
         if type(value) is not type(like):
             raise ImageError(f"{where}: expected {type(like).__name__}, found {type(value).__name__}")

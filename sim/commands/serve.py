@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..cli import command
+from ..numbers import seconds
 from ..errors import UsageError
 from .session import board_args, open_board
 
@@ -103,7 +104,7 @@ def _control_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--socket", default=os.environ.get(CONTROL_ENV),
                    help=f"the control socket that 'mpsim serve' printed (default: ${CONTROL_ENV})")
     p.add_argument("request", nargs="+", help="hibernate | power-cycle | resume | reset | status | quit")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for the answer (default 60)")
 
 
 @command("control", "send a request to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...)",

@@ -51,14 +51,8 @@ def board_args(p: argparse.ArgumentParser) -> None:
 
 
 def parse_size(text: str) -> int:
-    units = {"k": 1024, "m": 1024 * 1024}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 131072, 128K or 1M)") from None
+    from ..numbers import size           # finite, whole bytes, in the 32-bit space
+    return size(text)
 
 
 def code_args(p: argparse.ArgumentParser) -> None:
@@ -75,6 +69,8 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..firmware import Firmware
     from ..heap_config import heap_bounds
     from ..paths import default_firmware
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")          # nan/inf/negative: refused, never a hang
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))
     if hibernatable:
