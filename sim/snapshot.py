@@ -82,7 +82,7 @@ def load_snapshot(machine, path: str | os.PathLike) -> None:
         e = _check_entry(e, memories, flashes, path)
         length = e["length"]
         if pos + length > len(data):
-            raise UsageError(f"{path}: region {e['name']} is truncated")
+            raise UsageError(f"{path}: region {e['name']} is corrupt (truncated)")
         blob = _inflate(data[pos:pos + length], e["size"], e["name"], path)
         chunks.append((e, blob))
         pos += length

@@ -156,6 +156,10 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
+    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+        err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
+        boot(board)
+        return None
     report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
     if report:
         if report.relocated:
