@@ -142,7 +142,7 @@ class Hibernator:
         image.check_matches(fingerprint=self.firmware.fingerprint, board=self.machine.board.name)
         for name in (SECTION_CTX, SECTION_ATB, SECTION_POOL):
             image.section(name)
-        image.check_usable(self.machine.board, {n: p.state() for n, p in self._captured_peripherals()})
+        image.check_usable(self.machine.board, dict(self._captured_peripherals()))
 
     def resume(self, image: HibernateImage | None = None) -> ResumeReport:
         """Boot the firmware and restore ``image`` (default: the newest usable one).

@@ -179,18 +179,24 @@ class HibernateImage:
             check_used_blocks(pool, self.heap.pool_end - self.heap.pool_start, self.heap.block_size)
         self.peripheral_states()
 
-    def check_usable(self, board, peripheral_states: dict[str, dict[str, Any]]) -> None:
+    def check_usable(self, board, peripherals: dict[str, Any]) -> None:
         """Refuse, before the machine is touched, an image whose heap is not inside
-        ``board``'s writable RAM or whose peripheral states are not shaped like
-        ``peripheral_states`` (the running machine's: the same keys and kinds of
-        value, recursively). Peripherals the machine lacks are refused too. Runs
+        ``board``'s writable RAM or whose peripheral states the running machine's
+        ``peripherals`` cannot take: not shaped like their own ``state()`` (the same
+        keys and kinds of value, recursively), or refused by their ``check_state``
+        (values out of range). Peripherals the machine lacks are refused too. Runs
         ``check_consistent`` first."""
         self.check_consistent()
         check_heap_inside(self.heap, board)
         for name, state in self.peripheral_states().items():
-            if name not in peripheral_states:
-                raise ImageError(f"section 'periph.{name}': board {board.name} has no peripheral {name!r}")
-            check_shape(state, peripheral_states[name], f"section 'periph.{name}'")
+            where = f"section 'periph.{name}'"
+            if name not in peripherals:
+                raise ImageError(f"{where}: board {board.name} has no peripheral {name!r}")
+            check_shape(state, peripherals[name].state(), where)
+            try:
+                peripherals[name].check_state(state)
+            except ValueError as e:
+                raise ImageError(f"{where}: {e}") from None
 
     def check_saveable(self, board) -> None:
         """Before a save reads the heap the interpreter describes: a geometry that is not

@@ -73,7 +73,9 @@ def load_snapshot(machine, path: str | os.PathLike) -> None:
                          f"running {machine.firmware.fingerprint[:12]})")
     try:
         check_shape(header.get("state"), machine.state(), "machine state")
-    except ImageError as e:
+        for name, p in machine.peripherals.items():
+            p.check_state(header["state"]["peripherals"][name])
+    except (ImageError, ValueError) as e:
         raise UsageError(f"{path}: {e}") from None
     memories = {r.name: (r.base, r.size) for r in _regions(machine)}
     flashes = {p.name: len(p.backing) for p in machine.peripherals.values() if hasattr(p, "backing")}

@@ -111,6 +111,13 @@ def _extra_key(state):
     return {**state, "zz_extra": 1}
 
 
+def _bad_nvic(state):
+    if "nvic" not in state:
+        return _retype(state)
+    nvic = dict(state["nvic"], active=[9999], prigroup=99)
+    return {**state, "nvic": nvic}
+
+
 def _deepen(state):
     k = sorted(state)[0]
     return {**state, k: {"a": [[[[state[k]]]]]}}
@@ -129,7 +136,7 @@ mutations = st.one_of(
     st.builds(_section, st.sampled_from([SECTION_ATB, SECTION_FTB, SECTION_POOL, "periph.uart0"]),
               st.one_of(st.just(BOMB), st.binary(max_size=64), st.just(zlib.compress(b"[1, 2]")),
                         st.just(b'{"a": ' * 200 + b"1" + b"}" * 200))),
-    st.builds(_periph, st.tuples(st.integers(0, 20), st.sampled_from([_drop_key, _retype, _extra_key, _deepen]))),
+    st.builds(_periph, st.tuples(st.integers(0, 20), st.sampled_from([_drop_key, _retype, _extra_key, _deepen, _bad_nvic]))),
 )
 
 
@@ -207,4 +214,16 @@ def test_a_heap_outside_ram_is_refused(rig):
     img.heap = dataclasses.replace(h, **{f: getattr(h, f) + shift for f in _GEO_FIELDS[:-1]
                                          if getattr(h, f) and f not in ("atb_len", "ftb_len")})
     with pytest.raises(ImageError, match="is not inside the RAM of board mps2-an385"):
+        board.hibernator._check_compatible(img)
+
+
+def test_nvic_state_out_of_range_is_refused_before_load_state(rig):
+    """The right shape, impossible values: an active exception 9999 would index past the
+    NVIC's tables at the next interrupt (an IndexError deep in a run)."""
+    board, original, _backing, _want = rig
+    img = decode(original.encode())
+    scs = img.peripheral_states()["scs"]
+    scs["nvic"]["active"] = [9999]
+    img.sections["periph.scs"] = json.dumps(scs).encode()
+    with pytest.raises(ImageError, match="section 'periph.scs': nvic: the active exceptions are not distinct"):
         board.hibernator._check_compatible(img)
