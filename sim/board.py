@@ -215,7 +215,7 @@ def _memory(m: Any, where: str) -> MemoryRegion:
         name=_get(m, "name", str, where),
         base=_get(m, "base", int, where),
         size=_get(m, "size", int, where),
-        alias=m.get("alias"),
+        alias=_get(m, "alias", str, where) if "alias" in m else None,
         boot=_flag(m, "boot", where),
         rom=_flag(m, "rom", where),
     )

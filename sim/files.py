@@ -58,19 +58,31 @@ def open_regular(path: str | os.PathLike, what: str):
     return os.fdopen(fd, "rb", buffering=0)
 
 
+def check_regular_or_absent(path: str | os.PathLike, what: str) -> None:
+    """Refuse a path that exists and is not a regular file (symlinks followed)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{what} {path} is {_kind(st.st_mode)}, not a regular file")
+
+
 def read_bytes(path: str | os.PathLike, what: str, limit: int | None = None) -> bytes:
     """The whole of a regular file of at most ``limit`` bytes (default: by ``what``)."""
     limit = LIMITS.get(what, 64 * MiB) if limit is None else limit
     try:
         f = open_regular(path, what)
     except FileNotFoundError:
-        raise UsageError(f"cannot read {what} {path}: no such file") from None
+        raise UsageError(f"cannot read {what} {path}: file not found") from None
     with f:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise UsageError(f"{what} {path} is {size} bytes: more than any {what} can be ({limit})")
         try:
-            data = _read_up_to(f, limit + 1)
+            data = read_up_to(f, limit + 1)
         except OSError as e:
             raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(data) > limit:
@@ -86,7 +98,7 @@ def read_text(path: str | os.PathLike, what: str, limit: int | None = None) -> s
         raise UsageError(f"{what} {path} is not a UTF-8 text file") from None
 
 
-def _read_up_to(f, n: int) -> bytes:
+def read_up_to(f, n: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         chunk = f.read(min(n - len(out), 1 * MiB))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import FirmwareError
+from .errors import FirmwareError, UsageError
 from .paths import cache_dir
 
 CACHE_DIR = cache_dir()
@@ -263,15 +263,18 @@ class Firmware:
 
 def _read(path: Path) -> tuple[bytes, tuple[int, ...]]:
     """The file's bytes and its identity (unchanged from before to after the read)."""
+    from . import files                  # regular files only (no FIFO, device), capped in size
     try:
-        with open(path, "rb") as f:
+        with files.open_regular(path, "firmware") as f:
             before = _identity(os.fstat(f.fileno()))
-            raw = f.read()
+            if before[2] > files.LIMITS["firmware"]:
+                raise FirmwareError(f"firmware {path} is {before[2]} bytes: too large for a firmware ELF")
+            raw = files.read_up_to(f, files.LIMITS["firmware"])
             after = _identity(os.fstat(f.fileno()))
     except FileNotFoundError:
         raise FirmwareError(f"firmware not found: {path}") from None
-    except IsADirectoryError:
-        raise FirmwareError(f"firmware path is a directory, not an ELF file: {path}") from None
+    except UsageError as e:
+        raise FirmwareError(str(e)) from None
     except OSError as e:
         raise FirmwareError(f"cannot read firmware {path}: {e.strerror}") from None
     return raw, (after if after == before else ())

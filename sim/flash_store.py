@@ -55,6 +55,7 @@ class FlashStore:
 
         The file is read into the mapped buffer directly (no 8 MiB copy); its size is
         checked first, so a refused file leaves the flash as it was. Cost: ~4 ms."""
+        files.check_regular_or_absent(self.path, "flash image")   # never a lock file next to /dev/zero
         if self._lock is not None:
             self._lock.acquire()
             try:

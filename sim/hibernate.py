@@ -83,6 +83,7 @@ class Hibernator:
         geo = state.geometry()
         image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=geo,
                                ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+        image.check_saveable(self.machine.board)
         # 1. the GC heap: its tables whole, and only the used blocks of the pool
         used = state.used_blocks(geo)
         image.set_table(SECTION_ATB, self.machine.read(geo.atb_start, geo.atb_len))
@@ -140,6 +141,7 @@ class Hibernator:
         image.check_matches(fingerprint=self.firmware.fingerprint, board=self.machine.board.name)
         for name in (SECTION_CTX, SECTION_ATB, SECTION_POOL):
             image.section(name)
+        image.check_usable(self.machine.board, dict(self._captured_peripherals()))
 
     def resume(self, image: HibernateImage | None = None) -> ResumeReport:
         """Boot the firmware and restore ``image`` (default: the newest usable one).

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from ..cli import command
+from ..numbers import seconds
 from ..errors import UsageError
 from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board
@@ -117,7 +118,7 @@ def _control_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("request", nargs="+",
                    help="one or more of: hibernate, power-cycle, resume, reset, status, quit, help; "
                         "sent in order over one connection")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default: 60)")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for each answer (default: 60)")
 
 
 @command("control", "send requests to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...); "

@@ -52,14 +52,8 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
 
 
 def parse_size(text: str) -> int:
-    units = {"k": 1024, "m": 1024 * 1024}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 131072, 128K or 1M)") from None
+    from ..numbers import size           # finite, whole bytes, in the 32-bit space
+    return size(text)
 
 
 def code_args(p: argparse.ArgumentParser) -> None:
@@ -76,6 +70,8 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..firmware import Firmware
     from ..mpy.heap_config import heap_bounds
     from ..paths import default_firmware
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")          # nan/inf/negative: refused, never a hang
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(spec.name))
     if hibernatable:
@@ -120,12 +116,8 @@ def boot(board) -> str:
 def scripts(args: argparse.Namespace) -> list[str]:
     out = list(args.code)
     if getattr(args, "script", None):
-        try:
-            out.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        out.append(read_text(args.script, "script"))
     for i, code in enumerate(out):
         _check_sendable(code, args.script if i == len(args.code) else f"-c #{i + 1}")
     return out
@@ -166,6 +158,10 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
+    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+        err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
+        boot(board)
+        return None
     report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
     if report:
         if report.relocated:
