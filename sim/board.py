@@ -23,9 +23,9 @@ from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 from .errors import BoardError
-from .paths import cache_dir
+from .paths import boards_dir, cache_dir
 
-BOARDS_DIR = Path(os.environ.get("MPSIM_BOARDS", Path(__file__).resolve().parent.parent / "boards"))
+BOARDS_DIR = boards_dir()
 DEFAULT_BOARD = "mps2-an385"
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 

@@ -73,9 +73,9 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..device import Board
     from ..firmware import Firmware
     from ..heap_config import heap_bounds
-    from ..paths import default_firmware
+    from ..paths import require_default_firmware
     spec = load_board(args.board)
-    fw = Firmware.load(args.firmware or default_firmware(spec.name))
+    fw = Firmware.load(args.firmware or require_default_firmware(spec.name))
     if hibernatable:
         require_hibernatable(fw)
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
