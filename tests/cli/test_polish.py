@@ -117,3 +117,19 @@ def test_readme_lists_every_environment_variable():
         used |= set(re.findall(r"MPSIM_[A-Z_]+", path.read_text()))
     readme = (REPO / "README.md").read_text()
     assert used and not {v for v in used if f"`{v}`" not in readme}, sorted(v for v in used if f"`{v}`" not in readme)
+
+
+def test_heap_picture_legend_covers_every_colour_and_has_a_caption(board):
+    from sim.heapmap import FREE_GLYPH, PALETTE, legend, svg, terminal_map
+    from sim.heapwalk import walk_memory
+    board.repl.exec("s = [str(i) * 9 for i in range(40)]\nd = {i: i / 2 for i in range(20)}")
+    board.settle()
+    walk = walk_memory(board.machine, board.firmware)
+    named = {kind for name, _ in legend() for kind in name.split("/")}
+    assert set(PALETTE) <= named and "other" in named, "a colour the legend does not name"
+    text = terminal_map(walk).plain
+    assert f"{FREE_GLYPH} free" in text, "the legend's free glyph is the map's"
+    picture = svg(walk)
+    assert all(colours[1] in picture for _, colours in legend())
+    assert f"{walk.pool_start:#010x}..{walk.pool_end:#010x}" in picture and "16 B block" in picture
+    assert f"{walk.live_bytes()} B live" in picture
