@@ -24,9 +24,9 @@ from typing import Any, Mapping, NamedTuple
 
 from . import files
 from .errors import BoardError, UsageError
-from .paths import cache_dir, check_name
+from .paths import boards_dir, cache_dir, check_name
 
-BOARDS_DIR = Path(os.environ.get("MPSIM_BOARDS", Path(__file__).resolve().parent.parent / "boards"))
+BOARDS_DIR = boards_dir()
 DEFAULT_BOARD = "mps2-an385"
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 

@@ -133,10 +133,15 @@ class Board:
         self.flash = self.machine.peripherals[self.spec.flash.name]
         self.store = FlashStore(self.flash, self.spec.name, flash_path, wait_lock=wait_lock)
         self.store.load()
-        self.repl = Repl(MachineLink(self.machine), timeout_s=timeout_s)
+        self.console_log = bytearray()       # all the board printed, across reboots and power cycles
+        self.sent_code: list[str] = []       # all the code sent to it, in order
+        self.repl = self._new_repl(timeout_s)
         self.boot_output = ""                # what the firmware printed up to its last first prompt
         self.heap = heap                     # GC heap bounds (None: the firmware's static heap)
         self._hibernator: Hibernator | None = None
+
+    def _new_repl(self, timeout_s: float | None) -> Repl:
+        return Repl(MachineLink(self.machine), timeout_s=timeout_s, transcript=self.console_log, sent=self.sent_code)
 
     @property
     def hibernator(self) -> "Hibernator":
@@ -150,9 +155,10 @@ class Board:
     # -- life cycle ---------------------------------------------------------------
     def boot(self) -> str:
         """Power-on reset and run to the friendly prompt; returns the boot output."""
+        self.console_log += b"\n[mpsim: power-on reset]\n"
         self.machine.reset()
         heap_config.apply(self.machine, self.heap)
-        self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
+        self.repl = self._new_repl(self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
         if self.heap is not None:
             from .mpy.state import MpState
@@ -181,13 +187,15 @@ class Board:
     def power_cycle(self) -> None:
         """Power off (RAM to garbage, CPU and peripherals reset). The flash keeps its
         contents; call ``resume()`` or ``boot()`` to power on again."""
+        self.console_log += b"\n[mpsim: power cut]\n"
         self.machine.power_off()
 
     def resume(self, image=None) -> ResumeReport:
         """Power on, restore ``image`` (default: the newest usable one), continue to
         the prompt. Raises ImageError naming why when there is no usable image."""
+        self.console_log += b"\n[mpsim: power on, resuming]\n"
         report = self.hibernator.resume(image)
-        self.repl = Repl(MachineLink(self.machine), timeout_s=self.repl.timeout_s)
+        self.repl = self._new_repl(self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
         return report
 

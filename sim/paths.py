@@ -1,4 +1,11 @@
-"""Where mpsim finds its default firmware and keeps flash images."""
+"""Where mpsim finds its board files and default firmware, and keeps flash images.
+
+Both a source tree (``pip install -e .``, or ``sim`` on ``PYTHONPATH``) and an
+installed wheel work: the board files ship inside the package (``sim/boards/``,
+see setup.py) and are used from the source tree's ``boards/`` when run from it.
+Environment variables override each place: MPSIM_BOARDS, MPSIM_FIRMWARE,
+MPSIM_FLASH_DIR, MPSIM_CACHE.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,22 @@ from pathlib import Path
 
 from .errors import UsageError
 
-REPO = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent          # the source tree, when mpsim runs from one
+BUILD_HINT = ("build one with `bash tools/setup` in an mpsim source tree, or pass --firmware ELF "
+              "or set MPSIM_FIRMWARE")
+
+
+def in_source_tree() -> bool:
+    return (REPO / "pyproject.toml").is_file() and (REPO / "sim").is_dir()
+
+
+def boards_dir() -> Path:
+    env = os.environ.get("MPSIM_BOARDS")
+    if env:
+        return Path(env)
+    installed = PACKAGE / "boards"
+    return installed if installed.is_dir() else REPO / "boards"
 
 
 def default_firmware(board: str) -> Path:
@@ -18,8 +40,26 @@ def default_firmware(board: str) -> Path:
     return REPO / "firmware" / "build" / board / "firmware.elf"
 
 
+def require_default_firmware(board: str) -> Path:
+    """The default firmware, or one line saying where it was looked for and how to get one."""
+    from .errors import FirmwareError
+    path = default_firmware(board)
+    if not path.exists():
+        where = "MPSIM_FIRMWARE" if os.environ.get("MPSIM_FIRMWARE") else "the default firmware"
+        raise FirmwareError(f"no firmware: {where} {path} does not exist; {BUILD_HINT}")
+    return path
+
+
 def flash_dir() -> Path:
-    return Path(os.environ.get("MPSIM_FLASH_DIR", REPO / "flash_images"))
+    """Flash images persist here between processes: the source tree's flash_images/
+    when run from one, else the user's data directory (never inside site-packages)."""
+    env = os.environ.get("MPSIM_FLASH_DIR")
+    if env:
+        return Path(env)
+    if in_source_tree():
+        return REPO / "flash_images"
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "mpsim" / "flash_images"
 
 
 def cache_dir() -> Path:

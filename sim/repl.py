@@ -32,10 +32,14 @@ class Link(Protocol):
 
 
 class Repl:
-    def __init__(self, link: Link, timeout_s: float = 10.0):
+    def __init__(self, link: Link, timeout_s: float | None = 10.0, transcript: bytearray | None = None,
+                 sent: list[str] | None = None):
         self.link = link
         self.timeout_s = timeout_s
-        self.transcript = bytearray()   # everything the board sent, for error reports
+        # Everything the board sent and the code sent to it, for error reports; a Board
+        # passes its own, so they outlive this Repl (a reboot or power cycle makes a new one).
+        self.transcript = bytearray() if transcript is None else transcript
+        self.sent = [] if sent is None else sent
         self._pending = bytearray()     # received but not yet consumed
         self.in_raw = False
 
@@ -103,6 +107,7 @@ class Repl:
         """Type one line (or a block ending in a blank line) at ``>>>`` and return the
         output printed before the next prompt, without the echoed input."""
         lines = line.rstrip("\n").split("\n")
+        self.sent.append(line)
         for i, text in enumerate(lines):
             self.write(text.encode() + b"\r")
             if i < len(lines) - 1:
@@ -121,6 +126,7 @@ class Repl:
 
     def paste(self, code: str, timeout_s: float | None = None) -> str:
         """Paste mode (Ctrl-E ... Ctrl-D): code runs as one unit, like a file."""
+        self.sent.append(code)
         self.write(CTRL_E)
         self.read_until(b"=== ", timeout_s)
         self.write(code.replace("\n", "\r").encode())
@@ -148,6 +154,7 @@ class Repl:
 
     def exec_raw(self, code: str, timeout_s: float | None = None) -> tuple[str, str]:
         """Run ``code`` in the raw REPL; returns (stdout, exception text)."""
+        self.sent.append(code)
         self.enter_raw()
         self.write(code.encode())
         self.write(CTRL_D)
@@ -164,6 +171,7 @@ class Repl:
         board prints it; returns the exception text (empty if none). ``timeout_s``
         bounds the whole run, upload included (None: no limit)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.sent.append(code)
 
         def left() -> float | None:
             if deadline is None:

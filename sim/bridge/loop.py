@@ -307,9 +307,16 @@ class Bridge:
 
     def _settle(self, timeout_s: float = SETTLE_S) -> None:
         """Run until the firmware waits for input with nothing queued for it (a
-        client's last bytes may still be on their way): hibernate needs that."""
+        client's last bytes may still be on their way): hibernate needs that. The
+        client is still heard meanwhile, so its Ctrl-C can end a running program
+        and the request then succeeds."""
         deadline = time.monotonic() + timeout_s
         while self.state == "running" or self.pending_in:
+            if len(self.pending_in) < MAX_PENDING_IN:
+                for fd, _events in _poll(self.endpoint.read_fds(), [], 0):
+                    data = self.endpoint.on_readable(fd)
+                    self.counters.bytes_in += len(data)
+                    self.pending_in += data
             if self.state in ("exited", "faulted"):
                 raise SimError(f"cannot hibernate: the board is {self.state}")
             if time.monotonic() > deadline:

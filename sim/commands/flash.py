@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
+from .console import console
 from rich.table import Table
 
 from ..board import load_board
@@ -44,7 +44,7 @@ def open_store(args: argparse.Namespace, need_file: bool = False) -> FlashStore:
 def flash_info(args: argparse.Namespace) -> int:
     store = open_store(args)
     f = store.flash
-    out = Console()
+    out = console()
     used = sum(1 for i in range(0, f.size, f.sector_size)
                if f.backing[i:i + f.sector_size] != bytes([f.erase_value]) * f.sector_size)
     out.print(f"flash {f.name} at {f.base:#010x}: {f.size // 1024} KiB, {f.sector_count} sectors of "
@@ -57,19 +57,28 @@ def flash_info(args: argparse.Namespace) -> int:
         t.add_column(col)
     for info in part.scan():
         board = fw = heap = note = ""
-        if info.valid:
+        state = info.state
+        if state == "empty" and not _erased(f, info.slot):
+            state, note = "torn", "data but no commit record: a hibernate was cut before it committed"
+        elif info.valid:
             try:
                 img = decode(part.body(info))
                 board, fw = img.board, img.fingerprint[:12]
                 heap = f"{img.heap.heap_start:#x}..{img.heap.heap_end:#x}"
             except Exception as e:  # noqa: BLE001 - a report, not a decision
                 note = str(e)
-        else:
+        elif not note:
             note = info.reason or ""
-        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", info.state,
+        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", state,
                   str(info.sequence or ""), str(info.length or ""), board, fw, heap, note)
     out.print(t)
     return 0
+
+
+def _erased(flash, slot) -> bool:
+    """Every byte of the slot erased: truly empty (an empty commit record alone is not:
+    a cut hibernate leaves its data without one)."""
+    return flash.read(slot.offset, slot.size) == bytes([flash.erase_value]) * slot.size
 
 
 def flash_export(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from .console import console
 from rich.table import Table
 
 from ..board import load_board
@@ -20,14 +20,14 @@ KEY_SYMBOLS = ("mp_state_ctx", "gc_init", "mpsim_restore_point", "pyexec_friendl
 
 def _args(p: argparse.ArgumentParser) -> None:
     common_args(p)
-    p.add_argument("--symbols", metavar="SUBSTRING", help="also list every symbol whose name contains SUBSTRING")
+    p.add_argument("--symbols", metavar="SUBSTRING", help="also list every symbol whose name contains SUBSTRING (default: none)")
 
 
 @command("info", "show the board's memory map, the firmware's MicroPython version, features and symbols", _args)
 def info(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(board.name))
-    out = Console()
+    out = console()
     t = Table(title=f"{board.name}: {board.description}")
     for col in ("name", "kind", "base", "end", "size", "notes"):
         t.add_column(col, justify="right" if col in ("base", "end", "size") else "left")

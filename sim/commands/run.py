@@ -6,42 +6,21 @@ and the exit status is the script's: 0 when it ends, the code of ``sys.exit(n)``
 when it exits through semihosting, 1 with the crash report for a guest fault.
 ``--timeout`` limits the script's wall time (none by default; Ctrl-C stops it).
 
-How the status comes back, on any MicroPython version: the raw REPL reports an
-uncaught exception as text, but swallows SystemExit and its code (1.9.2 even
-leaves the raw REPL for a soft reset; 1.2x carries on as if the code ended).
-So each piece of code runs inside a small wrapper, ``exec(<its source>)`` in a
-``try`` that keeps SystemExit's argument in a variable the host reads (and
-deletes) afterwards. ``exec``, ``try``/``except`` and ``repr`` of a ``str`` are in
-every MicroPython; the source travels as a string literal, so any character,
-control characters included, reaches the board intact. The price: the board
-holds the source twice while it compiles (the raw REPL's line buffer and the
-literal), and the traceback's first frame is the wrapper's, which is removed.
+How the status comes back, on any MicroPython version: sim/commands/program.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import re
 import sys
 from pathlib import Path
 
 from ..cli import command
 from ..errors import BoardStopped, GuestFault, ReplTimeout, UsageError
+from .program import STATUS_QUERY, wrap
 from .session import board_args, boot, err, hibernate_with_progress, open_board, save_table
 
-STATUS = "_mpsim_exit"
-WRAPPER = (f"{STATUS} = None\n"
-           "try:\n"
-           "    exec({source})\n"
-           "except SystemExit as _mpsim_e:\n"
-           f"    {STATUS} = _mpsim_e.args[0] if _mpsim_e.args else None\n"
-           f"    {STATUS} = 0 if {STATUS} is None else {STATUS}\n"
-           f"    {STATUS} = {STATUS} if isinstance({STATUS}, int) else str({STATUS})\n"
-           "    del _mpsim_e\n")
-# The wrapper's own frames: the user's code is "<string>", only the wrapper is "<stdin>"
-# (1.9.2 lists it twice: the exec line and the end of the try statement).
-WRAPPER_FRAME = re.compile(r'^  File "<stdin>", line \d+, in <module>\n', re.MULTILINE)
 BOOT_TIMEOUT_S = 30.0          # booting to the prompt: a firmware that never gets there fails
 
 
@@ -114,8 +93,9 @@ def run_program(board, code: str, timeout_s: float | None) -> int | None:
         out.write(data.replace(b"\r\n", b"\n"))
         out.flush()
 
+    program = wrap(code)
     try:
-        exc = board.repl.exec_stream(WRAPPER.format(source=repr(code)), stream, timeout_s)
+        exc = board.repl.exec_stream(program.code, stream, timeout_s)
     except GuestFault as e:                 # the firmware's crash report, then the fault's one line
         stream(e.output)
         raise
@@ -130,10 +110,10 @@ def run_program(board, code: str, timeout_s: float | None) -> int | None:
         raise ReplTimeout(f"the script did not finish within {timeout_s:g} s (--timeout); "
                           f"its output so far is above") from None
     if exc:
-        sys.stderr.write(WRAPPER_FRAME.sub("", exc))
+        sys.stderr.write(program.traceback(exc))
         sys.stderr.flush()
         return 1
-    status = ast.literal_eval(board.repl.exec(f"print(repr({STATUS}))\ndel {STATUS}").strip())
+    status = ast.literal_eval(board.repl.exec(STATUS_QUERY).strip())
     if status is None:
         return None
     if isinstance(status, int):

@@ -45,7 +45,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal, /dev/pts/N (the default)")
     where.add_argument("--tcp", type=_port, metavar="PORT",
-                       help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time")
+                       help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time (default: a pty)")
     p.add_argument("--control", metavar="PATH",
                    help="control socket path (default: a new temporary directory, removed on exit)")
     p.add_argument("--resume", action="store_true",

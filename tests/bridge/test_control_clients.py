@@ -5,6 +5,7 @@ every request it is given. Real server processes, real unix sockets.
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -124,3 +125,24 @@ def test_control_path_that_is_not_a_socket_is_refused_untouched(tmp_path, kind):
     err = errors(r)
     assert len(err) == 1 and "is not a socket" in err[0], err
     assert path.read_text() == "keep me" if kind == "file" else path.is_dir()
+
+
+def test_hibernate_while_a_program_runs_succeeds_after_ctrl_c(serve):
+    """The client's Ctrl-C is heard while a hibernate request waits for the prompt."""
+    s = serve("--tcp", "0")
+    host, port = s.endpoint.removeprefix("tcp:").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as tty, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as ctl:
+        tty.sendall(b"\r\nkept = 5\r\nwhile True: pass\r\n\r\n")
+        buf = b""
+        while buf.count(b">>> ") < 2:                 # 'kept = 5' done; the loop was entered
+            buf += tty.recv(4096)
+        ctl.connect(s.control_path)
+        ctl.sendall(b"hibernate\n")
+        time.sleep(1)             # the request is being carried out: only then the Ctrl-C
+        tty.sendall(b"\x03")
+        answer = _ask(ctl, b"")[0]
+        assert answer.startswith("ok hibernated image #1"), answer
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as ctl:
+        ctl.connect(s.control_path)
+        assert _ask(ctl, b"power-cycle\n")[0].startswith("ok hibernated image #2")
