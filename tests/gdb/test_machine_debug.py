@@ -14,10 +14,10 @@ from sim.gdb.targets import CORTEX_M, regions
 from tests.conftest import require_firmware
 
 
-@pytest.fixture
-def board(tmp_path):
+@pytest.fixture(params=[False, True], ids=["host-paced", "deterministic"])
+def board(tmp_path, request):
     require_firmware()
-    b = Board(flash_path=tmp_path / "flash.bin")
+    b = Board(flash_path=tmp_path / "flash.bin", deterministic=request.param)
     b.boot()
     yield b
     b.machine.close()
