@@ -182,3 +182,28 @@ def test_register_write_reads_back_and_pc_keeps_thumb(served, client):
     assert client.ask(b"p99") == b"E45"
     assert client.ask(b"D") == b"OK"
     assert "42" in served.repl("print(6 * 7)")              # still executes Thumb code
+
+
+def test_malformed_arguments_get_an_error_not_a_crash(served, client):
+    for bad in (b"Z0,xyz,2", b"m", b"mzz,4", b"P0=12", b"M20300000,4:0g", b"X20300000,4:ab", b"qRcmd,zz",
+                b"qXfer:features:read:target.xml:zz", b"p"):
+        assert client.ask(bad).startswith(b"E"), bad
+    assert client.ask(b"qXfer:features:read:nosuch.xml:0,10") == b"E00"
+    assert client.ask(b"?").startswith(b"T05")
+    assert "Traceback" not in served.stderr()
+
+
+def test_step_packet_and_kill_resets_the_board(served, client):
+    client.ask(b"?")
+    pc = client.ask(b"pf")
+    assert client.ask(b"s").startswith(b"T05")
+    assert client.ask(b"pf") != pc
+    client.raw(rsp.frame(b"c"))
+    assert client.ack() == b"+"
+    served.repl("gone = 1")
+    client.raw(b"\x03")
+    assert client.reply().startswith(b"T02")
+    client.raw(rsp.frame(b"k"))
+    assert client.ack() == b"+"
+    out = served.repl("print(gone)")                    # a fresh boot: the name is gone
+    assert "NameError" in out
