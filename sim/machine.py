@@ -199,6 +199,7 @@ class Machine:
         self._debug_hit: tuple[str, str, int | None] | None = None
         self._bp_skip: int | None = None           # step(): the breakpoint it starts on is not a hit
         self._counting = False                     # Unicorn's count hook is in the translated code
+        self._in_call = False                      # call(): host calls are not what a debugger watches
         # For callers that only call run() (mpsim run): called with None before each
         # run and with each breakpoint/watchpoint stop; it may block while a debugger
         # holds the board (sim.gdb.server.GdbServer.gate). Loops that own the board
@@ -493,6 +494,7 @@ class Machine:
         uc = self.uc
         ctx = uc.context_save()
         ret = _NO_ADDRESS                       # never executed: stop there when the function returns
+        self._in_call = True
         try:
             for i, a in enumerate(args):
                 uc.reg_write(_CORE_REGS[f"r{i}"], a & 0xFFFFFFFF)
@@ -509,6 +511,7 @@ class Machine:
                 raise SimError(f"call to {addr:#x} did not return (stopped at {self._where(pc)})")
             return uc.reg_read(A.UC_ARM_REG_R0)
         finally:
+            self._in_call = False
             uc.context_restore(ctx)
 
     # -- public: running -------------------------------------------------------------------
@@ -654,6 +657,8 @@ class Machine:
     # stops at the access, with PC at the accessing instruction, which runs again on
     # resume (its access repeats with the same value: GDB's "non-steppable
     # watchpoint" model for ARM, where GDB steps over it with watchpoints lifted).
+    # Unicorn cannot stop inside an IT block: a breakpoint on an instruction there
+    # stops after the block. Host calls (``call``) never hit.
     def add_breakpoint(self, addr: int) -> None:
         """Stop ``run`` before the instruction at ``addr`` executes (kind "breakpoint")."""
         key = ("break", addr & ~1)
@@ -673,7 +678,7 @@ class Machine:
         key = ("watch", addr, length, kind)
         if key not in self.debug_hooks:
             def hit(uc, access, a, size, value, ud, lo=addr, hi=addr + length, kind=kind):
-                if a < hi and a + size > lo and self._debug_hit is None:
+                if a < hi and a + size > lo and self._debug_hit is None and not self._in_call:
                     self._debug_hit = ("watchpoint", kind, lo)
                     self._request_stop("debug")
             # An access that starts up to 7 bytes below still overlaps (ldrd/strd).
@@ -720,7 +725,7 @@ class Machine:
         if address == self._bp_skip:
             self._bp_skip = None
             return
-        if self._debug_hit is None:
+        if self._debug_hit is None and not self._in_call:
             self._debug_hit = ("breakpoint", "", None)
             self._request_stop("debug")
 

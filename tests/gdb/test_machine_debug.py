@@ -103,3 +103,16 @@ def _gdb_address(expr: str, elf) -> int:
     out = subprocess.run([gdb, "-batch", "-nx", "-ex", f"p/x (unsigned){expr}", str(elf)],
                          capture_output=True, text=True).stdout
     return int(re.search(r"= (0x[0-9a-f]+)", out).group(1), 16)
+
+
+def test_host_calls_into_the_firmware_do_not_hit_breakpoints(board):
+    """Machine.call (the host calling a firmware function) is not guest execution a
+    debugger watches: a breakpoint there does not end the call; the guest still hits it."""
+    m = board.machine
+    collect = m.symbol("gc_collect") & ~1
+    m.add_breakpoint(collect)
+    m.call(collect)                        # SimError "did not return" if the hook stopped it
+    m.console.feed(b"import gc; gc.collect()\r")
+    assert _run_until(m, "breakpoint").pc == collect
+    m.remove_breakpoint(collect)
+    _run_until(m, "idle")
