@@ -108,8 +108,8 @@ _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "wri
 @dataclasses.dataclass(frozen=True)
 class StopReason:
     """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output,
-    or, for a debugger: breakpoint | watchpoint (detail: write/read/access, ``address``:
-    the watched address) | step."""
+    or, for a debugger: breakpoint | watchpoint (detail: write/read/access) | step;
+    ``address``: the breakpoint's or the watched address."""
     kind: str
     pc: int
     now_ns: int
@@ -713,8 +713,10 @@ class Machine:
             self._bp_skip = None
         if self.deterministic:
             self.clock.add_cycles(1)
-        if self._debug_hit is not None:
-            return self._debug_reason()
+        hit = self._debug_hit
+        if hit is not None and not (hit[0] == "breakpoint" and hit[2] != self._read_pc()):
+            return self._debug_reason()          # (a breakpoint passed inside an IT block: a step)
+        self._debug_hit = None
         if self._stop_kind == "exit":
             return self._reason("exit")
         if self._stop_kind == "reset":
@@ -726,7 +728,7 @@ class Machine:
             self._bp_skip = None
             return
         if self._debug_hit is None and not self._in_call:
-            self._debug_hit = ("breakpoint", "", None)
+            self._debug_hit = ("breakpoint", "", address)
             self._request_stop("debug")
 
     def _debug_reason(self) -> StopReason:

@@ -116,3 +116,36 @@ def test_host_calls_into_the_firmware_do_not_hit_breakpoints(board):
     assert _run_until(m, "breakpoint").pc == collect
     m.remove_breakpoint(collect)
     _run_until(m, "idle")
+
+
+def test_step_at_an_it_block_steps_the_block_and_reports_a_step(board):
+    """Unicorn runs an IT block as one unit: a step from its IT instruction ends after the
+    block, and a breakpoint inside it passed on the way is not reported as a hit."""
+    m = board.machine
+    func = m.symbol("mp_obj_is_true") & ~1
+    out = subprocess.run(["arm-none-eabi-objdump", "-d", f"--start-address={func:#x}",
+                          f"--stop-address={func + 0x60:#x}", str(board.firmware.path)],
+                         capture_output=True, text=True).stdout
+    rows = []                                            # (address, mnemonic)
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[0].strip().endswith(":"):
+            rows.append((int(parts[0].strip()[:-1], 16), parts[2].strip()))
+    its = [i for i, (_a, mnemonic) in enumerate(rows) if mnemonic in ("it", "itt", "ite", "ittt", "itte", "itet",
+                                                                      "itee", "itttt")]
+    if not its or its[0] + len(rows[its[0]][1]) >= len(rows):
+        pytest.skip("no IT block in mp_obj_is_true in this firmware")
+    i = its[0]
+    block = len(rows[i][1]) - 1                          # instructions the IT covers
+    it_addr, inside, after = rows[i][0], rows[i + 1][0], rows[i + 1 + block][0]
+    m.add_breakpoint(it_addr)
+    m.add_breakpoint(inside)
+    m.console.feed(b"if [1]: pass\r\r")
+    r = _run_until(m, "breakpoint")
+    if r.pc != it_addr:
+        pytest.skip("this firmware does not reach the IT block from 'if [1]'")
+    s = m.step()
+    assert (s.kind, s.pc) == ("step", after)
+    m.remove_breakpoint(it_addr)
+    m.remove_breakpoint(inside)
+    _run_until(m, "idle")
