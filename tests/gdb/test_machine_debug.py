@@ -66,6 +66,8 @@ def test_a_breakpoint_inside_a_block_stops_before_its_instruction(board):
     entry = m.symbol("mp_execute_bytecode") & ~1
     rows = _insn_sizes(board.firmware.path, entry)
     mid = rows[3][0]                          # four instructions in: mid translation block
+    m.console.feed(b"1 + 1\r")               # the code is translated (and cached) before the breakpoint
+    _run_until(m, "idle")
     m.add_breakpoint(mid)
     m.console.feed(b"2 + 2\r")
     r = _run_until(m, "breakpoint")
