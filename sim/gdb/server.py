@@ -217,3 +217,6 @@ class GdbServer:
             if payload[:1] in b"sScCv":
                 return [s.fault_reply()]
             return ["E01"]
+        except Exception as e:        # a stub bug must not take the board (and serve) down
+            self.log(f"gdb: internal error on packet {payload[:24]!r}: {type(e).__name__}: {e}; answered E01")
+            return ["E01"]

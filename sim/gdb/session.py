@@ -14,6 +14,7 @@ there; anything else (peripherals, unmapped) is E14.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 from . import rsp
@@ -99,8 +100,6 @@ class Session:
         if len(data) != r.bits // 8:
             raise ValueError("register width")
         v = int.from_bytes(data, "little" if self.arch.little_endian else "big")
-        if r.name == self.arch.pc:
-            v |= self.arch.pc_write_bits
         self.machine.set_reg(r.machine_name or r.name, v)
 
     def _g(self, args, raw):
@@ -210,24 +209,22 @@ class Session:
         self.watchpoints.clear()
         self.halted = False
 
+    @contextlib.contextmanager
     def lifted(self):
-        """Context: breakpoints and watchpoints out of the machine (a monitor command
+        """Breakpoints and watchpoints out of the machine meanwhile (a monitor command
         runs the board to its safe point), back in afterwards."""
-        session = self
-
-        class _Lifted:
-            def __enter__(self):
-                for addr in session.breakpoints:
-                    session.machine.remove_breakpoint(addr)
-                for key in session.watchpoints:
-                    session.machine.remove_watchpoint(*key)
-
-            def __exit__(self, *exc):
-                for addr in session.breakpoints:
-                    session.machine.add_breakpoint(addr)
-                for key in session.watchpoints:
-                    session.machine.add_watchpoint(*key)
-        return _Lifted()
+        m = self.machine
+        for addr in self.breakpoints:
+            m.remove_breakpoint(addr)
+        for key in self.watchpoints:
+            m.remove_watchpoint(*key)
+        try:
+            yield
+        finally:
+            for addr in self.breakpoints:
+                m.add_breakpoint(addr)
+            for key in self.watchpoints:
+                m.add_watchpoint(*key)
 
     # -- running --------------------------------------------------------------------------------
     def _resume_at(self, args: str) -> None:

@@ -35,7 +35,6 @@ class Arch:
     gdb_name: str                      # <architecture>
     regs: tuple[Reg, ...]
     pc: str                            # the register that is the program counter
-    pc_write_bits: int = 0             # OR-ed into PC writes (Thumb: bit 0 keeps Thumb state)
     little_endian: bool = True
 
 
@@ -50,7 +49,6 @@ CORTEX_M = Arch(
                   Reg("primask", 32, _MSYS), Reg("basepri", 32, _MSYS), Reg("faultmask", 32, _MSYS),
                   Reg("control", 32, _MSYS)]),
     pc="pc",
-    pc_write_bits=1,
 )
 
 ARCHES = {"cortex-m3": CORTEX_M}

@@ -87,8 +87,8 @@ _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "wri
 @dataclasses.dataclass(frozen=True)
 class StopReason:
     """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output,
-    or, for a debugger: breakpoint | watchpoint (detail: write/read/access, ``address``:
-    the watched address) | step."""
+    or, for a debugger: breakpoint | watchpoint (detail: write/read/access) | step;
+    ``address``: the breakpoint's or the watched address."""
     kind: str
     pc: int
     now_ns: int
@@ -169,6 +169,12 @@ class Machine:
         self._debug_hit: tuple[str, str, int | None] | None = None
         self._bp_skip: int | None = None           # step(): the breakpoint it starts on is not a hit
         self._counting = False                     # Unicorn's count hook is in the translated code
+        self._in_call = False                      # call(): host calls are not what a debugger watches
+        # Unicorn keeps a deleted memory hook in its list until emu_start returns, and
+        # code translated meanwhile keeps the slow path for every load and store
+        # (measured: a removed watchpoint left f(200000) 3x slower): all code is
+        # dropped again after the next emu_start.
+        self._stale_code = False
         # For callers that only call run() (mpsim run): called with None before each
         # run and with each breakpoint/watchpoint stop; it may block while a debugger
         # holds the board (sim.gdb.server.GdbServer.gate). Loops that own the board
@@ -424,6 +430,7 @@ class Machine:
         uc = self.uc
         ctx = uc.context_save()
         ret = self._no_address                  # never executed: stop there when the function returns
+        self._in_call = True
         try:
             self.core.prepare_call(args, ret)
             if self._icount:
@@ -436,6 +443,7 @@ class Machine:
                 raise SimError(f"call to {addr:#x} did not return (stopped at {self._where(pc)})")
             return self.core.return_value()
         finally:
+            self._in_call = False
             uc.context_restore(ctx)
 
     # -- public: running -------------------------------------------------------------------
@@ -579,6 +587,8 @@ class Machine:
     # stops at the access, with PC at the accessing instruction, which runs again on
     # resume (its access repeats with the same value: GDB's "non-steppable
     # watchpoint" model for ARM, where GDB steps over it with watchpoints lifted).
+    # Unicorn cannot stop inside an IT block: a breakpoint on an instruction there
+    # stops after the block. Host calls (``call``) never hit.
     def add_breakpoint(self, addr: int) -> None:
         """Stop ``run`` before the instruction at ``addr`` executes (kind "breakpoint")."""
         key = ("break", addr & ~1)
@@ -589,8 +599,7 @@ class Machine:
     def remove_breakpoint(self, addr: int) -> bool:
         h = self.debug_hooks.pop(("break", addr & ~1), None)
         if h is not None:
-            self.uc.hook_del(h)
-            self.uc.ctl_remove_cache(addr & ~1, (addr & ~1) + 4)
+            self.uc.hook_del(h)            # Unicorn drops the code translated with it
         return h is not None
 
     def add_watchpoint(self, addr: int, length: int, kind: str = "write") -> None:
@@ -598,7 +607,7 @@ class Machine:
         key = ("watch", addr, length, kind)
         if key not in self.debug_hooks:
             def hit(uc, access, a, size, value, ud, lo=addr, hi=addr + length, kind=kind):
-                if a < hi and a + size > lo and self._debug_hit is None:
+                if a < hi and a + size > lo and self._debug_hit is None and not self._in_call:
                     self._debug_hit = ("watchpoint", kind, lo)
                     self._request_stop("debug")
             # An access that starts up to 7 bytes below still overlaps (ldrd/strd).
@@ -610,7 +619,7 @@ class Machine:
         h = self.debug_hooks.pop(("watch", addr, length, kind), None)
         if h is not None:
             self.uc.hook_del(h)
-            self.uc.ctl_flush_tb()     # back to the fast path for loads and stores
+            self._stale_code = True            # back to the fast path for loads and stores
         return h is not None
 
     def step(self) -> StopReason:
@@ -633,8 +642,10 @@ class Machine:
             self._bp_skip = None
         if self.deterministic:
             self.clock.add_cycles(1)
-        if self._debug_hit is not None:
-            return self._debug_reason()
+        hit = self._debug_hit
+        if hit is not None and not (hit[0] == "breakpoint" and hit[2] != self._read_pc()):
+            return self._debug_reason()          # (a breakpoint passed inside an IT block: a step)
+        self._debug_hit = None
         if self._stop_kind == "exit":
             return self._reason("exit")
         if self._stop_kind == "reset":
@@ -645,8 +656,8 @@ class Machine:
         if address == self._bp_skip:
             self._bp_skip = None
             return
-        if self._debug_hit is None:
-            self._debug_hit = ("breakpoint", "", None)
+        if self._debug_hit is None and not self._in_call:
+            self._debug_hit = ("breakpoint", "", address)
             self._request_stop("debug")
 
     def _debug_reason(self) -> StopReason:
@@ -758,6 +769,9 @@ class Machine:
             self.clock.end_slice()
             if timer is not None:
                 timer.disarm()
+            if self._stale_code:
+                self._stale_code = False
+                self.uc.ctl_flush_tb()
             with self._access_lock:
                 self._running = False
                 self._stop_pending = False

@@ -84,7 +84,7 @@ class Server:
             try:
                 chunk = s.recv(4096)
             except socket.timeout:
-                raise AssertionError(f"no {marker!r} from the board: {buf!r}") from None
+                raise AssertionError(f"no echo of {echo!r} and prompt from the board: {buf!r}") from None
             if not chunk:
                 raise AssertionError(f"console closed: {buf!r}")
             buf += chunk

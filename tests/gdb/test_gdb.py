@@ -120,3 +120,21 @@ def test_hardware_breakpoint_read_and_access_watchpoints(gdb_served):
     assert re.search(r"Hardware access \(read/write\) watchpoint 3: mp_state_ctx.vm.dict_main.map.used\s+"
                      r"(Value|Old value) = \d+", out), out
     assert "3" in s.repl("print(name2 + 1)")
+
+
+def test_monitor_hibernate_and_resume_restore_the_saved_state(gdb_served):
+    s = gdb_served
+    out = s.gdb(s.send_cmd("h = 5\\r"), "monitor hibernate",           # the typed line runs first (settle)
+                s.send_cmd("h = 6\\r"), "shell (sleep 1; kill -INT $PPID) &", "continue",   # runs h = 6
+                "monitor resume", "detach")
+    assert re.search(r"ok hibernated image #1 ", out) and re.search(r"ok resumed image #1 ", out), out
+    assert "5" in s.repl("print(h)")                                   # the state as hibernated
+
+
+def test_monitor_hibernate_is_refused_while_a_program_runs(gdb_served):
+    """The serve controller's rule: hibernate only at the REPL prompt."""
+    s = gdb_served
+    out = s.gdb(s.send_cmd("while True: pass\\r\\r"), "shell (sleep 1; kill -INT $PPID) &", "continue",
+                "monitor hibernate", "detach")
+    assert "error cannot hibernate now" in out, out
+    assert "ok" in s.repl("print('ok')")                               # Ctrl-C, and the REPL is back

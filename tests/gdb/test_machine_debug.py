@@ -14,10 +14,10 @@ from sim.gdb.targets import CORTEX_M, regions
 from tests.conftest import require_firmware
 
 
-@pytest.fixture
-def board(tmp_path):
+@pytest.fixture(params=[False, True], ids=["host-paced", "deterministic"])
+def board(tmp_path, request):
     require_firmware()
-    b = Board(flash_path=tmp_path / "flash.bin")
+    b = Board(flash_path=tmp_path / "flash.bin", deterministic=request.param)
     b.boot()
     yield b
     b.machine.close()
@@ -66,6 +66,8 @@ def test_a_breakpoint_inside_a_block_stops_before_its_instruction(board):
     entry = m.symbol("mp_execute_bytecode") & ~1
     rows = _insn_sizes(board.firmware.path, entry)
     mid = rows[3][0]                          # four instructions in: mid translation block
+    m.console.feed(b"1 + 1\r")               # the code is translated (and cached) before the breakpoint
+    _run_until(m, "idle")
     m.add_breakpoint(mid)
     m.console.feed(b"2 + 2\r")
     r = _run_until(m, "breakpoint")
@@ -103,3 +105,49 @@ def _gdb_address(expr: str, elf) -> int:
     out = subprocess.run([gdb, "-batch", "-nx", "-ex", f"p/x (unsigned){expr}", str(elf)],
                          capture_output=True, text=True).stdout
     return int(re.search(r"= (0x[0-9a-f]+)", out).group(1), 16)
+
+
+def test_host_calls_into_the_firmware_do_not_hit_breakpoints(board):
+    """Machine.call (the host calling a firmware function) is not guest execution a
+    debugger watches: a breakpoint there does not end the call; the guest still hits it."""
+    m = board.machine
+    collect = m.symbol("gc_collect") & ~1
+    m.add_breakpoint(collect)
+    m.call(collect)                        # SimError "did not return" if the hook stopped it
+    m.console.feed(b"import gc; gc.collect()\r")
+    assert _run_until(m, "breakpoint").pc == collect
+    m.remove_breakpoint(collect)
+    _run_until(m, "idle")
+
+
+def test_step_at_an_it_block_steps_the_block_and_reports_a_step(board):
+    """Unicorn runs an IT block as one unit: a step from its IT instruction ends after the
+    block, and a breakpoint inside it passed on the way is not reported as a hit."""
+    m = board.machine
+    func = m.symbol("mp_obj_is_true") & ~1
+    out = subprocess.run(["arm-none-eabi-objdump", "-d", f"--start-address={func:#x}",
+                          f"--stop-address={func + 0x60:#x}", str(board.firmware.path)],
+                         capture_output=True, text=True).stdout
+    rows = []                                            # (address, mnemonic)
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[0].strip().endswith(":"):
+            rows.append((int(parts[0].strip()[:-1], 16), parts[2].strip()))
+    its = [i for i, (_a, mnemonic) in enumerate(rows) if mnemonic in ("it", "itt", "ite", "ittt", "itte", "itet",
+                                                                      "itee", "itttt")]
+    if not its or its[0] + len(rows[its[0]][1]) >= len(rows):
+        pytest.skip("no IT block in mp_obj_is_true in this firmware")
+    i = its[0]
+    block = len(rows[i][1]) - 1                          # instructions the IT covers
+    it_addr, inside, after = rows[i][0], rows[i + 1][0], rows[i + 1 + block][0]
+    m.add_breakpoint(it_addr)
+    m.add_breakpoint(inside)
+    m.console.feed(b"if [1]: pass\r\r")
+    r = _run_until(m, "breakpoint")
+    if r.pc != it_addr:
+        pytest.skip("this firmware does not reach the IT block from 'if [1]'")
+    s = m.step()
+    assert (s.kind, s.pc) == ("step", after)
+    m.remove_breakpoint(it_addr)
+    m.remove_breakpoint(inside)
+    _run_until(m, "idle")

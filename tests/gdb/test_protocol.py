@@ -92,18 +92,39 @@ def test_disconnect_mid_packet_removes_breakpoints_and_the_board_runs_on(served,
     assert "disconnected in the middle of a packet" in served.stderr()
 
 
-def test_ctrl_c_stops_a_running_board_with_sigint(served, client):
+def test_ctrl_c_stops_a_running_board_with_sigint_and_holds_it(served, client):
     assert client.ask(b"?").startswith(b"T05")
     client.raw(rsp.frame(b"c"))
     assert client.ack() == b"+"
     with socket.create_connection(("127.0.0.1", served.serial_port), timeout=10) as console:
-        console.sendall(b"while True: pass\r\r")
-        time.sleep(0.5)
+        console.sendall(b"while True: print('tick')\r\r")
+        seen = b""
+        while seen.count(b"tick") < 5:                     # the program runs
+            seen += console.recv(4096)
         client.raw(b"\x03")
         assert client.reply().startswith(b"T02")
-    pc = int.from_bytes(bytes.fromhex(client.ask(b"p f").decode()), "little")
-    assert 0 < pc < 0x400000                                # somewhere in the firmware's code
+        pc = int.from_bytes(bytes.fromhex(client.ask(b"pf").decode()), "little")
+        assert 0 < pc < 0x400000                            # somewhere in the firmware's code
+        assert _quiet(console, 0.3, give_up_s=10), "the board kept printing after the stop"
+        console.settimeout(0.5)
+        try:
+            late = console.recv(4096)                       # held: nothing more comes
+        except socket.timeout:
+            late = b""
+        assert late == b""
     assert client.ask(b"D") == b"OK"
+
+
+def _quiet(s: socket.socket, quiet_s: float, give_up_s: float) -> bool:
+    """Read until ``quiet_s`` passes with nothing (output already on its way drains)."""
+    deadline = time.monotonic() + give_up_s
+    s.settimeout(quiet_s)
+    while time.monotonic() < deadline:
+        try:
+            s.recv(65536)
+        except socket.timeout:
+            return True
+    return False
 
 
 def test_flash_writes_are_refused_ram_writes_applied(served, client):
@@ -161,3 +182,28 @@ def test_register_write_reads_back_and_pc_keeps_thumb(served, client):
     assert client.ask(b"p99") == b"E45"
     assert client.ask(b"D") == b"OK"
     assert "42" in served.repl("print(6 * 7)")              # still executes Thumb code
+
+
+def test_malformed_arguments_get_an_error_not_a_crash(served, client):
+    for bad in (b"Z0,xyz,2", b"m", b"mzz,4", b"P0=12", b"M20300000,4:0g", b"X20300000,4:ab", b"qRcmd,zz",
+                b"qXfer:features:read:target.xml:zz", b"p"):
+        assert client.ask(bad).startswith(b"E"), bad
+    assert client.ask(b"qXfer:features:read:nosuch.xml:0,10") == b"E00"
+    assert client.ask(b"?").startswith(b"T05")
+    assert "Traceback" not in served.stderr()
+
+
+def test_step_packet_and_kill_resets_the_board(served, client):
+    client.ask(b"?")
+    pc = client.ask(b"pf")
+    assert client.ask(b"s").startswith(b"T05")
+    assert client.ask(b"pf") != pc
+    client.raw(rsp.frame(b"c"))
+    assert client.ack() == b"+"
+    served.repl("gone = 1")
+    client.raw(b"\x03")
+    assert client.reply().startswith(b"T02")
+    client.raw(rsp.frame(b"k"))
+    assert client.ack() == b"+"
+    out = served.repl("print(gone)")                    # a fresh boot: the name is gone
+    assert "NameError" in out
