@@ -1,14 +1,17 @@
 // Reset and exception entry for the Cortex-M3: vector table, C runtime set-up
 // (.data copy, .bss zero) and fault reporting. No CMSIS: the few system
 // registers we need are spelled out here.
+#include <stddef.h>
 #include <stdint.h>
 #include "board.h"
-#include "uart.h"
+// The port's interrupt handlers: PORT_IRQ_VECTORS, designated initialisers
+// for the external lines it uses (none for a port that polls).
+#include "port_irqs.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 extern int main(void);
-void systime_alarm_irq_handler(void);
-void systime_clock_irq_handler(void);
+// The port's console output, polled (usable from a fault handler).
+void uart_tx_strn(const char *str, size_t len);
 
 #define SCB_VTOR  (*(volatile uint32_t *)0xE000ED08)
 #define SCB_CFSR  (*(volatile uint32_t *)0xE000ED28)
@@ -37,9 +40,7 @@ const vector_t mpsim_vectors[16 + BOARD_NUM_IRQS] = {
     0,
     Default_Handler,    // PendSV
     Default_Handler,    // SysTick (unused: time comes from Timer1, see systime.c)
-    [16 + BOARD_UART0_RX_IRQ] = uart_rx_irq_handler,
-    [16 + BOARD_TIMER0_IRQ] = systime_alarm_irq_handler,
-    [16 + BOARD_TIMER1_IRQ] = systime_clock_irq_handler,
+    PORT_IRQ_VECTORS
     // all other external lines stay 0 and are never enabled
 };
 
