@@ -476,8 +476,7 @@ def test_every_function_of_the_corpus_decodes_and_its_stack_balances(module_name
     bc = bytecode.for_version(version, persistent_code=True)
     mods = compiled(module_name)
     failed = {k: v for k, v in mods.items() if isinstance(v, str)}
-    # only async def may be missing from a compiler; everything else must compile
-    assert set(failed) <= {"async"}, failed
+    assert not failed, failed                  # every compiler takes all of it, async def included
     names, n_funcs, n_insns = set(), 0, 0
     REACHED[:] = [0, 0]
     for name, m in mods.items():
