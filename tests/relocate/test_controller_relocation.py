@@ -91,3 +91,17 @@ def test_relocation_keeps_the_board_clock(make_board, tmp_path):
     b = make_board(flash_path=flash, boot=False, heap=heap_bounds(a.firmware, None, 0x10000))
     assert "heap relocated" in b.resume().relocated
     assert 0 <= b.repl.eval("time.ticks_diff(time.ticks_ms(), t)") < 1000
+
+
+@pytest.mark.parametrize("size", [0x40000, 0x10000], ids=["2x", "0.5x"])
+def test_modern_objects_survive_relocation(make_board, tmp_path, size):
+    from tests.hibernate.test_survival import MODERN
+    flash = tmp_path / "flash.bin"
+    a = make_board(flash_path=flash)
+    a.repl.exec(MODERN)
+    before = a.repl.eval("probe()")
+    a.hibernate()
+    a.close()
+    b = make_board(flash_path=flash, boot=False, heap=heap_bounds(a.firmware, None, size))
+    assert "heap relocated" in b.resume().relocated
+    assert b.repl.eval("probe()") == before
