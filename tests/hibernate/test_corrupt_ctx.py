@@ -15,7 +15,7 @@ import struct
 import pytest
 
 from sim.errors import SimError
-from sim.mpstate import MpState
+from sim.mpy.state import MpState
 
 FIELDS = ["mem.gc_alloc_table_start", "mem.gc_alloc_table_byte_len", "mem.gc_pool_start", "mem.gc_pool_end"]
 VALUES = [0, 1, 0x3000_0000, 0x6000_0000, 0xFFFF_FFFF, 0x2100_0000]
