@@ -14,6 +14,14 @@ from typing import Callable
 from .errors import SimError
 
 Handler = Callable[[argparse.Namespace], int]
+ENVIRONMENT = """environment:
+  MPSIM_FIRMWARE   default firmware ELF (default: firmware/build/<board>/firmware.elf in the source tree)
+  MPSIM_FLASH_DIR  where flash images persist (default: flash_images/ in the source tree, else
+                   ~/.local/share/mpsim/flash_images)
+  MPSIM_BOARDS     folder of board TOML files (default: the ones shipped with mpsim)
+  MPSIM_CACHE      parsed ELF and board cache (default: ~/.cache/mpsim)
+  MPSIM_ENGINE     auto | patched | stock libunicorn (default: auto)
+  MPSIM_CONTROL    control socket for 'mpsim control' (default: none)"""
 COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 
@@ -38,7 +46,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     first = next((a for a in (argv or []) if not a.startswith("-")), None)
     wanted = first if argv and "-h" not in argv[:1] and "--help" not in argv[:1] else None
     commands.load(wanted)
-    parser = argparse.ArgumentParser(prog="mpsim", description="Simulated MicroPython board with hibernate-to-flash.")
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="mpsim", description="Simulated MicroPython board with hibernate-to-flash.",
+                                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mpsim {__version__}")
     # prog given: argparse would otherwise build a help formatter (importing shutil) to compute it
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="mpsim")
     for name, (_fn, add_args, help_) in COMMANDS.items():
@@ -51,7 +62,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``mpsim ARGS...``; returns the exit status. Called without ``argv`` (the
-    console script, ``python -m sim.cli``) it ends the process itself (``_leave``)."""
+    console script, ``python -m sim``) it ends the process itself (``_leave``)."""
     if argv is None:
         _leave(_main(sys.argv[1:]))
     return _main(argv)

@@ -26,6 +26,14 @@ class FirmwareError(UsageError):
     """Missing, unreadable or unsuitable firmware ELF."""
 
 
+class LockError(UsageError):
+    """Another process holds the flash file this command would write."""
+
+
+class FlashConflict(SimError):
+    """The flash file changed on disk since this board read it: saving would lose that update."""
+
+
 class GuestFault(SimError):
     """The emulated CPU did something the board cannot do (bad access, bad instruction)."""
 
@@ -65,3 +73,13 @@ class ReplError(SimError):
 
 class ReplTimeout(ReplError):
     """No prompt came back before the deadline."""
+
+
+class BoardStopped(ReplError):
+    """The firmware stopped for good while the host waited for it: it exited through
+    semihosting (``exit_status`` set) or spins in a ``b .`` loop (a FATAL halt).
+    Nothing more will come, so the host says so at once instead of at its timeout."""
+
+    def __init__(self, message: str, output: str = "", exit_status: int | None = None):
+        self.exit_status = exit_status
+        super().__init__(message, output)

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import FirmwareError
+from .errors import FirmwareError, UsageError
 from .paths import cache_dir
 
 CACHE_DIR = cache_dir()
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _SETTLED_NS = 3_000_000_000     # a file's identity is remembered once it is this old
 EM_ARM = 40
 
@@ -91,6 +91,7 @@ class TypeInfo:
     element: "TypeInfo | None" = None          # array element
     count: int | None = None                   # array length (None = flexible)
     target: str | None = None                  # pointer: target type's name (not expanded)
+    bits: tuple[int, int] | None = None        # bitfield member: (first bit in its unit, width)
 
     def field(self, name: str) -> tuple[int, "TypeInfo"]:
         try:
@@ -115,6 +116,8 @@ class TypeInfo:
             d["c"] = self.count
         if self.target is not None:
             d["t"] = self.target
+        if self.bits is not None:
+            d["b"] = list(self.bits)
         return d
 
     @classmethod
@@ -122,7 +125,7 @@ class TypeInfo:
         return cls(kind=d["k"], name=d["n"], size=d["s"],
                    fields={k: (o, cls.from_json(t)) for k, (o, t) in d.get("f", {}).items()},
                    element=cls.from_json(d["e"]) if "e" in d else None,
-                   count=d.get("c"), target=d.get("t"))
+                   count=d.get("c"), target=d.get("t"), bits=tuple(d["b"]) if "b" in d else None)
 
 
 class Firmware:
@@ -204,6 +207,15 @@ class Firmware:
         """A struct/union type by tag or typedef name, e.g. ``mp_obj_dict_t``."""
         return self._type("type:" + name)
 
+    @property
+    def micropython_version(self) -> tuple[int, int, int] | None:
+        """(major, minor, micro) from the REPL banner every MicroPython build carries
+        ("MicroPython v1.23.0 on ...", made of MICROPY_GIT_TAG by py/makeversionhdr.py);
+        None when the firmware holds no such banner."""
+        if not hasattr(self, "_version"):
+            self._version = _banner_version(self.segments)
+        return self._version
+
     def code_ranges(self) -> list[tuple[int, int]]:
         return [(s.addr, s.addr + len(s.data)) for s in self.segments if s.executable]
 
@@ -256,15 +268,18 @@ class Firmware:
 
 def _read(path: Path) -> tuple[bytes, tuple[int, ...]]:
     """The file's bytes and its identity (unchanged from before to after the read)."""
+    from . import files                  # regular files only (no FIFO, device), capped in size
     try:
-        with open(path, "rb") as f:
+        with files.open_regular(path, "firmware") as f:
             before = _identity(os.fstat(f.fileno()))
-            raw = f.read()
+            if before[2] > files.LIMITS["firmware"]:
+                raise FirmwareError(f"firmware {path} is {before[2]} bytes: too large for a firmware ELF")
+            raw = files.read_up_to(f, files.LIMITS["firmware"])
             after = _identity(os.fstat(f.fileno()))
     except FileNotFoundError:
         raise FirmwareError(f"firmware not found: {path}") from None
-    except IsADirectoryError:
-        raise FirmwareError(f"firmware path is a directory, not an ELF file: {path}") from None
+    except UsageError as e:
+        raise FirmwareError(str(e)) from None
     except OSError as e:
         raise FirmwareError(f"cannot read firmware {path}: {e.strerror}") from None
     return raw, (after if after == before else ())
@@ -400,6 +415,21 @@ def _symbols(elf) -> dict[str, tuple[int, int, str]]:
             continue
         out[name] = (addr, sym["st_size"], kind)
     return out
+
+
+_BANNER = None
+
+
+def _banner_version(segments: list[Segment]) -> tuple[int, int, int] | None:
+    global _BANNER
+    import re
+    if _BANNER is None:
+        _BANNER = re.compile(rb"MicroPython v(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?[-+\w.]* on ")
+    for seg in segments:
+        m = _BANNER.search(seg.data)
+        if m:
+            return int(m[1]), int(m[2]), int(m[3] or 0)
+    return None
 
 
 def _fingerprint(segments: list[Segment]) -> str:

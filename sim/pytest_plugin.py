@@ -8,8 +8,10 @@ Fixtures:
 
 Options: --mpsim-board, --mpsim-firmware (default: the built default firmware),
 --mpsim-artifacts DIR (default: mpsim-artifacts). When a test using a board fails,
-the board's flash image, console transcript and a whole-machine snapshot are saved
-under DIR/<test name>/ and the failure report names them (like Renode's CI mode).
+the board's flash image, its whole console transcript (across reboots and power
+cycles, each marked), the code that was sent to it and a whole-machine snapshot are
+saved under DIR/<test name>/ and the failure report names them (like Renode's CI
+mode); when the board raised, its own traceback is shown with the failure.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     setattr(item, f"_mpsim_{report.when}_failed", report.failed)
     if report.when == "call" and report.failed:
+        from .errors import ReplError
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(exc, ReplError) and exc.output:
+            report.sections.append(("mpsim: what the board printed", exc.output))
         boards = getattr(item, "_mpsim_boards", [])
         if boards:
             folder = Path(item.config.getoption("--mpsim-artifacts")) / _safe(item.nodeid)
@@ -56,8 +62,11 @@ def _save_artifacts(board, folder: Path) -> str:
     except Exception as e:  # noqa: BLE001 - reporting must never hide the test's own failure
         lines.append(f"flash image not saved: {e}")
     try:
-        (folder / "console.txt").write_bytes(bytes(board.repl.transcript))
+        (folder / "console.txt").write_bytes(bytes(board.console_log))
         lines.append(f"console transcript: {folder / 'console.txt'}")
+        sent = "".join(f"# --- sent #{i} ---\n{code.rstrip()}\n" for i, code in enumerate(board.sent_code, 1))
+        (folder / "code.txt").write_text(sent)
+        lines.append(f"code sent to the board: {folder / 'code.txt'}")
     except Exception as e:  # noqa: BLE001
         lines.append(f"transcript not saved: {e}")
     try:
@@ -71,6 +80,12 @@ def _save_artifacts(board, folder: Path) -> str:
 
 @pytest.fixture
 def make_board(request, tmp_path):
+    """Factory for simulated boards: ``make_board(flash_path=None, boot=True, **Board kwargs)``.
+
+    Each board gets its own flash image in the test's tmp_path (unless ``flash_path``
+    says otherwise), the board/firmware/deterministic settings of the --mpsim-*
+    options, and is booted to the friendly prompt unless ``boot=False``. Boards are
+    closed (flash saved) after the test; a failing test's boards leave artifacts."""
     from .device import Board
     from .paths import default_firmware
     board_name = request.config.getoption("--mpsim-board") or "mps2-an385"
@@ -99,11 +114,16 @@ def make_board(request, tmp_path):
 
 @pytest.fixture
 def board(make_board):
+    """A simulated board booted to the friendly prompt, with its own flash image in
+    tmp_path: ``board.repl.exec(...)``, ``board.repl.eval(...)``, ``board.hibernate()``."""
     return make_board()
 
 
 @pytest.fixture
 def power_cycle(board):
+    """``power_cycle(target=board)``: hibernate, cut power, resume; returns the
+    (SaveReport, ResumeReport) pair. The state after it is what a real board would
+    have after losing power at the prompt."""
     def cycle(target=None):
         b = target or board
         saved = b.hibernate()

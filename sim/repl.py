@@ -19,7 +19,7 @@ import ast
 import time
 from typing import Any, Protocol
 
-from .errors import GuestFault, ReplError, ReplTimeout
+from .errors import BoardStopped, GuestFault, ReplError, ReplTimeout
 
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 PROMPT = b">>> "
@@ -32,10 +32,14 @@ class Link(Protocol):
 
 
 class Repl:
-    def __init__(self, link: Link, timeout_s: float = 10.0):
+    def __init__(self, link: Link, timeout_s: float | None = 10.0, transcript: bytearray | None = None,
+                 sent: list[str] | None = None):
         self.link = link
         self.timeout_s = timeout_s
-        self.transcript = bytearray()   # everything the board sent, for error reports
+        # Everything the board sent and the code sent to it, for error reports; a Board
+        # passes its own, so they outlive this Repl (a reboot or power cycle makes a new one).
+        self.transcript = bytearray() if transcript is None else transcript
+        self.sent = [] if sent is None else sent
         self._pending = bytearray()     # received but not yet consumed
         self.in_raw = False
 
@@ -43,17 +47,29 @@ class Repl:
     def write(self, data: bytes | str) -> None:
         self.link.write(data.encode() if isinstance(data, str) else data)
 
-    def read_until(self, marker: bytes, timeout_s: float | None = None) -> bytes:
-        """Consume and return everything up to and including ``marker``."""
-        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+    def read_until(self, marker: bytes, timeout_s: float | None = None, on_data=None) -> bytes:
+        """Consume and return everything up to and including ``marker``. A timeout of
+        None (here and in ``self.timeout_s``) waits as long as it takes. ``on_data``,
+        if given, gets the bytes before the marker as they arrive (and they are not
+        returned): a program's output, streamed while it runs."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             i = self._pending.find(marker)
             if i >= 0:
                 end = i + len(marker)
                 out = bytes(self._pending[:end])
                 del self._pending[:end]
+                if on_data is not None and i:
+                    on_data(out[:i])
+                    out = out[i:]
                 return out
-            left = deadline - time.monotonic()
+            if on_data is not None and self._pending:
+                keep = len(marker) - 1        # a marker may arrive split over two reads
+                if len(self._pending) > keep:
+                    on_data(bytes(self._pending[:len(self._pending) - keep]))
+                    del self._pending[:len(self._pending) - keep]
+            left = 0.5 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 tail = bytes(self._pending[-200:]).decode(errors="replace")
                 raise ReplTimeout(f"no {marker!r} from the board within the timeout; last output: {tail!r}",
@@ -63,6 +79,11 @@ class Repl:
             except GuestFault as e:
                 e.output = bytes(self._pending) + e.output
                 self.transcript += e.output[len(self._pending):]
+                self._pending.clear()
+                raise
+            except BoardStopped as e:
+                self.transcript += e.output.encode()
+                e.output = bytes(self._pending).decode(errors="replace") + e.output
                 self._pending.clear()
                 raise
             self.transcript += chunk
@@ -86,6 +107,7 @@ class Repl:
         """Type one line (or a block ending in a blank line) at ``>>>`` and return the
         output printed before the next prompt, without the echoed input."""
         lines = line.rstrip("\n").split("\n")
+        self.sent.append(line)
         for i, text in enumerate(lines):
             self.write(text.encode() + b"\r")
             if i < len(lines) - 1:
@@ -104,6 +126,7 @@ class Repl:
 
     def paste(self, code: str, timeout_s: float | None = None) -> str:
         """Paste mode (Ctrl-E ... Ctrl-D): code runs as one unit, like a file."""
+        self.sent.append(code)
         self.write(CTRL_E)
         self.read_until(b"=== ", timeout_s)
         self.write(code.replace("\n", "\r").encode())
@@ -131,6 +154,7 @@ class Repl:
 
     def exec_raw(self, code: str, timeout_s: float | None = None) -> tuple[str, str]:
         """Run ``code`` in the raw REPL; returns (stdout, exception text)."""
+        self.sent.append(code)
         self.enter_raw()
         self.write(code.encode())
         self.write(CTRL_D)
@@ -141,6 +165,36 @@ class Repl:
         err = self.read_until(CTRL_D, timeout_s)[:-1]
         self.read_until(b">", timeout_s)
         return out.decode(errors="replace").replace("\r\n", "\n"), err.decode(errors="replace").replace("\r\n", "\n")
+
+    def exec_stream(self, code: str, on_output, timeout_s: float | None = None) -> str:
+        """Run ``code`` in the raw REPL, handing its output to ``on_output(bytes)`` as the
+        board prints it; returns the exception text (empty if none). ``timeout_s``
+        bounds the whole run, upload included (None: no limit)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.sent.append(code)
+
+        def left() -> float | None:
+            if deadline is None:
+                return None
+            rest = deadline - time.monotonic()
+            if rest <= 0:
+                raise ReplTimeout(f"the code did not finish within {timeout_s:g} s",
+                                  output=bytes(self._pending).decode(errors="replace"))
+            return rest
+
+        self.enter_raw()
+        data = code.encode()
+        for i in range(0, len(data), 4096):      # the deadline holds during a long upload too
+            left()
+            self.write(data[i:i + 4096])
+        self.write(CTRL_D)
+        ok = self.read_until(b"OK", left())
+        if not ok.endswith(b"OK"):
+            raise ReplError(f"raw REPL did not accept the code: {ok!r}")
+        self.read_until(CTRL_D, left(), on_data=on_output)
+        err = self.read_until(CTRL_D, left())[:-1]
+        self.read_until(b">", left())
+        return err.decode(errors="replace").replace("\r\n", "\n")
 
     def exec(self, code: str, timeout_s: float | None = None) -> str:
         """Run ``code``; return its output, or raise ReplError carrying the traceback."""

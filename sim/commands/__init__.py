@@ -7,7 +7,7 @@
 import importlib
 
 MODULES = {
-    "run": "session", "hibernate": "session", "resume": "session", "power-cycle": "session",
+    "run": "run", "hibernate": "session", "resume": "session", "power-cycle": "session",
     "repl": "repl", "demo": "demo", "info": "info", "flash": "flash", "heap": "heap",
     "snapshot": "snapshot", "serve": "serve", "control": "serve", "soak": "soak", "power-loss": "soak",
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from .console import console
 from rich.table import Table
 
 from ..cli import command
@@ -58,7 +58,7 @@ CHECKS = [
 
 @command("demo", "the main job: boot, build state, hibernate, power-cycle, resume, verify", board_args)
 def demo(args: argparse.Namespace) -> int:
-    out = Console()
+    out = console()
     with open_board(args, hibernatable=True) as board:
         out.rule("1. boot the firmware")
         banner = boot(board)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
+from .console import console
 from rich.table import Table
 
 from ..board import load_board
@@ -25,14 +25,17 @@ def flash_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="mps2-an385", help="board name or TOML file (default: mps2-an385)")
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="import/erase: if another process is using the flash image, wait for it (default: exit 2)")
 
 
 def open_store(args: argparse.Namespace, need_file: bool = False) -> FlashStore:
     """The board's flash with the image loaded (no file: erased). ``need_file``: refuse
-    when nothing has been saved yet."""
+    when nothing has been saved yet. info and export only read: they take no lock."""
     board = load_board(args.board)
     flash = NorFlash(board.flash, board)
-    store = FlashStore(flash, board.name, args.flash_path)
+    writer = args.flash_command in ("import", "erase")
+    store = FlashStore(flash, board.name, args.flash_path, writer=writer, wait_lock=args.wait_lock)
     if not store.load() and need_file:
         raise UsageError(f"no flash image at {store.path} (nothing has been saved for board {board.name} yet)")
     return store
@@ -41,7 +44,7 @@ def open_store(args: argparse.Namespace, need_file: bool = False) -> FlashStore:
 def flash_info(args: argparse.Namespace) -> int:
     store = open_store(args)
     f = store.flash
-    out = Console()
+    out = console()
     used = sum(1 for i in range(0, f.size, f.sector_size)
                if f.backing[i:i + f.sector_size] != bytes([f.erase_value]) * f.sector_size)
     out.print(f"flash {f.name} at {f.base:#010x}: {f.size // 1024} KiB, {f.sector_count} sectors of "
@@ -54,19 +57,28 @@ def flash_info(args: argparse.Namespace) -> int:
         t.add_column(col)
     for info in part.scan():
         board = fw = heap = note = ""
-        if info.valid:
+        state = info.state
+        if state == "empty" and not _erased(f, info.slot):
+            state, note = "torn", "data but no commit record: a hibernate was cut before it committed"
+        elif info.valid:
             try:
                 img = decode(part.body(info))
                 board, fw = img.board, img.fingerprint[:12]
                 heap = f"{img.heap.heap_start:#x}..{img.heap.heap_end:#x}"
             except Exception as e:  # noqa: BLE001 - a report, not a decision
                 note = str(e)
-        else:
+        elif not note:
             note = info.reason or ""
-        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", info.state,
+        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", state,
                   str(info.sequence or ""), str(info.length or ""), board, fw, heap, note)
     out.print(t)
     return 0
+
+
+def _erased(flash, slot) -> bool:
+    """Every byte of the slot erased: truly empty (an empty commit record alone is not:
+    a cut hibernate leaves its data without one)."""
+    return flash.read(slot.offset, slot.size) == bytes([flash.erase_value]) * slot.size
 
 
 def flash_export(args: argparse.Namespace) -> int:
@@ -84,7 +96,6 @@ def flash_export(args: argparse.Namespace) -> int:
 def flash_import(args: argparse.Namespace) -> int:
     store = open_store(args)
     store.import_file(args.file)
-    store.save()
     print(f"imported {args.file} into {store.path}")
     return 0
 

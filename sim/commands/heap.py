@@ -1,4 +1,4 @@
-"""``mpsim heap``: what is in the GC heap, by the precise walker (sim.heapwalk).
+"""``mpsim heap``: what is in the GC heap, by the precise walker (sim.mpy.walk).
 
 Boots (or --resume), runs optional code, then prints the census (objects by kind,
 bytes, anything unclassified) and a map of the heap; ``--svg FILE`` also writes the
@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
+from .console import console
 
 from ..cli import command
-from ..heapmap import census_table, svg, terminal_map
-from ..heapwalk import walk_memory
+from ..mpy.picture import census_table, svg, terminal_map
+from ..mpy.walk import walk_memory
 from ..errors import UsageError
 from .session import board_args, boot, code_args, open_board, resume_or_boot, run_all, scripts
 
@@ -23,12 +23,12 @@ def _args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     code_args(p)
     p.add_argument("--resume", action="store_true", help="resume the newest hibernate image first")
-    p.add_argument("--svg", metavar="FILE", help="also write the heap map as an SVG picture")
+    p.add_argument("--svg", metavar="FILE", help="also write the heap map as an SVG picture (default: none)")
 
 
 @command("heap", "census and map of the GC heap (objects by kind, garbage, unclassified)", _args)
 def heap(args: argparse.Namespace) -> int:
-    out = Console()
+    out = console()
     codes = scripts(args)
     if args.svg and (Path(args.svg).is_dir() or not Path(args.svg).resolve().parent.is_dir()):
         raise UsageError(f"cannot write {args.svg}: not a file in an existing folder")

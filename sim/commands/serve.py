@@ -6,9 +6,10 @@
     $ mpremote connect /dev/pts/N resume eval x            # 42: the state survived
 
 Line 1 of stdout is the serial endpoint (``/dev/pts/N`` or ``tcp:127.0.0.1:PORT``),
-line 2 the control socket (``control:PATH``); everything else goes to stderr.
+line 2 the control socket (``control:PATH``), line 3 with ``--gdb`` the GDB stub
+(``gdb:127.0.0.1:PORT``); everything else goes to stderr.
 The board runs until SIGINT/SIGTERM or ``quit``; the flash image is saved on the
-way out. See sim/serial_bridge.py for how it works.
+way out. See sim/bridge/ for how it works.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import tempfile
 from pathlib import Path
 
 from ..cli import command
+from ..numbers import seconds
 from ..errors import UsageError
+from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board
 
 CONTROL_ENV = "MPSIM_CONTROL"
@@ -42,23 +45,27 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal, /dev/pts/N (the default)")
     where.add_argument("--tcp", type=_port, metavar="PORT",
-                       help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time")
+                       help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time (default: a pty)")
     p.add_argument("--control", metavar="PATH",
                    help="control socket path (default: a new temporary directory, removed on exit)")
     p.add_argument("--resume", action="store_true",
                    help="resume the newest hibernate image instead of booting fresh")
+    gdb_args(p)
 
 
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
          _serve_args)
 def serve(args: argparse.Namespace) -> int:
-    from ..serial_bridge import Bridge, ControlServer, PtyEndpoint, TcpEndpoint
+    from ..bridge.control import ControlServer
+    from ..bridge.loop import Bridge
+    from ..bridge.pty import PtyEndpoint
+    from ..bridge.tcp import TcpEndpoint
 
     def log(text: str) -> None:
         print(f"mpsim: {text}", file=sys.stderr, flush=True)
 
     tmpdir = None
-    endpoint = control = bridge = board = None
+    endpoint = control = bridge = board = gdb = None
     try:
         # Endpoints first: a busy port fails before the board boots.
         endpoint = TcpEndpoint(args.tcp) if args.tcp is not None else PtyEndpoint()
@@ -70,15 +77,18 @@ def serve(args: argparse.Namespace) -> int:
         control = ControlServer(control_path)
         board = open_board(args)
         bridge = Bridge(board, endpoint, control, log=log)
+        gdb = bridge.debugger = gdb_server(args, board.machine, bridge.command)
         undo = bridge.install_signals()
         try:
             if args.resume:
                 report = board.resume_or_boot(report=log)
                 if report:
                     log(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.1f} ms")
-            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n")
+            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n" + (f"{gdb.label}\n" if gdb else ""))
             sys.stdout.flush()
-            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; "
+            held = " (the board waits for GDB to continue)" if args.gdb_wait else ""
+            via_gdb = f"GDB on {gdb.label.removeprefix('gdb:')}{held}; " if gdb else ""
+            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; {via_gdb}"
                 "Ctrl-C or 'quit' stops")
             bridge.serve()
         finally:
@@ -86,6 +96,8 @@ def serve(args: argparse.Namespace) -> int:
         log("stopping: flash image saved")
         return 0
     finally:
+        if gdb is not None:
+            gdb.close()
         if bridge is not None:
             bridge.close()
         else:
@@ -101,19 +113,28 @@ def serve(args: argparse.Namespace) -> int:
 
 def _control_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--socket", default=os.environ.get(CONTROL_ENV),
-                   help=f"the control socket that 'mpsim serve' printed (default: ${CONTROL_ENV})")
-    p.add_argument("request", nargs="+", help="hibernate | power-cycle | resume | reset | status | quit")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)")
+                   help=f"the control socket that 'mpsim serve' printed, as PATH or as its 'control:PATH' line "
+                        f"(default: ${CONTROL_ENV})")
+    p.add_argument("request", nargs="+",
+                   help="one or more of: hibernate, power-cycle, resume, reset, status, quit, help; "
+                        "sent in order over one connection")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for each answer (default: 60)")
 
 
-@command("control", "send a request to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...)",
-         _control_args)
+@command("control", "send requests to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...); "
+         "exit 1 if one is answered with an error", _control_args)
 def control(args: argparse.Namespace) -> int:
-    from ..serial_bridge import control_request
+    from ..bridge.control import control_requests
+    from ..bridge.loop import COMMANDS
     if not args.socket:
         raise UsageError(f"no control socket: pass --socket PATH or set {CONTROL_ENV}")
-    if not Path(args.socket).exists():
-        raise UsageError(f"no control socket at {args.socket} (is 'mpsim serve' running?)")
-    answer = control_request(args.socket, " ".join(args.request), timeout_s=args.timeout)
-    print(answer)
-    return 0 if answer.startswith("ok") else 1
+    path = args.socket.removeprefix("control:")
+    unknown = [r for r in args.request if r.lower() not in COMMANDS]
+    if unknown:
+        raise UsageError(f"unknown request {unknown[0]!r} (requests: {', '.join(COMMANDS)}); nothing was sent")
+    if not Path(path).exists():
+        raise UsageError(f"no control socket at {path} (is 'mpsim serve' running?)")
+    answers = control_requests(path, args.request, timeout_s=args.timeout)
+    for answer in answers:
+        print(answer)
+    return 0 if all(a.startswith("ok") for a in answers) else 1

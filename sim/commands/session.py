@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 from ..cli import command, common_args
-from ..errors import GuestFault, ReplError, UsageError
+from ..errors import BoardStopped, GuestFault, ReplError, UsageError
 
 class _LazyConsole:
     """rich costs ~50 ms to import: made on first use, so `mpsim run` starts fast."""
@@ -23,8 +23,8 @@ class _LazyConsole:
 
     def get(self):
         if self._console is None:
-            from rich.console import Console
-            self._console = Console(**self._kw)
+            from .console import console
+            self._console = console(**self._kw)
         return self._console
 
     def __getattr__(self, name):
@@ -32,36 +32,32 @@ class _LazyConsole:
 
 
 err = _LazyConsole(stderr=True, soft_wrap=True)   # one message, one line: never wrapped at 80 columns
-out = _LazyConsole()
 
 
-def board_args(p: argparse.ArgumentParser) -> None:
+def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
+               timeout_help: str = "seconds to wait for the board (default: 30)") -> None:
     common_args(p)
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another process is using the flash image, wait for it (default: exit 2 naming it)")
     p.add_argument("--deterministic", action="store_true",
                    help="derive time from executed instructions (same input, same output)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the board (default 30)")
+    p.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
     p.add_argument("--heap-size", type=parse_size, metavar="BYTES",
-                   help="GC heap size, e.g. 256K (set through the firmware's boot parameters)")
+                   help="GC heap size, e.g. 256K, set through the firmware's boot parameters (default: the firmware's own static heap)")
     p.add_argument("--heap-base", type=lambda v: int(v, 0), metavar="ADDR",
                    help="GC heap address (default: the firmware's own; with --heap-size: above the stack)")
 
 
 def parse_size(text: str) -> int:
-    units = {"k": 1024, "m": 1024 * 1024}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 131072, 128K or 1M)") from None
+    from ..numbers import size           # finite, whole bytes, in the 32-bit space
+    return size(text)
 
 
 def code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE",
-                   help="Python to run on the board (repeatable)")
+                   help="Python to run on the board (repeatable; default: none)")
     p.add_argument("script", nargs="?", help="a Python file to run on the board")
 
 
@@ -71,26 +67,29 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
-    from ..heap_config import heap_bounds
-    from ..paths import default_firmware
+    from ..mpy.heap_config import heap_bounds
+    from ..paths import require_default_firmware
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")          # nan/inf/negative: refused, never a hang
     spec = load_board(args.board)
-    fw = Firmware.load(args.firmware or default_firmware(spec.name))
+    fw = Firmware.load(args.firmware or require_default_firmware(spec.name))
     if hibernatable:
         require_hibernatable(fw)
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap)
+                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
 
 
 def require_hibernatable(fw) -> None:
-    """What hibernate and resume read from the ELF: ``mp_state_ctx`` and its DWARF layout."""
+    """What hibernate and resume read from the ELF (sim.mpy.support): ``mp_state_ctx``, its
+    DWARF layout, a MicroPython version with a profile, gc_init and a restore point."""
     from ..errors import FirmwareError
-    if not fw.has_symbol("mp_state_ctx"):
-        raise FirmwareError(f"{fw.path.name} is not a MicroPython firmware (no mp_state_ctx symbol): "
-                            f"it cannot hibernate or resume")
-    fw.variable_type("mp_state_ctx")      # FirmwareError naming the missing debug info
+    from ..mpy.support import support
+    why = support(fw).hibernate
+    if why is not None:
+        raise FirmwareError(f"{fw.path.name} cannot hibernate or resume: {why}")
 
 
 def boot(board) -> str:
@@ -116,12 +115,8 @@ def boot(board) -> str:
 def scripts(args: argparse.Namespace) -> list[str]:
     out = list(args.code)
     if getattr(args, "script", None):
-        try:
-            out.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        out.append(read_text(args.script, "script"))
     for i, code in enumerate(out):
         _check_sendable(code, args.script if i == len(args.code) else f"-c #{i + 1}")
     return out
@@ -162,6 +157,10 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
+    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+        err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
+        boot(board)
+        return None
     report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
     if report:
         if report.relocated:
@@ -212,26 +211,6 @@ def save_table(report):
     return t
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
-    board_args(p)
-    code_args(p)
-    p.add_argument("--hibernate", action="store_true", help="hibernate to flash after the code has run")
-
-
-@command("run", "boot the board, run Python on it, print its output (exit 1 if it raised)", _run_args)
-def run(args: argparse.Namespace) -> int:
-    codes = scripts(args)
-    if not codes:
-        raise UsageError("nothing to run: give a script file or -c CODE")
-    with open_board(args, hibernatable=args.hibernate) as board:
-        boot(board)
-        if not run_all(board, codes):
-            return 1
-        if args.hibernate:
-            err.print(save_table(hibernate_with_progress(board)))
-    return 0
-
-
 def _hibernate_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     code_args(p)
@@ -248,7 +227,7 @@ def hibernate(args: argparse.Namespace) -> int:
             boot(board)
         if not run_all(board, codes):
             return 1
-        out.print(save_table(hibernate_with_progress(board)))
+        err.print(save_table(hibernate_with_progress(board)))    # stdout stays the program's
     return 0
 
 
@@ -274,9 +253,9 @@ def resume(args: argparse.Namespace) -> int:
 def _power_cycle_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     code_args(p)
-    p.add_argument("--check", metavar="EXPR", help="evaluate EXPR before and after; exit 1 if it differs")
+    p.add_argument("--check", metavar="EXPR", help="evaluate EXPR before and after; exit 1 if it differs (with --cut-at the old state is right too) (default: no check)")
     p.add_argument("--cut-at", type=int, metavar="N",
-                   help="cut power at the N-th flash operation (0-based) of the hibernate")
+                   help="cut power at the N-th flash operation (0-based) of the hibernate (default: no cut)")
     p.add_argument("--torn", action="store_true", help="with --cut-at: operation N is left half done")
 
 
@@ -289,16 +268,22 @@ def power_cycle(args: argparse.Namespace) -> int:
         raise UsageError("--cut-at must be 0 or more")
     codes = scripts(args)
     with open_board(args, hibernatable=True) as board:
+        old = None        # with a cut, the old state is a right answer too: (image #, EXPR there)
+        if args.cut_at is not None and args.check:
+            was = board.resume_or_boot(report=lambda _line: None)
+            old = (was.sequence if was else None, _check_value(board, args.check))
         boot(board)
         if not run_all(board, codes):
             return 1
-        before = board.repl.eval(args.check) if args.check else None
+        before = _check_value(board, args.check) if args.check else None
         if args.cut_at is not None:
             board.flash.arm_power_cut(args.cut_at, PowerLossMode.TORN if args.torn else PowerLossMode.CLEAN,
                                       seed=args.cut_at)
         try:
-            out.print(save_table(hibernate_with_progress(board)))
-            err.print("power cut point was after the last flash operation: the hibernate completed")
+            err.print(save_table(hibernate_with_progress(board)))
+            if args.cut_at is not None:
+                err.print(f"power cut point {args.cut_at} was after the last flash operation: "
+                          f"the hibernate completed")
         except PowerLoss as e:
             err.print(f"[yellow]power lost during flash operation {e.index} ({e.op} at {e.address:#010x}, "
                       f"{e.mode.name.lower()})[/]")
@@ -307,11 +292,28 @@ def power_cycle(args: argparse.Namespace) -> int:
         board.store.save()
         board.power_cycle()
         err.print("power cycled: RAM filled with garbage, CPU and peripherals reset")
-        resume_or_boot(board)
+        report = resume_or_boot(board)
         if args.check:
-            after = board.repl.eval(args.check)
+            after = _check_value(board, args.check)
             print(f"{args.check} = {after!r}")
-            if after != before:
+            if old is not None and (report.sequence if report else None) == old[0]:
+                if after != old[1]:
+                    err.print(f"[red]the old state came back wrong: {args.check} was {old[1]!r} in it, "
+                              f"now {after!r}[/]")
+                    return 1
+                err.print("the old state, as committed before the cut (the new image was not)")
+            elif after != before:
                 err.print(f"[red]state differs: before {before!r}, after {after!r}[/]")
                 return 1
     return 0
+
+
+def _check_value(board, expr: str):
+    """EXPR's value on the board, or the exception it raised there (as text): a name
+    the old state does not have is a state too."""
+    try:
+        return board.repl.eval(expr)
+    except ReplError as e:
+        if isinstance(e, BoardStopped):
+            raise
+        return f"<raised {str(e).removeprefix('the board raised ')}>"

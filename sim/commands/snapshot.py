@@ -23,12 +23,14 @@ def _args(p: argparse.ArgumentParser) -> None:
     board_args(s)
     s.add_argument("--resume", action="store_true", help="resume the newest hibernate image instead of booting")
     s.add_argument("file", help="snapshot file to write")
-    s.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE")
+    s.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE",
+                   help="Python to run before the snapshot is taken (repeatable; default: none)")
     s.set_defaults(script=None)
     ld = sub.add_parser("load", help="restore a snapshot, then run code or open the REPL")
     board_args(ld)
     ld.add_argument("file", help="snapshot file to read")
-    ld.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE")
+    ld.add_argument("-c", "--exec", dest="code", action="append", default=[], metavar="CODE",
+                    help="Python to run after the snapshot is restored (repeatable; default: none)")
     ld.add_argument("--repl", action="store_true", help="open an interactive REPL")
     ld.add_argument("--with-flash", action="store_true",
                     help="also replace the flash image file with the snapshot's flash contents "
@@ -38,6 +40,12 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("snapshot", "save or load a whole-machine snapshot (RAM, CPU, peripherals, flash)", _args)
 def snapshot(args: argparse.Namespace) -> int:
+    if args.snapshot_command == "load":
+        ignored = [flag for flag, value in (("--heap-size", args.heap_size), ("--heap-base", args.heap_base))
+                   if value is not None]
+        if ignored:
+            raise UsageError(f"snapshot load: {' and '.join(ignored)} cannot apply: the snapshot holds the whole "
+                             f"RAM, heap included (give them to 'snapshot save')")
     if args.snapshot_command == "save":
         target = Path(args.file)
         if target.is_dir() or not target.resolve().parent.is_dir():
@@ -67,8 +75,10 @@ def snapshot(args: argparse.Namespace) -> int:
             # The flash is the user's persistent storage: an older snapshot must not silently
             # roll back the hibernate images saved since it was taken.
             board.flash.backing[:] = on_disk
-            print(f"kept the flash image {board.store.path}; the snapshot's flash contents were not applied "
-                  f"(--with-flash applies them)", file=sys.stderr)
+            kept = (f"kept the flash image {board.store.path}" if board.store.path.exists()
+                    else "kept the erased flash (no flash image file yet)")
+            print(f"{kept}; the snapshot's flash contents were not applied (--with-flash applies them)",
+                  file=sys.stderr)
         board.repl.drain(0)
         if not run_all(board, scripts(args)):
             return 1

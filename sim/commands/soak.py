@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
+from .console import console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,7 +21,7 @@ from .session import board_args, boot, open_board, require_hibernatable
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True))
+                    console=console(stderr=True))
 
 
 def _soak_args(p: argparse.ArgumentParser) -> None:
@@ -50,23 +50,23 @@ def soak(args: argparse.Namespace) -> int:
     t.add_row("heap after gc: first / last", f"{report.heap_after_gc[0]} / {report.heap_after_gc[-1]} B")
     t.add_row("heap growth after warm-up", f"{report.heap_growth} B")
     t.add_row("host time per cycle", f"{report.host_s / max(report.cycles, 1) * 1000:.1f} ms")
-    Console().print(t)
+    console().print(t)
     for m in report.mismatches:
-        Console(stderr=True).print(f"[red]{m}[/]")
+        console(stderr=True).print(f"[red]{m}[/]")
     ok = not report.mismatches and report.cycles == args.cycles and report.heap_growth <= 1024
     return 0 if ok else 1
 
 
 def _pl_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
-    p.add_argument("--mode", choices=["clean", "torn", "both"], default="both", help="power-loss behaviour")
+    p.add_argument("--mode", choices=["clean", "torn", "both"], default="both", help="power-loss behaviour: a clean cut, a torn operation, or both (default: both)")
 
 
 @command("power-loss", "cut power at every flash operation of a hibernate; check old-or-new each time", _pl_args)
 def power_loss(args: argparse.Namespace) -> int:
     from ..board import load_board
     from ..firmware import Firmware
-    from ..heap_config import heap_bounds
+    from ..mpy.heap_config import heap_bounds
     from ..paths import default_firmware
     from ..peripherals.nor_flash import PowerLossMode
     from ..powerloss import board_factory, count_ops, run_case
@@ -93,9 +93,9 @@ def power_loss(args: argparse.Namespace) -> int:
         fails = sum(r.outcome == "FAIL" for r in rs)
         t.add_row(mode.name.lower(), str(len(rs)), str(sum(r.outcome == "old" for r in rs)),
                   str(sum(r.outcome == "new" for r in rs)), f"[red]{fails}[/]" if fails else "0")
-    Console().print(t)
+    console().print(t)
     for r in results:
         if r.outcome == "FAIL":
-            Console(stderr=True).print(f"[red]{r.case_id}: {r.detail}[/]  replay: mpsim power-cycle --cut-at "
+            console(stderr=True).print(f"[red]{r.case_id}: {r.detail}[/]  replay: mpsim power-cycle --cut-at "
                                        f"{r.cut_at}{' --torn' if r.mode == 'torn' else ''}")
     return 1 if any(r.outcome == "FAIL" for r in results) else 0

@@ -53,8 +53,8 @@ from typing import Any, Callable
 
 from .. import engine                     # chooses libunicorn (patched or stock): before unicorn
 from unicorn import (UC_ERR_ARCH, UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
-                     UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_INTR,
-                     UC_HOOK_MEM_INVALID, UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED,
+                     UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED, UC_HOOK_CODE, UC_HOOK_INTR,
+                     UC_HOOK_MEM_INVALID, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_MEM_FETCH_PROT, UC_MEM_FETCH_UNMAPPED,
                      UC_MEM_READ_PROT, UC_MEM_READ_UNMAPPED, UC_MEM_WRITE_PROT, UC_MEM_WRITE_UNMAPPED,
                      UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc, UcError)
 
@@ -65,7 +65,7 @@ from .clock import SliceTimer, VirtualClock
 from ..errors import FirmwareError, GuestFault, SimError
 from ..firmware import Firmware
 from ..peripherals.base import PERIPHERAL_TYPES, Peripheral
-from ..semihosting import Semihosting
+from ..semihosting import BadAddress, Semihosting
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +86,18 @@ _ACCESS = {UC_MEM_READ_UNMAPPED: "read of unmapped", UC_MEM_WRITE_UNMAPPED: "wri
 
 @dataclasses.dataclass(frozen=True)
 class StopReason:
-    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output."""
+    """Why ``run`` returned. kind: idle | address | deadline | exit | timeout | stopped | output,
+    or, for a debugger: breakpoint | watchpoint (detail: write/read/access) | step;
+    ``address``: the breakpoint's or the watched address."""
     kind: str
     pc: int
     now_ns: int
     exit_status: int | None = None
     detail: str = ""
+    address: int | None = None
+
+
+WATCH_HOOKS = {"write": UC_HOOK_MEM_WRITE, "read": UC_HOOK_MEM_READ, "access": UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
 
 
 class _InsnCounter:
@@ -125,6 +131,7 @@ class Machine:
         self.deterministic = deterministic
         self.clock = VirtualClock(board.clock_hz, deterministic)
         self.exit_status: int | None = None
+        self.resets = 0                 # reset() calls, the firmware's own included
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -158,6 +165,21 @@ class Machine:
         sym = firmware.symbols.get("mp_hal_stdin_rx_chr")
         self._input_wait = (sym.addr, sym.addr + sym.size) if sym is not None and sym.size else (0, 0)
         self._async_hit = False
+        self.debug_hooks: dict[tuple, int] = {}    # breakpoints/watchpoints -> Unicorn hook handle
+        self._debug_hit: tuple[str, str, int | None] | None = None
+        self._bp_skip: int | None = None           # step(): the breakpoint it starts on is not a hit
+        self._counting = False                     # Unicorn's count hook is in the translated code
+        self._in_call = False                      # call(): host calls are not what a debugger watches
+        # Unicorn keeps a deleted memory hook in its list until emu_start returns, and
+        # code translated meanwhile keeps the slow path for every load and store
+        # (measured: a removed watchpoint left f(200000) 3x slower): all code is
+        # dropped again after the next emu_start.
+        self._stale_code = False
+        # For callers that only call run() (mpsim run): called with None before each
+        # run and with each breakpoint/watchpoint stop; it may block while a debugger
+        # holds the board (sim.gdb.server.GdbServer.gate). Loops that own the board
+        # (serve, repl) leave it None and use the stop reasons themselves.
+        self.debug_gate: Callable[[StopReason | None], None] | None = None
 
         Core = core_class(board.cpu)
         if firmware.elf_machine != Core.elf_machine:
@@ -210,8 +232,10 @@ class Machine:
             if hasattr(p, "on_exit"):                 # a finisher device (sifive_test)
                 p.on_exit = self._on_guest_exit
                 p.on_reset = lambda: self._request_stop("reset")
-        self.semihosting = Semihosting(self.read, self.write, self._semihost_out, self._semihost_in,
-                                       self.clock.now, word=core.word)
+        self._guest_spans = _guest_spans(board, {n for n, p in self.peripherals.items() if hasattr(p, "backing")})
+        self.semihosting = Semihosting(self._semihost_read, self._semihost_write, self._semihost_out,
+                                       self._semihost_in, self.clock.now, word=core.word,
+                                       can_write=self._semihost_can_write)
         self.reset()
 
     # -- construction --------------------------------------------------------------
@@ -221,12 +245,12 @@ class Machine:
             buf = mmap.mmap(-1, r.size)              # lazily-allocated zero pages
             addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
             self._ram[r.name] = (buf, r.base, r.size)
-            self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+            self.uc.mem_map_ptr(r.base, r.size, _prot(r), addr)
         for r in self.board.memory:
             if r.alias is not None:
                 buf, _base, _size = self._ram[r.alias]
                 addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-                self.uc.mem_map_ptr(r.base, r.size, UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC, addr)
+                self.uc.mem_map_ptr(r.base, r.size, _prot(plain[r.alias]), addr)
 
     def _map_peripherals(self) -> None:
         for spec in self.board.peripherals:
@@ -326,6 +350,7 @@ class Machine:
     def reset(self) -> None:
         """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
         take SP and PC from the vector table of the boot region."""
+        self.resets += 1
         self.exit_status = None
         self._replay = None
         for seg in self.firmware.segments:
@@ -340,9 +365,10 @@ class Machine:
         self._last_activity = self.clock.now()
 
     def power_off(self, pattern: bytes = b"\xde\xad\xbe\xef") -> None:
-        """Lose power: every RAM byte becomes garbage (never zeros)."""
-        for buf, _base, size in self._ram.values():
-            buf[:] = _garbage(pattern, size)          # one memcpy per region
+        """Lose power: every RAM byte becomes garbage (never zeros); ROM keeps its contents."""
+        for name, (buf, _base, size) in self._ram.items():
+            if not self.board.region(name).rom:
+                buf[:] = _garbage(pattern, size)      # one memcpy per region
         for p in self.peripherals.values():
             p.reset()
 
@@ -407,6 +433,7 @@ class Machine:
         uc = self.uc
         ctx = uc.context_save()
         ret = self._no_address                  # never executed: stop there when the function returns
+        self._in_call = True
         try:
             self.core.prepare_call(args, ret)
             if self._icount:
@@ -419,6 +446,7 @@ class Machine:
                 raise SimError(f"call to {addr:#x} did not return (stopped at {self._where(pc)})")
             return self.core.return_value()
         finally:
+            self._in_call = False
             uc.context_restore(ctx)
 
     # -- public: running -------------------------------------------------------------------
@@ -434,8 +462,15 @@ class Machine:
         GuestFault on a CPU fault. ``stop_on_output``: return "output" as soon as the
         console has output not yet taken. ``timeout_s`` is an alias of ``timeout``.
         """
+        gate = self.debug_gate
+        if gate is not None:
+            gate(None)                   # a debugger's requests; returns once it lets the board run
         reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
                            stop_on_idle, idle_ns, stop_on_output)
+        while gate is not None and reason.kind in ("breakpoint", "watchpoint"):
+            gate(reason)                 # the debugger holds the board until it resumes it
+            reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
+                               stop_on_idle, idle_ns, stop_on_output)
         self.last_stop = reason
         return reason
 
@@ -483,6 +518,8 @@ class Machine:
                 return self._reason("address")
             stop_at = deadline if until_ns is None else (until_ns if deadline is None else min(deadline, until_ns))
             self._run_slice(pc, until_addr, stop_at, host_end)
+            if self._debug_hit is not None:
+                return self._debug_reason()
             kind = self._stop_kind
             if stop_on_output and self.console is not None and self.console.output:
                 if kind == "exit":
@@ -543,6 +580,93 @@ class Machine:
         self._host_stop = True
         if self._running:
             self._async_stop()
+
+    # -- public: debugging -----------------------------------------------------------------------
+    # Breakpoints and watchpoints are Unicorn hooks bound to the address range they
+    # watch, added when set and removed when cleared: Unicorn instruments only
+    # instructions (code hooks) or accesses (memory hooks) in a hook's range, so with
+    # none set the board runs exactly as without a debugger. A hit calls emu_stop from
+    # the hook: a breakpoint stops before its instruction runs (PC exact); a watchpoint
+    # stops at the access, with PC at the accessing instruction, which runs again on
+    # resume (its access repeats with the same value: GDB's "non-steppable
+    # watchpoint" model for ARM, where GDB steps over it with watchpoints lifted).
+    # Unicorn cannot stop inside an IT block: a breakpoint on an instruction there
+    # stops after the block. Host calls (``call``) never hit.
+    def add_breakpoint(self, addr: int) -> None:
+        """Stop ``run`` before the instruction at ``addr`` executes (kind "breakpoint")."""
+        key = ("break", addr & ~1)
+        if key not in self.debug_hooks:
+            self.debug_hooks[key] = self.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint, begin=key[1], end=key[1])
+            self.uc.ctl_remove_cache(key[1], key[1] + 4)      # retranslate with the hook in place
+
+    def remove_breakpoint(self, addr: int) -> bool:
+        h = self.debug_hooks.pop(("break", addr & ~1), None)
+        if h is not None:
+            self.uc.hook_del(h)            # Unicorn drops the code translated with it
+        return h is not None
+
+    def add_watchpoint(self, addr: int, length: int, kind: str = "write") -> None:
+        """Stop ``run`` at an access (kind: write | read | access) to [addr, addr+length)."""
+        key = ("watch", addr, length, kind)
+        if key not in self.debug_hooks:
+            def hit(uc, access, a, size, value, ud, lo=addr, hi=addr + length, kind=kind):
+                if a < hi and a + size > lo and self._debug_hit is None and not self._in_call:
+                    self._debug_hit = ("watchpoint", kind, lo)
+                    self._request_stop("debug")
+            # An access that starts up to 7 bytes below still overlaps (ldrd/strd).
+            self.debug_hooks[key] = self.uc.hook_add(WATCH_HOOKS[kind], hit, begin=max(0, addr - 7),
+                                                     end=addr + length - 1)
+            self.uc.ctl_flush_tb()     # code translated before has no access check for hooks
+
+    def remove_watchpoint(self, addr: int, length: int, kind: str = "write") -> bool:
+        h = self.debug_hooks.pop(("watch", addr, length, kind), None)
+        if h is not None:
+            self.uc.hook_del(h)
+            self._stale_code = True            # back to the fast path for loads and stores
+        return h is not None
+
+    def step(self) -> StopReason:
+        """Execute one instruction (a breakpoint on it is not a hit). Pending interrupts
+        are not taken first, as QEMU's gdbstub steps by default."""
+        pc = self._read_pc()
+        self._bp_skip = pc
+        if not self._counting and not (self.deterministic and not self._icount):
+            # Unicorn adds its instruction-count hook without retranslating: code
+            # translated before would run to the end of its block uncounted.
+            self.uc.ctl_flush_tb()
+        self._counting = True
+        try:
+            self._emu(pc | self._thumb, self._no_address, count=1)
+        except GuestFault as f:
+            if f.arch is None:
+                raise
+            self.core.take_fault(f, *f.arch)
+        finally:
+            self._bp_skip = None
+        if self.deterministic:
+            self.clock.add_cycles(1)
+        hit = self._debug_hit
+        if hit is not None and not (hit[0] == "breakpoint" and hit[2] != self._read_pc()):
+            return self._debug_reason()          # (a breakpoint passed inside an IT block: a step)
+        self._debug_hit = None
+        if self._stop_kind == "exit":
+            return self._reason("exit")
+        if self._stop_kind == "reset":
+            self.reset()
+        return self._reason("step")
+
+    def _on_breakpoint(self, uc, address: int, size: int, ud) -> None:
+        if address == self._bp_skip:
+            self._bp_skip = None
+            return
+        if self._debug_hit is None and not self._in_call:
+            self._debug_hit = ("breakpoint", "", address)
+            self._request_stop("debug")
+
+    def _debug_reason(self) -> StopReason:
+        kind, detail, address = self._debug_hit
+        self._debug_hit = None
+        return StopReason(kind, self._read_pc(), self.clock.now(), None, detail, address)
 
     # -- run-loop internals --------------------------------------------------------------------
     def _reason(self, kind: str, detail: str = "") -> StopReason:
@@ -622,8 +746,10 @@ class Machine:
             return False
         return self.core.after_wfi(pc)
 
-    def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0) -> None:
+    def _emu(self, begin: int, until: int, *, host_seconds: float | None = None, cycles: int = 0,
+             count: int | None = None) -> None:
         self._stop_kind = None
+        self._debug_hit = None
         self._async_hit = False
         self._fault_info = None
         self._running = True
@@ -636,13 +762,19 @@ class Machine:
         self.core.before_slice()
         self.clock.start_slice()
         try:
-            self.uc.emu_start(begin, until, count=cycles if self.deterministic and not self._icount else 0)
+            if count is None:
+                count = cycles if self.deterministic and not self._icount else 0
+                self._counting = count > 0     # Unicorn drops its count hook (and all code) at 0
+            self.uc.emu_start(begin, until, count=count)
         except UcError as e:
             raise self._fault_from(e) from None
         finally:
             self.clock.end_slice()
             if timer is not None:
                 timer.disarm()
+            if self._stale_code:
+                self._stale_code = False
+                self.uc.ctl_flush_tb()
             with self._access_lock:
                 self._running = False
                 self._stop_pending = False
@@ -740,6 +872,39 @@ class Machine:
             if self._replay_on:
                 self._request_stop("hook")
 
+    # The host reads and writes guest memory for a semihosting call under the bus
+    # rules the guest's own loads and stores obey: writes only into writable RAM,
+    # reads only from memory (RAM, ROM, the memory-mapped flash) -- never a device
+    # register (a host read would have side effects) or unmapped space. Anything
+    # else is BadAddress, which the call returns to the guest as EFAULT (as QEMU
+    # does), instead of Unicorn's mem_write, which ignores the mapping's protection
+    # and once let a guest overwrite both committed hibernate images in flash.
+    def _semihost_allowed(self, addr: int, n: int, write: bool) -> bool:
+        end = addr + n
+        if addr < 0 or end > 1 << (8 * self.core.word):
+            return False
+        for base, stop, writable in self._guest_spans:
+            if addr >= end:
+                return True
+            if base <= addr < stop:
+                if write and not writable:
+                    return False
+                addr = stop
+        return addr >= end
+
+    def _semihost_can_write(self, addr: int, n: int) -> bool:
+        return self._semihost_allowed(addr, n, True)
+
+    def _semihost_read(self, addr: int, n: int) -> bytes:
+        if not self._semihost_allowed(addr, n, False):
+            raise BadAddress(addr, n)
+        return self.read(addr, n)
+
+    def _semihost_write(self, addr: int, data: bytes) -> None:
+        if not self._semihost_allowed(addr, len(data), True):
+            raise BadAddress(addr, len(data))
+        self.write(addr, data)
+
     def _semihost_out(self, data: bytes) -> None:
         if self.console is not None:
             self.console.emit(data)
@@ -792,6 +957,19 @@ class Machine:
         if e.errno == UC_ERR_INSN_INVALID:
             return self.core.classify_fault(self._fault("invalid instruction", pc), True)
         return self._fault(f"{e}", pc)
+
+
+def _guest_spans(board, memory_like: set[str]) -> list[tuple[int, int, bool]]:
+    """Sorted (start, end, writable) of the memory the guest may read: RAM and ROM
+    regions, and memory-like devices (the NOR flash: read-only on the bus)."""
+    spans = [(r.base, r.end, not (r.rom or (r.alias is not None and board.region(r.alias).rom)))
+             for r in board.memory]
+    spans += [(p.base, p.end, False) for p in board.peripherals if p.name in memory_like]
+    return sorted(spans)
+
+
+def _prot(r) -> int:
+    return UC_PROT_READ | UC_PROT_EXEC if r.rom else UC_PROT_READ | UC_PROT_WRITE | UC_PROT_EXEC
 
 
 @functools.lru_cache(maxsize=8)

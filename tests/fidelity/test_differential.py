@@ -305,7 +305,7 @@ class SimSide(Side):
     (the Board's byte link over the console UART), banner included."""
 
     def __init__(self, board, host_paced_waits: bool = False, power_on: bool = True):
-        from sim import heap_config
+        from sim.mpy import heap_config
         self.board = board
         self.host_paced_waits = host_paced_waits
         if power_on:            # else: the board as it is (e.g. just resumed, at its prompt)

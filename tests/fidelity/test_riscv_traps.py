@@ -9,6 +9,7 @@ engines and in both clock modes.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
 from child import run_on_engine  # noqa: E402
 
-from tests.guest_rv.build import build as rv_build  # noqa: E402  (a package: tests/guest/build.py is "build")
+# by path: tests/guest has a build.py of its own under the same module name
+_spec = importlib.util.spec_from_file_location("guest_rv_build", REPO / "tests" / "guest_rv" / "build.py")
+rv_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rv_build)
 
 QEMU = shutil.which("qemu-system-riscv64")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not installed (apt-get install "
@@ -29,7 +33,7 @@ pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not in
 
 @pytest.fixture(scope="module")
 def traps_elf(tmp_path_factory) -> Path:
-    elf = rv_build("traps", tmp_path_factory.mktemp("guest_rv"))
+    elf = rv_build.build("traps", tmp_path_factory.mktemp("guest_rv"))
     if elf is None:
         pytest.skip("riscv64-unknown-elf-gcc not installed: cannot build RISC-V guest programs")
     return elf

@@ -347,8 +347,6 @@ class ArmV7M:
         except NeedInput:
             m._request_stop("wait")                   # re-executes the bkpt when input arrives
             return
-        except UcError:
-            raise m._fault(f"semihosting call {op:#x} passed a bad pointer ({arg:#x})", pc) from None
         uc.reg_write(A.UC_ARM_REG_R0, result & 0xFFFFFFFF)
         uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
 

@@ -124,6 +124,17 @@ class Nvic:
                 "pending": list(self.pending), "active": list(self.active),
                 "level": list(self.level), "prigroup": self.prigroup}
 
+    def check_state(self, s: dict[str, Any]) -> None:
+        n = FIRST_IRQ + self.num_irq
+        if any(len(s[k]) != n for k in ("priority", "enabled", "pending", "level")):
+            raise ValueError(f"nvic: tables must have {n} entries")
+        if not all(-3 <= p <= 0xFF for p in s["priority"]) or not 0 <= s["prigroup"] <= 7:
+            raise ValueError("nvic: a priority or the priority grouping is out of range")
+        if len(set(s["active"])) != len(s["active"]) or not all(0 < e < n for e in s["active"]):
+            raise ValueError("nvic: the active exceptions are not distinct exception numbers")
+        if not all(v >= 0 for v in s["level"]):
+            raise ValueError("nvic: a line level is negative")
+
     def load_state(self, s: dict[str, Any]) -> None:
         self.priority = list(s["priority"])
         self.enabled = list(s["enabled"])

@@ -262,6 +262,9 @@ class Scs(Peripheral):
                 "shcsr_ena": self.shcsr_ena, "mpu": {k: (list(v) if isinstance(v, list) else v)
                                                      for k, v in self.mpu.items()}}
 
+    def check_state(self, s: dict[str, Any]) -> None:
+        self.nvic.check_state(s["nvic"])
+
     def load_state(self, s: dict[str, Any]) -> None:
         self.nvic.load_state(s["nvic"])
         self.systick.load_state(s["systick"])

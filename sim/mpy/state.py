@@ -4,25 +4,20 @@ Everything is located through the firmware's symbols and DWARF layouts, never
 hard-coded offsets, so firmware of other MicroPython versions and configurations
 works as long as it has ``mp_state_ctx`` and debug info.
 
-GC facts used here (py/gc.c): ``gc_init(start, end)`` lays out the heap as
-[alloc table (ATB) | finaliser table (FTB, optional) | pool]; the ATB holds
-2 bits per block (0 free, 1 head, 2 tail, 3 mark), 4 blocks per byte, first
-block in the low bits; the pool ends at ``end`` rounded down to a block.
+The GC heap's layout is described in sim.mpy.geometry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import FirmwareError
-from .firmware import Firmware, TypeInfo
+from ..errors import FirmwareError
+from ..firmware import Firmware, TypeInfo
+from . import profiles
+from .geometry import AT_FREE, AT_HEAD, BLOCKS_PER_ATB, HeapGeometry, ftb_len_for
 
-BLOCKS_PER_ATB = 4
-AT_FREE, AT_HEAD, AT_TAIL, AT_MARK = 0, 1, 2, 3
-BLOCKS_PER_FTB = 8
 # ATB byte -> its four blocks as bytes of 0 (free) / 1 (in use)
 _USED4 = [bytes(1 if (b >> (2 * i)) & 3 else 0 for i in range(BLOCKS_PER_ATB)) for b in range(256)]
 _LAYOUT_HASHES: dict[str, str] = {}
@@ -31,44 +26,6 @@ _LAYOUT_HASHES: dict[str, str] = {}
 class Memory(Protocol):
     def read(self, addr: int, size: int) -> bytes: ...
     def write(self, addr: int, data: bytes) -> None: ...
-
-
-@dataclass(frozen=True)
-class GcGeometry:
-    """Where the GC heap's parts are; ``start``/``end`` are what gc_init was given
-    (end rounded down to a block)."""
-    alloc_table_start: int
-    alloc_table_len: int
-    finaliser_table_start: int | None
-    pool_start: int
-    pool_end: int
-
-    @property
-    def start(self) -> int:
-        return self.alloc_table_start
-
-    @property
-    def end(self) -> int:
-        return self.pool_end
-
-    @property
-    def n_blocks(self) -> int:
-        return self.alloc_table_len * BLOCKS_PER_ATB
-
-    @property
-    def block_size(self) -> int:
-        return (self.pool_end - self.pool_start) // self.n_blocks if self.n_blocks else 0
-
-    @property
-    def finaliser_table_len(self) -> int:
-        if self.finaliser_table_start is None:
-            return 0
-        return (self.alloc_table_len * BLOCKS_PER_ATB + BLOCKS_PER_FTB - 1) // BLOCKS_PER_FTB
-
-    def as_dict(self) -> dict[str, int | None]:
-        return {"alloc_table_start": self.alloc_table_start, "alloc_table_len": self.alloc_table_len,
-                "finaliser_table_start": self.finaliser_table_start, "pool_start": self.pool_start,
-                "pool_end": self.pool_end}
 
 
 class MpState:
@@ -83,6 +40,7 @@ class MpState:
         self.ctx_type: TypeInfo = firmware.variable_type("mp_state_ctx")
         for part in ("thread", "vm", "mem"):
             self.ctx_type.field(part)
+        self.profile = profiles.for_firmware(firmware, self.ctx_type)
 
     # -- mp_state_ctx -----------------------------------------------------------
     @property
@@ -119,27 +77,46 @@ class MpState:
         return _LAYOUT_HASHES[key]
 
     # -- GC heap ----------------------------------------------------------------
-    def geometry(self) -> GcGeometry:
-        mem_fields = self.ctx_type.field("mem")[1].fields
-        ftb = self.read_field("mem.gc_finaliser_table_start") if "gc_finaliser_table_start" in mem_fields else None
-        return GcGeometry(
-            alloc_table_start=self.read_field("mem.gc_alloc_table_start"),
-            alloc_table_len=self.read_field("mem.gc_alloc_table_byte_len"),
-            finaliser_table_start=ftb,
-            pool_start=self.read_field("mem.gc_pool_start"),
-            pool_end=self.read_field("mem.gc_pool_end"),
-        )
+    def geometry(self) -> HeapGeometry:
+        """The live heap's geometry, from the GC fields of ``mem`` (``mem.area`` since 1.20)."""
+        area = self.gc_area_path
+        atb, atb_len = self.read_field(area + ".gc_alloc_table_start"), self.read_field(area + ".gc_alloc_table_byte_len")
+        pool_start, pool_end = self.read_field(area + ".gc_pool_start"), self.read_field(area + ".gc_pool_end")
+        has_ftb = "gc_finaliser_table_start" in self.ctx_type.offset_of(area)[1].fields
+        n_blocks = atb_len * BLOCKS_PER_ATB
+        return HeapGeometry(heap_start=atb, heap_end=pool_end, atb_start=atb, atb_len=atb_len,
+                            ftb_start=self.read_field(area + ".gc_finaliser_table_start") if has_ftb else 0,
+                            ftb_len=ftb_len_for(atb_len) if has_ftb else 0, pool_start=pool_start,
+                            pool_end=pool_end, block_size=(pool_end - pool_start) // n_blocks if n_blocks else 0)
 
-    def block_kinds(self, geo: GcGeometry | None = None) -> list[int]:
+    @property
+    def gc_area_path(self) -> str:
+        """Where the GC geometry fields are: ``mem.area`` (1.20+) or ``mem`` (older)."""
+        return self.profile.gc_area
+
+    def gc_locked(self) -> bool:
+        return self.read_field(self.profile.gc_lock_depth) != 0
+
+    def heap_in_use_limit(self, geo: HeapGeometry) -> None:
+        """After a restore: let the sweep see every block (``gc_last_used_block``, 1.22+,
+        which gc_init resets to 0) -- the next collection lowers it again."""
+        path = self.gc_area_path + ".gc_last_used_block"
+        try:
+            self.ctx_type.offset_of(path)
+        except FirmwareError:
+            return
+        self.write_field(path, geo.n_blocks - 1)
+
+    def block_kinds(self, geo: HeapGeometry | None = None) -> list[int]:
         """Per-block ATB state (AT_FREE/HEAD/TAIL/MARK), in block order."""
         geo = geo or self.geometry()
-        atb = self.memory.read(geo.alloc_table_start, geo.alloc_table_len)
+        atb = self.memory.read(geo.atb_start, geo.atb_len)
         return [(byte >> (2 * i)) & 3 for byte in atb for i in range(BLOCKS_PER_ATB)]
 
-    def used_blocks(self, geo: GcGeometry | None = None) -> bytes:
+    def used_blocks(self, geo: HeapGeometry | None = None) -> bytes:
         """One byte per block: 1 if allocated (head, tail or marked), else 0."""
         geo = geo or self.geometry()
-        return b"".join(_USED4[b] for b in self.memory.read(geo.alloc_table_start, geo.alloc_table_len))
+        return b"".join(_USED4[b] for b in self.memory.read(geo.atb_start, geo.atb_len))
 
     def heap_usage(self) -> dict[str, int]:
         geo = self.geometry()

@@ -7,7 +7,7 @@ heap whose own type is ``mp_type_type``), and follows exactly the fields that ho
 pointers for that type (py/obj*.c, py/objtype.c, py/qstr.c, py/emitglue.c are the
 reference; offsets come from the ELF's DWARF). Owned raw buffers (str/bytes data,
 bytearray/array storage, mpz digits, qstr chunks, tracebacks) are leaves: they are
-classified, never looked into. Bytecode is decoded (sim.objtypes) to find the
+classified, never looked into. Bytecode is decoded (sim.mpy.bytecode) to find the
 object and raw-code pointers it embeds, and a suspended generator's value stack is
 typed by a data-flow analysis of its bytecode.
 
@@ -28,10 +28,14 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .errors import SimError
-from .firmware import Firmware
-from .mpstate import AT_FREE, AT_HEAD, AT_TAIL, MpState
-from . import objtypes as bc
+from ..errors import SimError
+from ..firmware import Firmware
+from . import profiles
+from .bytecode import v1_9 as bc
+from .geometry import AT_FREE, AT_TAIL
+from .objects import Layout, QstrPools, Types
+from .state import MpState
+from .walk_context import ContextCode
 
 BYTES_PER_BLOCK = 16
 WORD = 4
@@ -127,31 +131,28 @@ class _Rom:
         return None
 
 
-class Layouts:
-    """Field offsets from DWARF, cached per firmware (firmware.struct is cached on disk)."""
-
-    def __init__(self, fw: Firmware):
-        self.fw = fw
-        self._cache: dict[str, int] = {}
-
-    def off(self, path: str) -> int:
-        if path not in self._cache:
-            name, _, fpath = path.partition(".")
-            self._cache[path] = self.fw.struct(name).offset_of(fpath)[0]
-        return self._cache[path]
-
-    def size(self, name: str) -> int:
-        key = name + ":size"
-        if key not in self._cache:
-            self._cache[key] = self.fw.struct(name).size
-        return self._cache[key]
+def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
+    """address -> name of the firmware's type objects: every object whose first word
+    is ``&mp_type_type`` (type objects are variable-length since 1.20, so their size
+    does not tell)."""
+    tt = firmware.symbol("mp_type_type").addr
+    out = {}
+    for name, s in firmware.symbols.items():
+        if s.kind == "object" and s.size >= 8:
+            head = rom.read(s.addr, 4)
+            if head is not None and _U32(head)[0] == tt:
+                out[s.addr] = name
+    return out
 
 
-class Walker:
+class Walker(ContextCode):
     def __init__(self, firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes,
                  pool: bytes):
         self.fw = firmware
-        self.L = Layouts(firmware)
+        self.profile = profiles.for_firmware(firmware)
+        self.L = Layout(firmware)
+        self.types = Types(self.L, self.profile)
+        self.qstrs = QstrPools(self.L)
         self.rom = _Rom(firmware)
         self.ctx_addr, self.ctx = ctx_addr, ctx
         self.pool_start, self.pool = pool_start, pool
@@ -176,8 +177,7 @@ class Walker:
         self.sym_at: dict[int, str] = {}        # function pointers carry the Thumb bit: look up v & ~1
         for name, s in firmware.symbols.items():
             self.sym_at.setdefault(s.addr, name)
-        self.type_names = {s.addr: n for n, s in firmware.symbols.items()
-                           if s.kind == "object" and s.size == self.L.size("mp_obj_type_t")}
+        self.type_names = type_objects(firmware, self.rom)
         self.t = {n: a for a, n in self.type_names.items()}
         self.fn = {n: s.addr for n, s in firmware.symbols.items() if s.kind == "func"}
         self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx))
@@ -318,24 +318,22 @@ class Walker:
         return self.make_new(t) == self.fn.get("mp_obj_exception_make_new")
 
     def make_new(self, t: int) -> int:
-        return self.w(t + self.L.off("mp_obj_type_t.make_new")) & ~1
+        return self.type_slot(t, "make_new") & ~1
+
+    def type_slot(self, t: int, name: str) -> int:
+        return self.types.slot(t, name, self.w, self.read)
+
+    def type_name(self, t: int) -> str:
+        return self.qstr_name(self.types.name_qstr(t, self.read))
 
     def qstr_name(self, q: int) -> str:
         """A qstr's text, through the pool chain (ROM pool and heap pools)."""
-        pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
-        tpl = self.L.off("qstr_pool_t.total_prev_len")
-        ln = self.L.off("qstr_pool_t.len")
-        qs = self.L.off("qstr_pool_t.qstrs")
-        for _ in range(64):
-            if pool == 0:
-                break
-            prev_len, n = self.w(pool + tpl), self.w(pool + ln)
-            if prev_len <= q < prev_len + n:
-                p = self.w(pool + qs + WORD * (q - prev_len))
-                length = self.read(p + 2, 1)[0]
-                return self.read(p + 3, length).decode(errors="replace")
-            pool = self.w(pool + self.L.off("qstr_pool_t.prev"))
-        return f"qstr#{q}"
+        last_pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
+        try:
+            found = self.qstrs.entry(q, last_pool, self.w, self.read)
+        except WalkError:
+            found = None
+        return found[1].decode(errors="replace") if found else f"qstr#{q}"
 
     # -- roots: mp_state_ctx.vm root-pointer section ------------------------------------------
     def roots(self):
@@ -364,6 +362,10 @@ class Walker:
                 pass   # our firmware's time base high word (systime.c): a count, not a pointer
             elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
                 self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
+            elif ftype.kind == "struct" and (ftype.name or "").lstrip("_") == "mp_obj_list_t":
+                self.h_mp_type_list(a, None)     # an inline list (sys.path, sys.argv)
+            elif ftype.kind == "array" and ftype.element is not None and ftype.element.kind == "pointer":
+                self.objs(a, ftype.count or 0, None)     # e.g. sys_mutable: sys.ps1, sys.ps2, ...
             else:
                 raw = self.read(a, max(ftype.size, 0))
                 if any(raw):
@@ -467,6 +469,8 @@ class Walker:
 
     # -- functions, code ------------------------------------------------------------------------------
     def h_mp_type_fun_bc(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)
         L = self.L
         self.obj(a + L.off("mp_obj_fun_bc_t.globals"), a)
         code = self.w(a + L.off("mp_obj_fun_bc_t.bytecode"))
@@ -527,13 +531,30 @@ class Walker:
     h_mp_type_fun_viper = h_mp_type_fun_native
 
     def h_mp_type_gen_wrap(self, a, parent):
-        self.obj(a + 4, a)
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)        # 1.19+: a bytecode function with another type
+        self.obj(a + self.L.off("mp_obj_gen_wrap_t.fun"), a)
 
     def h_closure_type(self, a, parent):
         L = self.L
         self.obj(a + L.off("mp_obj_closure_t.fun"), a)
         n = self.w(a + L.off("mp_obj_closure_t.n_closed"))
         self.objs(a + L.off("mp_obj_closure_t.closed"), n, a)
+
+    h_mp_type_closure = h_closure_type
+
+    def h_mp_type_deque(self, a, parent):
+        """collections.deque (1.19+): a ring of ``alloc`` slots; popped slots are NULL."""
+        L = self.L
+        alloc = self.w(a + L.off("mp_obj_deque_t.alloc"))
+        self.buf(a + L.off("mp_obj_deque_t.items"), "deque.items", a, self.h_deque_items, alloc,
+                 allow_interior=False)
+
+    def h_deque_items(self, start, parent, alloc):
+        if 4 * alloc > self.block_size(start):
+            self.problem(start, f"deque of {alloc} slots does not fit its block", parent)
+            return
+        self.objs(start, alloc, parent)
 
     def h_mp_type_cell(self, a, parent):
         self.obj(a + 4, a)
@@ -554,6 +575,8 @@ class Walker:
 
     def h_mp_type_module(self, a, parent):
         self.obj(a + self.L.off("mp_obj_module_t.globals"), a)
+        if self.profile.fun_bc == "context":
+            self.ctx_module_constants(a, parent)
 
     def h_mp_type_super(self, a, parent):
         self.objs(a + 4, 2, a)
@@ -633,15 +656,12 @@ class Walker:
     # -- classes and instances --------------------------------------------------------------------------
     def h_mp_type_type(self, a, parent):
         """A class object in the heap (mp_obj_new_type, or a namedtuple type)."""
-        L = self.L
-        for fname in ("print", "make_new", "call", "unary_op", "binary_op", "attr", "subscr", "getiter",
-                      "iternext", "buffer_p", "protocol"):
-            v = self.w(a + L.off("mp_obj_type_t." + fname))
-            if self.in_pool(v):
-                self.problem(a, f"type field {fname} points into the heap", parent, "type")
-        self.obj(a + L.off("mp_obj_type_t.parent"), a)
-        self.obj(a + L.off("mp_obj_type_t.locals_dict"), a)
-        name = self.qstr_name(self.w(a + L.off("mp_obj_type_t.name")))
+        for fname, slot in self.types.slot_addrs(a, self.read).items():
+            if fname in ("parent", "locals_dict"):
+                self.obj(slot, a)
+            elif self.in_pool(self.w(slot)):
+                self.problem(a, f"type slot {fname} points into the heap", parent, "type")
+        name = self.type_name(a)
         self.result.blocks[a].label = f"class {name}" if not self.is_namedtuple_type(a) else f"namedtuple class {name}"
 
     def is_namedtuple_type(self, t: int) -> bool:
@@ -655,7 +675,7 @@ class Walker:
             return 0
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
             return 1
-        p = self.w(t + self.L.off("mp_obj_type_t.parent"))
+        p = self.type_slot(t, "parent")
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -666,7 +686,7 @@ class Walker:
     def visit_instance(self, a, t, parent):
         if self.is_namedtuple_type(t):
             if self.claim(a, "namedtuple", parent):
-                self.result.blocks[a].label = f"namedtuple {self.qstr_name(self.w(t + 4))}"
+                self.result.blocks[a].label = f"namedtuple {self.type_name(t)}"
                 self.tuple_items(a, parent)
             return
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
@@ -675,7 +695,7 @@ class Walker:
             return
         if not self.claim(a, "instance", parent):
             return
-        self.result.blocks[a].label = f"instance of {self.qstr_name(self.w(t + 4))}"
+        self.result.blocks[a].label = f"instance of {self.type_name(t)}"
         self.map_fields(a + self.L.off("mp_obj_instance_t.members"), a)
         n = self.native_bases(t)
         self.objs(a + self.L.off("mp_obj_instance_t.subobj"), n, a)
@@ -686,14 +706,25 @@ class Walker:
         self.buf(start + L.off("qstr_pool_t.prev"), "qstr.pool", start, self.h_qstr_pool, allow_interior=False)
         n = self.w(start + L.off("qstr_pool_t.len"))
         alloc = self.w(start + L.off("qstr_pool_t.alloc"))
-        if 16 + 4 * alloc > self.block_size(start) or n > alloc:
+        size = self.block_size(start)
+        if L.off("qstr_pool_t.qstrs") + self.qstrs.entry_bytes(alloc) > size or n > alloc:
             self.problem(start, f"qstr pool of {n}/{alloc} entries does not fit its block", parent)
             return
+        for arr in ("hashes", "lengths") if self.qstrs.split else ():
+            if not L.has("qstr_pool_t." + arr):
+                continue
+            slot = start + L.off("qstr_pool_t." + arr)       # 1.19+: arrays inside the pool's own block
+            self.result.slots[slot] = PTR
+            if not start <= self.w(slot) < start + size:
+                self.problem(start, f"qstr pool's {arr} array is outside its block", parent)
+                return
         for i in range(n):
             self.buf(start + L.off("qstr_pool_t.qstrs") + 4 * i, "qstr.chunk", start)
 
     # -- generators -----------------------------------------------------------------------------------
     def h_mp_type_gen_instance(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_gen_instance(a, parent)
         L = self.L
         cs = a + L.off("mp_obj_gen_instance_t.code_state")
         self.obj(a + L.off("mp_obj_gen_instance_t.globals"), a)
@@ -802,7 +833,7 @@ def walk_memory(memory, firmware: Firmware) -> HeapWalk:
     """Walk the heap of a running (or dumped) interpreter: ``memory`` has read(addr, n)."""
     st = MpState(memory, firmware)
     geo = st.geometry()
-    atb = memory.read(geo.alloc_table_start, geo.alloc_table_len)
+    atb = memory.read(geo.atb_start, geo.atb_len)
     pool = memory.read(geo.pool_start, geo.pool_end - geo.pool_start)
     return walk(firmware, st.ctx_addr, st.read_ctx(), geo.pool_start, atb, pool)
 
@@ -827,12 +858,12 @@ class RamImage:
 
 
 def main(argv=None) -> int:
-    """``python -m sim.heapwalk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
+    """``python -m sim.mpy.walk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
     RAM dump (e.g. from tools/dump-qemu-ram)."""
     import argparse
     import sys
-    from .paths import default_firmware
-    p = argparse.ArgumentParser(prog="python -m sim.heapwalk", description=main.__doc__.split("\n")[0])
+    from ..paths import default_firmware
+    p = argparse.ArgumentParser(prog="python -m sim.mpy.walk", description=main.__doc__.split("\n")[0])
     p.add_argument("dump")
     p.add_argument("--base", type=lambda s: int(s, 0), default=0x20000000)
     p.add_argument("--elf", default=None)

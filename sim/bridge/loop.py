@@ -1,15 +1,10 @@
-"""The board's console UART on a host serial endpoint: a pseudo-terminal or TCP.
-
-What ``mpsim serve`` runs. Like QEMU's ``-serial pty`` / ``-serial tcp::N,server``:
-a stock serial tool (mpremote, picocom, screen, pyserial) attaches to the
-simulated board exactly as to a real one, and may come and go while the board
-keeps running.
+"""The bridge's loop: the board, its serial endpoint and the control socket, in one thread.
 
 One thread does everything, in one loop: it runs the machine in short slices,
 moves bytes between the endpoint and the UART, and carries out control commands
 (hibernate, power-cycle, ...) between slices, so the machine is never touched by
 two threads. When the firmware sits in its stdin wait (``mp_hal_stdin_rx_chr``)
-the loop blocks in ``select`` on the endpoint, the control socket and a signal
+the loop blocks in ``poll`` on the endpoint, the control socket and a signal
 wake-up pipe: an idle board costs no CPU. (Idle is judged by where the CPU
 waits, not by console silence: a ``time.sleep`` in a program is not waiting for
 input and keeps running.)
@@ -29,28 +24,31 @@ While no client is attached, output is discarded (as QEMU does): a client
 attaching later does not get a screenful of stale text; it sends Enter (or
 mpremote its Ctrl-C) and gets a fresh prompt.
 
-Control: a unix socket speaking one line per request, one line per answer
+Control (sim/bridge/control.py): one line per request, one line per answer
 (``ok ...`` / ``error ...``): ``hibernate``, ``power-cycle`` (hibernate, cut
 power, resume), ``resume`` (power on from the newest image), ``reset``,
 ``status``, ``quit``. SIGUSR1 / SIGUSR2 do hibernate / power-cycle; SIGINT and
 SIGTERM shut down cleanly (flash image saved).
+
+``poll`` rather than ``select``: select() cannot watch a descriptor numbered 1024
+or more, and ~1,000 control connections once took ``serve`` (and the board's
+unsaved state) down with it.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import signal
-import socket
 import sys
 import time
-import tty
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import SimError, UsageError
+from ..errors import SimError
+from .control import ControlServer
+from .endpoint import Endpoint
 
 RX_RING = 256            # the firmware's RX ring (firmware/uart.c RX_BUF_SIZE)
 RX_MARGIN = 16           # never fill it to the brim
@@ -59,318 +57,10 @@ MAX_PENDING_IN = 4096    # host->board bytes held here before the endpoint is ba
 MAX_PENDING_OUT = 64 * 1024  # board->host bytes held before the machine is paused
 RUN_SLICE_S = 0.02       # host time per machine.run call while the board is busy
 SETTLE_S = 5.0           # control requests that need the REPL idle wait this long for it
-ATTACH_POLL_S = 0.2      # pty with no client: how often to look for one (no event exists)
 WAIT_FUNCTION = "mp_hal_stdin_rx_chr"
 REPL_MODE = "pyexec_mode_kind"   # lib/utils/pyexec.c: 0 raw REPL, 1 friendly
 CTRL_C = b"\x03"
 COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "quit", "help")
-
-
-class Endpoint:
-    """The host side of the serial line: at most one client at a time."""
-
-    label = ""
-
-    def read_fds(self) -> list[int]: ...
-    def on_readable(self, fd: int) -> bytes: ...
-    @property
-    def connected(self) -> bool: ...
-    def send(self, data: bytes) -> None: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
-
-    out: bytearray
-    poll_s: float | None = None     # look for a client this often (None: an fd event says so)
-
-    def write_fds(self) -> list[int]:
-        return []
-
-    def take_inbox(self) -> bytes:
-        """Input that arrived outside ``on_readable`` (e.g. just before a hang-up)."""
-        return b""
-
-
-class PtyEndpoint(Endpoint):
-    """A pseudo-terminal pair; clients open the slave (``/dev/pts/N``).
-
-    The slave is set raw and then closed here, as QEMU does: the master reports
-    POLLHUP while no process has the slave open, which is how a client's
-    arrival and departure are seen (polled, since Linux has no event for it)."""
-
-    def __init__(self):
-        self.master, slave = os.openpty()
-        try:
-            tty.setraw(slave)
-            self.path = os.ttyname(slave)
-        finally:
-            os.close(slave)
-        os.set_blocking(self.master, False)
-        self.label = self.path
-        self.out = bytearray()
-        self.inbox = bytearray()        # input read while noticing the client left
-        self._poll = select.poll()
-        self._poll.register(self.master, select.POLLIN | select.POLLOUT)
-        self._connected = False
-
-    @property
-    def connected(self) -> bool:
-        events = 0
-        for _fd, ev in self._poll.poll(0):
-            events |= ev
-        now = not events & select.POLLHUP
-        if not now and self._connected:
-            # The client wrote and closed (mpremote ends with "\r\x02" then
-            # close): what it sent before leaving still belongs to the board.
-            self.inbox += self._read_rest()
-        if now != self._connected:
-            self._connected = now
-            self.out.clear()
-        return now
-
-    def _read_rest(self) -> bytes:
-        data = b""
-        while True:
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:
-                return data
-            if not chunk:
-                return data
-            data += chunk
-
-    def take_inbox(self) -> bytes:
-        data, self.inbox = bytes(self.inbox), bytearray()
-        return data
-
-    @property
-    def poll_s(self) -> float | None:
-        return None if self._connected else ATTACH_POLL_S
-
-    def read_fds(self) -> list[int]:
-        return [self.master] if self._connected else []
-
-    def write_fds(self) -> list[int]:
-        return [self.master] if self._connected and self.out else []
-
-    def on_readable(self, fd: int) -> bytes:
-        try:
-            return os.read(self.master, 4096)
-        except BlockingIOError:
-            return b""
-        except OSError as e:            # EIO: the last client closed the slave
-            if e.errno != errno.EIO:
-                raise
-            self._connected = False
-            self.out.clear()
-            return b""
-
-    def send(self, data: bytes) -> None:
-        if self._connected:
-            self.out += data
-
-    def flush(self) -> None:
-        while self.out and self._connected:
-            try:
-                n = os.write(self.master, self.out[:4096])
-            except BlockingIOError:
-                return
-            except OSError as e:
-                if e.errno != errno.EIO:
-                    raise
-                self._connected = False
-                self.out.clear()
-                return
-            del self.out[:n]
-
-    def close(self) -> None:
-        try:
-            os.close(self.master)
-        except OSError:
-            pass
-
-
-class TcpEndpoint(Endpoint):
-    """A TCP server on loopback; one client at a time (later ones wait in the
-    listen backlog until the current one leaves), raw bytes, no telnet."""
-
-    def __init__(self, port: int, host: str = "127.0.0.1"):
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.listener.bind((host, port))
-        except OSError as e:
-            self.listener.close()
-            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-        self.listener.listen(4)
-        self.listener.setblocking(False)
-        self.host, self.port = self.listener.getsockname()[:2]
-        self.label = f"tcp:{self.host}:{self.port}"
-        self.client: socket.socket | None = None
-        self.out = bytearray()
-
-    @property
-    def connected(self) -> bool:
-        return self.client is not None
-
-    def read_fds(self) -> list[int]:
-        return [self.client.fileno()] if self.client is not None else [self.listener.fileno()]
-
-    def write_fds(self) -> list[int]:
-        return [self.client.fileno()] if self.client is not None and self.out else []
-
-    def on_readable(self, fd: int) -> bytes:
-        if self.client is None:
-            try:
-                self.client, _addr = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return b""
-            self.client.setblocking(False)
-            self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.out.clear()
-            return b""
-        try:
-            data = self.client.recv(4096)
-        except BlockingIOError:
-            return b""
-        except OSError:
-            data = b""
-        if not data:
-            self._drop()
-        return data
-
-    def _drop(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        self.out.clear()
-
-    def send(self, data: bytes) -> None:
-        if self.client is not None:
-            self.out += data
-
-    def flush(self) -> None:
-        while self.out and self.client is not None:
-            try:
-                n = self.client.send(self.out[:65536])
-            except BlockingIOError:
-                return
-            except OSError:
-                self._drop()
-                return
-            del self.out[:n]
-
-    def close(self) -> None:
-        self._drop()
-        self.listener.close()
-
-
-class ControlServer:
-    """Unix-socket line protocol: one request line in, one answer line out."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            if os.path.exists(path) and _is_stale_socket(path):
-                os.unlink(path)
-            self.sock.bind(path)
-        except OSError as e:
-            self.sock.close()
-            raise UsageError(f"cannot create control socket {path}: {e.strerror or e}") from None
-        self.sock.listen(8)
-        self.sock.setblocking(False)
-        self.clients: dict[int, tuple[socket.socket, bytearray]] = {}
-
-    def read_fds(self) -> list[int]:
-        return [self.sock.fileno(), *self.clients]
-
-    def on_readable(self, fd: int) -> list[tuple[socket.socket, str]]:
-        """Requests that arrived: (connection to answer on, command line)."""
-        if fd == self.sock.fileno():
-            try:
-                conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return []
-            conn.setblocking(False)
-            self.clients[conn.fileno()] = (conn, bytearray())
-            return []
-        conn, buf = self.clients[fd]
-        try:
-            data = conn.recv(4096)
-        except BlockingIOError:
-            return []
-        except OSError:
-            data = b""
-        if not data:
-            self._close(fd)
-            return []
-        buf += data
-        out = []
-        while b"\n" in buf:
-            line, _, rest = bytes(buf).partition(b"\n")
-            buf[:] = rest
-            text = line.decode(errors="replace").strip()
-            if text:
-                out.append((conn, text))
-        if len(buf) > 1024:
-            self._close(fd)
-        return out
-
-    def answer(self, conn: socket.socket, text: str) -> None:
-        line = (" ".join(text.split("\n")) + "\n").encode()
-        try:
-            conn.setblocking(True)
-            conn.settimeout(2.0)
-            conn.sendall(line)
-            conn.setblocking(False)
-        except OSError:
-            self._close(conn.fileno())
-
-    def _close(self, fd: int) -> None:
-        conn, _ = self.clients.pop(fd, (None, None))
-        if conn is not None:
-            conn.close()
-
-    def close(self) -> None:
-        for fd in list(self.clients):
-            self._close(fd)
-        self.sock.close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-
-
-def _is_stale_socket(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError:
-        return True
-    finally:
-        s.close()
-    return False
-
-
-def control_request(path: str, line: str, timeout_s: float = 60.0) -> str:
-    """Send one control request to a running ``mpsim serve``; return its answer line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout_s)
-        try:
-            s.connect(path)
-        except OSError as e:
-            raise UsageError(f"cannot reach the control socket {path}: {e.strerror or e}") from None
-        s.sendall(line.strip().encode() + b"\n")
-        buf = b""
-        try:
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
-        except socket.timeout:
-            raise SimError(f"no answer to {line.strip()!r} within {timeout_s:g} s") from None
-    return buf.decode(errors="replace").strip()
 
 
 @dataclass
@@ -410,6 +100,7 @@ class Bridge:
         os.set_blocking(self._wake_w, False)
         self.machine.console.on_output = self._on_output
         self._was_connected = False
+        self.debugger = None            # a sim.gdb.server.GdbServer: more fds; no running while it halts
 
     # -- output -----------------------------------------------------------------------
     def _on_output(self, data: bytes) -> None:
@@ -452,44 +143,52 @@ class Bridge:
         if last_words:
             self.counters.bytes_in += len(last_words)
             self.pending_in += last_words
-        if self._feed() and self.state == "waiting":
+        dbg = self.debugger
+        halted = dbg is not None and dbg.halted       # GDB holds the board: serial input waits here
+        if not halted and self._feed() and self.state == "waiting":
             self.state = "running"
-        runnable = self.state == "running" and len(ep.out) < MAX_PENDING_OUT
-        rfds = [self._wake_r]
+        runnable = self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not halted
+        rfds = [self._wake_r] + (dbg.read_fds() if dbg else [])
         if len(self.pending_in) < MAX_PENDING_IN:
             rfds += ep.read_fds()
+        wfds = ep.write_fds()
         if self.control is not None:
             rfds += self.control.read_fds()
-        wfds = ep.write_fds()
+            wfds += self.control.write_fds()
         timeout = 0.0 if runnable else ep.poll_s
-        try:
-            readable, writable, _ = select.select(rfds, wfds, [], timeout)
-        except InterruptedError:
-            readable, writable = [], []
-        if wfds and writable:
-            ep.flush()
-        for fd in readable:
+        for fd, events in _poll(rfds, wfds, timeout):
             if fd == self._wake_r:
                 try:
                     while os.read(self._wake_r, 512):
                         pass
                 except BlockingIOError:
                     pass
-            elif self.control is not None and fd in self.control.read_fds():
-                for conn, line in self.control.on_readable(fd):
-                    self.control.answer(conn, self.command(line))
+            elif dbg is not None and fd in dbg.read_fds():
+                dbg.on_readable(fd)
+                if self.state == "waiting":
+                    self.state = "running"    # GDB may have moved the PC: look again
+            elif self.control is not None and self.control.owns(fd):
+                if events & select.POLLOUT:
+                    self.control.on_writable(fd)
+                if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    for client, line in self.control.on_readable(fd):
+                        self.control.answer(client, self.command(line))
             else:
-                data = ep.on_readable(fd)
-                if data:
-                    self.counters.bytes_in += len(data)
-                    self.pending_in += data
+                if events & select.POLLOUT:
+                    ep.flush()
+                if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    data = ep.on_readable(fd)
+                    if data:
+                        self.counters.bytes_in += len(data)
+                        self.pending_in += data
         while self._signals:
             what = self._signals.popleft()
             answer = self.command(what)
             self.log(f"signal: {what}: {answer}")
-        if self._feed() and self.state == "waiting":
+        halted = dbg is not None and dbg.halted
+        if not halted and self._feed() and self.state == "waiting":
             self.state = "running"
-        if self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not self._quit:
+        if self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not self._quit and not halted:
             self._run_slice()
         ep.flush()
 
@@ -500,9 +199,13 @@ class Bridge:
         except SimError as e:
             self.state, self.fault = "faulted", str(e)
             self.log(f"{e}; the board is stopped (control: reset or resume)")
+            if self.debugger is not None:
+                self.debugger.after_fault(e)
             return
         finally:
             self._discard_console_buffer()
+        if self.debugger is not None:
+            self.debugger.after_run(reason)
         if reason.kind == "exit":
             self.state = "exited"
             self.log(f"firmware exited with status {m.exit_status}; the board is stopped (control: reset)")
@@ -554,6 +257,8 @@ class Bridge:
         """Carry out one control request between machine slices; one answer line."""
         word = line.strip().split()[0].lower() if line.strip() else ""
         try:
+            if not word:
+                return f"error empty request (commands: {' '.join(COMMANDS)})"
             if word == "quit":
                 self._quit = True
                 return "ok quitting"
@@ -602,9 +307,16 @@ class Bridge:
 
     def _settle(self, timeout_s: float = SETTLE_S) -> None:
         """Run until the firmware waits for input with nothing queued for it (a
-        client's last bytes may still be on their way): hibernate needs that."""
+        client's last bytes may still be on their way): hibernate needs that. The
+        client is still heard meanwhile, so its Ctrl-C can end a running program
+        and the request then succeeds."""
         deadline = time.monotonic() + timeout_s
         while self.state == "running" or self.pending_in:
+            if len(self.pending_in) < MAX_PENDING_IN:
+                for fd, _events in _poll(self.endpoint.read_fds(), [], 0):
+                    data = self.endpoint.on_readable(fd)
+                    self.counters.bytes_in += len(data)
+                    self.pending_in += data
             if self.state in ("exited", "faulted"):
                 raise SimError(f"cannot hibernate: the board is {self.state}")
             if time.monotonic() > deadline:
@@ -647,3 +359,19 @@ class Bridge:
         self.endpoint.close()
         if self.control is not None:
             self.control.close()
+
+
+def _poll(read_fds: list[int], write_fds: list[int], timeout_s: float | None) -> list[tuple[int, int]]:
+    """(fd, events) ready within ``timeout_s`` (None: until one is); no fd-number limit."""
+    poller = select.poll()
+    events: dict[int, int] = {}
+    for fd in read_fds:
+        events[fd] = events.get(fd, 0) | select.POLLIN
+    for fd in write_fds:
+        events[fd] = events.get(fd, 0) | select.POLLOUT
+    for fd, ev in events.items():
+        poller.register(fd, ev)
+    try:
+        return poller.poll(None if timeout_s is None else timeout_s * 1000)
+    except InterruptedError:
+        return []

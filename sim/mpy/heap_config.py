@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import UsageError
+from ..errors import UsageError
 
 BOOT_MAGIC = 0x4D505348
 SYMBOL = "mpsim_boot_params"

@@ -2,7 +2,7 @@
 
 Given a heap (alloc table, pool, ``mp_state_ctx``) and a new heap region, this:
 
-1. walks the heap precisely (sim.heapwalk) and refuses, listing what it could not
+1. walks the heap precisely (sim.mpy.walk) and refuses, listing what it could not
    classify, unless every reachable block is understood;
 2. lays the new heap out exactly as the firmware's ``gc_init(start, end)`` does;
 3. copies the live blocks into the new pool at the same pool offsets when they fit, else
@@ -44,13 +44,12 @@ import struct
 import time
 from dataclasses import dataclass
 
-from .errors import SimError
-from .firmware import Firmware
-from .heapwalk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
-from .image import HeapGeometry
+from ..errors import SimError
+from ..firmware import Firmware
+from . import profiles
+from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
+from .walk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
 
-BLOCKS_PER_ATB = 4
-BLOCKS_PER_FTB = 8
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
 # otherwise (py/obj.h). Neither can be an object (the vector table is there), so both read
 # as "no key"; the rebuild below writes only keys and zeros.
@@ -61,22 +60,6 @@ EMPTY_KEYS = (0, *MP_OBJ_SENTINEL_VALUES)
 
 class RelocationError(SimError):
     pass
-
-
-def gc_geometry(start: int, end: int, finaliser: bool) -> HeapGeometry:
-    """The layout ``gc_init(start, end)`` (py/gc.c) gives a heap."""
-    end &= ~(BYTES_PER_BLOCK - 1)
-    total = end - start
-    if finaliser:
-        atb_len = total * 8 // (8 + 8 * BLOCKS_PER_ATB // BLOCKS_PER_FTB + 8 * BLOCKS_PER_ATB * BYTES_PER_BLOCK)
-        ftb_len = (atb_len * BLOCKS_PER_ATB + BLOCKS_PER_FTB - 1) // BLOCKS_PER_FTB
-        ftb_start = start + atb_len
-    else:
-        atb_len = total // (1 + 8 // 2 * BYTES_PER_BLOCK)
-        ftb_len = ftb_start = 0
-    pool_start = end - atb_len * BLOCKS_PER_ATB * BYTES_PER_BLOCK
-    return HeapGeometry(heap_start=start, heap_end=end, atb_start=start, atb_len=atb_len, ftb_start=ftb_start,
-                        ftb_len=ftb_len, pool_start=pool_start, pool_end=end, block_size=BYTES_PER_BLOCK)
 
 
 @dataclass
@@ -107,6 +90,10 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
              new_start: int, new_end: int, ftb: bytes | None = None) -> Relocation:
     """Relocate the heap described by (ctx, atb, pool at pool_start) into [new_start, new_end)."""
     t0 = time.perf_counter()
+    profile = profiles.for_firmware(firmware)
+    if not profile.walker:
+        raise RelocationError(f"cannot relocate: the precise heap walk does not know MicroPython "
+                              f"{profile.versions} objects yet (resume at the same heap address works)")
     walker = Walker(firmware, ctx_addr, ctx, pool_start, atb, pool)
     walk = walker.run()
     t1 = time.perf_counter()
@@ -114,9 +101,10 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
         raise RelocationError(f"cannot relocate: {len(walk.problems)} heap block(s) not understood exactly; "
                               + "; ".join(str(p) for p in walk.problems[:5])
                               + (" ..." if len(walk.problems) > 5 else ""))
-    mem_t = firmware.variable_type("mp_state_ctx").field("mem")
-    has_ftb = "gc_finaliser_table_start" in mem_t[1].fields
-    geo = gc_geometry(new_start, new_end, has_ftb)
+    ctx_t = firmware.variable_type("mp_state_ctx")
+    area_off, area_t = ctx_t.offset_of(profile.gc_area)
+    has_ftb = "gc_finaliser_table_start" in area_t.fields
+    geo = gc_layout(new_start, new_end, finaliser=has_ftb, block_size=BYTES_PER_BLOCK, atb_gap=profile.atb_gap)
     n_new = geo.atb_len * BLOCKS_PER_ATB
     live = sorted(walk.blocks)
     need = sum(walk.blocks[a].size for a in live) // BYTES_PER_BLOCK
@@ -142,7 +130,7 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
         new_pool[d:d + n] = pool[o:o + n]
     R.new_pool = new_pool
     R.rewrite_slots()
-    R.set_gc_fields(mem_t[0], mem_t[1], has_ftb)
+    R.set_gc_fields(area_off, area_t, has_ftb)
     new_atb = bytearray(geo.atb_len)
     new_ftb = bytearray(geo.ftb_len)
     old_ftb_bits = _bits(ftb) if (has_ftb and ftb) else None
@@ -164,7 +152,7 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
 
 def relocate_image(firmware: Firmware, image, new_start: int, new_end: int) -> Relocation:
     """Relocate a sim.image.HibernateImage's heap (sections ctx, heap.atb, heap.pool[, heap.ftb])."""
-    from .image import unpack_used_blocks
+    from ..image import unpack_used_blocks
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
     return relocate(firmware, image.ctx_addr, image.section("ctx"), g.pool_start, image.table("heap.atb"),
@@ -227,15 +215,19 @@ class _Rewriter:
                 buf, off = self.where(slot)
                 struct.pack_into("<I", buf, off, nv)
 
-    def set_gc_fields(self, mem_off: int, mem_t, has_ftb: bool):
+    def set_gc_fields(self, area_off: int, area_t, has_ftb: bool):
+        """The GC geometry fields (``mem`` or ``mem.area``) for the new heap; the sweep
+        limit of 1.22+ (``gc_last_used_block``) covers the whole pool."""
         g = self.geo
         values = {"gc_alloc_table_start": g.atb_start, "gc_alloc_table_byte_len": g.atb_len,
                   "gc_pool_start": g.pool_start, "gc_pool_end": g.pool_end, "gc_last_free_atb_index": 0}
         if has_ftb:
             values["gc_finaliser_table_start"] = g.ftb_start
+        if "gc_last_used_block" in area_t.fields:
+            values["gc_last_used_block"] = g.n_blocks - 1
         for name, value in values.items():
-            off, t = mem_t.field(name)
-            struct.pack_into("<I", self.ctx, mem_off + off, value)
+            off, t = area_t.field(name)
+            struct.pack_into("<I", self.ctx, area_off + off, value)
 
     # -- reading the new image ----------------------------------------------------------------
     def nw(self, a: int) -> int:
@@ -330,30 +322,25 @@ class _Hasher:
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
 
-    def qstr_entry(self, q: int) -> int:
-        """Address of a qstr's pool entry: 2 bytes hash, 1 byte length, the text."""
+    def qstr_entry(self, q: int) -> tuple[int, bytes]:
+        """(hash, text) of a qstr, through this side's pool chain."""
         W = self.W
-        L = W.L
-        pool = self.w(W.ctx_addr + L.off("mp_state_ctx_t.vm.last_pool"))
-        for _ in range(64):
-            if pool == 0:
-                break
-            prev_len, n = self.w(pool + L.off("qstr_pool_t.total_prev_len")), self.w(pool + L.off("qstr_pool_t.len"))
-            if prev_len <= q < prev_len + n:
-                return self.w(pool + L.off("qstr_pool_t.qstrs") + 4 * (q - prev_len))
-            pool = self.w(pool + L.off("qstr_pool_t.prev"))
-        raise RelocationError(f"qstr {q} not found in the qstr pools")
+        found = W.qstrs.entry(q, self.w(W.ctx_addr + W.L.off("mp_state_ctx_t.vm.last_pool")), self.w, self.read)
+        if found is None:
+            raise RelocationError(f"qstr {q} not found in the qstr pools")
+        return found
 
     def qstr_hash(self, q: int) -> int:
-        b = self.read(self.qstr_entry(q), 2)
-        return b[0] | (b[1] << 8)
+        return self.qstr_entry(q)[0]
 
     def qstr_text(self, q: int) -> bytes:
-        p = self.qstr_entry(q)
-        return self.read(p + 3, self.read(p + 2, 1)[0])
+        return self.qstr_entry(q)[1]
+
+    def slot(self, t: int, name: str) -> int:
+        return self.W.types.slot(t, name, self.w, self.read)
 
     def make_new(self, t: int) -> int:
-        return self.w(t + self.W.L.off("mp_obj_type_t.make_new")) & ~1
+        return self.slot(t, "make_new") & ~1
 
     def native_bases(self, t: int, depth: int = 0) -> int:
         """instance_count_native_bases (py/objtype.c), on this side's memory."""
@@ -363,7 +350,7 @@ class _Hasher:
             return 0
         if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
             return 1
-        p = self.w(t + self.W.L.off("mp_obj_type_t.parent"))
+        p = self.slot(t, "parent")
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -402,14 +389,15 @@ class _Hasher:
             return self.qstr_hash(k >> 2)
         t = self.w(k)
         if t in (self.t.get("mp_type_str"), self.t.get("mp_type_bytes")):
-            h = self.w(k + 4)
+            L = self.W.L
+            h = self.w(k + L.off("mp_obj_str_t.hash"))
             if h == 0:
-                n, data = self.w(k + 8), self.w(k + 12)
-                h = _djb2(self.read(data, n))
+                n, data = self.w(k + L.off("mp_obj_str_t.len")), self.w(k + L.off("mp_obj_str_t.data"))
+                h = _djb2(self.read(data, n), self.W.qstrs.hash_bits)
             return h
-        uop = self.w(t + self.W.L.off("mp_obj_type_t.unary_op")) & ~1
-        name = self.W.sym_at.get(uop)
-        if name == "mp_generic_unary_op":
+        uop = self.slot(t, "unary_op") & ~1
+        name = self.W.sym_at.get(uop) if uop else None
+        if name == "mp_generic_unary_op" or uop == 0:      # no unary_op: hash by identity (py/runtime.c)
             return _small_int(k)
         if name == "bool_unary_op":
             return self.w(k + 4)
@@ -456,7 +444,7 @@ class _Hasher:
             raise RelocationError(f"class hierarchy too deep at {t:#x}")
         if t == 0 or self.w(t) != self.t["mp_type_type"]:
             return False
-        ld = self.w(t + W.L.off("mp_obj_type_t.locals_dict"))
+        ld = self.slot(t, "locals_dict")
         if ld:
             m = ld + W.L.off("mp_obj_dict_t.map")
             alloc, table = self.w(m + W.L.off("mp_map_t.alloc")), self.w(m + W.L.off("mp_map_t.table"))
@@ -464,7 +452,7 @@ class _Hasher:
                 key = self.w(table + 8 * i)
                 if key & 3 == 2 and self.qstr_text(key >> 2) == name.encode():
                     return True
-        p = self.w(t + W.L.off("mp_obj_type_t.parent"))
+        p = self.slot(t, "parent")
         if p == 0:
             return False
         if self.w(p) == self.t["mp_type_tuple"]:
@@ -485,12 +473,13 @@ class _Hasher:
         return val & 0xFFFFFFFF
 
 
-def _djb2(data: bytes) -> int:
+def _djb2(data: bytes, bits: int = 16) -> int:
+    """qstr_compute_hash (py/qstr.c), kept to MICROPY_QSTR_BYTES_IN_HASH bytes."""
     h = 5381
     for b in data:
         h = ((h << 5) + h) ^ b
         h &= 0xFFFFFFFF
-    h &= 0xFFFF
+    h &= (1 << bits) - 1
     return h or 1
 
 

@@ -12,7 +12,7 @@ from html import escape
 from rich.table import Table
 from rich.text import Text
 
-from .heapwalk import HeapWalk
+from .walk import HeapWalk
 
 # kind -> (terminal colour, SVG colour); the kind is the first word of a block's role
 PALETTE = {
@@ -28,6 +28,15 @@ PALETTE = {
 }
 OTHER = ("white", "#8c564b")
 BLOCK = 16
+FREE_GLYPH, USED_GLYPH = "·", "■"
+
+
+def legend() -> list[tuple[str, tuple[str, str]]]:
+    """One entry per colour, naming every kind drawn in it ("str/bytes"), then "other"."""
+    names: dict[tuple[str, str], list[str]] = {}
+    for kind, colours in PALETTE.items():
+        names.setdefault(colours, []).append(kind)
+    return [("/".join(kinds), colours) for colours, kinds in names.items()] + [("other", OTHER)]
 
 
 def block_kinds(walk: HeapWalk) -> list[str]:
@@ -57,13 +66,13 @@ def terminal_map(walk: HeapWalk, width: int = 64, max_rows: int = 32) -> Text:
     for i, group in enumerate(cells):
         live = [k for k in group if k != "free"]
         kind = max(set(live), key=live.count) if live else "free"
-        text.append("■" if live else "·", style=PALETTE.get(kind, OTHER)[0])
+        text.append(USED_GLYPH if live else FREE_GLYPH, style=PALETTE.get(kind, OTHER)[0])
         if (i + 1) % width == 0:
             text.append("\n")
     text.append(f"\none cell = {per_cell} block(s) of {BLOCK} B; ")
-    for k in ("free", "garbage", "str", "list", "dict", "fun", "type", "int", "unclassified"):
-        text.append("■ ", style=PALETTE[k][0])
-        text.append(k + " ")
+    for name, colours in legend():
+        text.append(f"{FREE_GLYPH if name == 'free' else USED_GLYPH} ", style=colours[0])
+        text.append(name + " ")
     return text
 
 
@@ -83,8 +92,11 @@ def census_table(walk: HeapWalk, top: int = 20) -> Table:
 def svg(walk: HeapWalk, width: int = 128, cell: int = 6) -> str:
     kinds = block_kinds(walk)
     rows = -(-len(kinds) // width)
+    entries = legend()
+    per_row = 5
     legend_y = rows * cell + 14
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width * cell}" height="{legend_y + 20}" '
+    caption_y = legend_y + 16 * (-(-len(entries) // per_row))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width * cell, 760)}" height="{caption_y + 22}" '
            f'font-family="monospace" font-size="11">',
            f'<title>GC heap {walk.pool_start:#x}..{walk.pool_end:#x}</title>']
     for i, kind in enumerate(kinds):
@@ -92,10 +104,13 @@ def svg(walk: HeapWalk, width: int = 128, cell: int = 6) -> str:
         out.append(f'<rect x="{(i % width) * cell}" y="{(i // width) * cell}" width="{cell - 1}" '
                    f'height="{cell - 1}" fill="{colour}"><title>{walk.pool_start + i * BLOCK:#x} '
                    f'{escape(kind)}</title></rect>')
-    x = 0
-    for k in ("free", "garbage", "str", "list", "dict", "fun", "type", "int", "unclassified"):
-        out.append(f'<rect x="{x}" y="{legend_y - 9}" width="9" height="9" fill="{PALETTE[k][1]}"/>'
-                   f'<text x="{x + 12}" y="{legend_y}">{k}</text>')
-        x += 12 + 8 * len(k) + 10
+    for i, (name, colours) in enumerate(entries):
+        x, y = (i % per_row) * 152, legend_y + 16 * (i // per_row)
+        out.append(f'<rect x="{x}" y="{y - 9}" width="9" height="9" fill="{colours[1]}"/>'
+                   f'<text x="{x + 12}" y="{y}">{escape(name)}</text>')
+    out.append(f'<text x="0" y="{caption_y}">GC heap {walk.pool_start:#010x}..{walk.pool_end:#010x}: '
+               f'one cell = one {BLOCK} B block, {width} cells per row</text>'
+               f'<text x="0" y="{caption_y + 14}">{walk.live_bytes()} B live in {len(walk.blocks)} blocks, '
+               f'{sum(s for _, s in walk.garbage)} B garbage</text>')
     out.append("</svg>")
     return "\n".join(out)
