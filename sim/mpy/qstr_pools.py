@@ -119,6 +119,23 @@ class QstrPools:
     def _int(self, addr: int, n: int) -> int:
         return int.from_bytes(self._read(addr, n), "little")
 
+    @classmethod
+    def for_firmware(cls, fw, version: tuple[int, ...], read: Callable[[int, int], bytes]) -> "QstrPools":
+        """A reader for ``fw`` (sim.firmware.Firmware): the layout by version, checked
+        against DWARF's qstr_pool_t; widths from DWARF's qstr_hash_t/qstr_len_t (split),
+        or from the ROM entry of qstr 1, the empty string (prefixed)."""
+        layout = layout_for(version)
+        offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
+        if layout.entry == "split":
+            nh = fw.struct("qstr_hash_t").size if "hashes" in offsets else 0
+            return cls(layout, read, offsets, nh, fw.struct("qstr_len_t").size)
+        probe = cls(layout, read, offsets, 2)
+        rom = probe.pool(fw.symbol("mp_qstr_const_pool").addr)
+        while rom.prev:
+            rom = probe.pool(rom.prev)
+        nh, nl = prefix_widths(read(probe.entry(rom, 1), 8), b"")
+        return cls(layout, read, offsets, nh, nl)
+
     def pool(self, addr: int) -> Pool:
         w, o = self.word, self.off
         is_sorted = False

@@ -128,10 +128,8 @@ def test_bytecode_compiled_by_the_firmware_decodes_and_types_suspended_generator
         pre, insns = h.code(code_addr, bc)
         assert pre.is_generator and pre.n_pos_args == 1 and pre.n_kwonly_args == 1 and len(pre.cells) == 1
         # the simple name and every qstr operand resolve through the qstr pools
-        layout = qstr_pools.layout_for(v)
-        offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
-        nh = (fw.struct("qstr_hash_t").size if "hashes" in offsets else 0) if layout.entry == "split" else 2
-        pools = qstr_pools.QstrPools(layout, h.m.read, offsets, nh)
+        pools = qstr_pools.QstrPools.for_firmware(fw, v, h.m.read)
+        nh = pools.nh
         ctx = fw.symbol("mp_state_ctx").addr + fw.variable_type("mp_state_ctx").offset_of("vm.last_pool")[0]
         chain = pools.chain(h.word(ctx))
         names = {}
