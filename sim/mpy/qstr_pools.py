@@ -14,8 +14,10 @@ Two layouts, told apart by version (and confirmed by DWARF, ``check_fields``):
   qstr_add() allocates carries both arrays in its own block, right after
   ``qstrs[alloc]`` (hashes, then lengths): two pointers into its own block.
   From 1.22 ``total_prev_len`` is a bit-field sharing its word with ``is_sorted``
-  (the top bit; set for the ROM pool, searched by bisection).  From 1.23 a firmware
+  (the top bit); the ROM has two pools, the static qstrs (unsorted) and the port's
+  (sorted, searched by bisection); heap pools are unsorted.  From 1.23 a firmware
   with MICROPY_QSTR_BYTES_IN_HASH 0 has no ``hashes`` at all and hashes on demand.
+  (1.21 is not checked: no source of it here; the layout by version assumes 1.22's.)
 
 The hash is djb2 (hash * 33 ^ byte from 5381), masked to BYTES_IN_HASH bytes
 (16 bits when there is no stored hash), and never 0 (0 means "not computed").
