@@ -42,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.script == "-":
         codes.append(sys.stdin.read())
     elif args.script:
-        try:
-            codes.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        codes.append(read_text(args.script, "script"))
     if not codes:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
