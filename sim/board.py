@@ -325,7 +325,8 @@ def _check_values(board: BoardSpec, where: str) -> None:
             lo, hi = _SETTING_RANGES.get(key, (0, (1 << 32) - 1))
             if not lo <= value <= hi:
                 raise BoardError(f"{where}: {p.name}: setting {key} must be {lo}..{hi}, not {value}")
-    ram = sum(r.size for r in board.memory if r.alias is None) + sum(p.size for p in board.peripherals_of_type("nor_flash"))
+    ram = (sum(r.size for r in board.memory if r.alias is None)
+           + sum(p.size for p in board.peripherals_of_type("nor_flash")))
     if ram > MAX_RAM:
         raise BoardError(f"{where}: {ram:#x} bytes of memory and flash (aliases aside): more than the "
                          f"{MAX_RAM >> 20} MiB mpsim will back with host memory")
