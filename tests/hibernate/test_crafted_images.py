@@ -147,7 +147,8 @@ mutations = st.one_of(
     st.builds(_section, st.sampled_from([SECTION_ATB, SECTION_FTB, SECTION_POOL, "periph.uart0"]),
               st.one_of(st.just(BOMB), st.binary(max_size=64), st.just(zlib.compress(b"[1, 2]")),
                         st.just(b'{"a": ' * 200 + b"1" + b"}" * 200))),
-    st.builds(_periph, st.tuples(st.integers(0, 20), st.sampled_from([_drop_key, _retype, _extra_key, _deepen, _bad_nvic]))),
+    st.builds(_periph, st.tuples(st.integers(0, 20),
+                                 st.sampled_from([_drop_key, _retype, _extra_key, _deepen, _bad_nvic]))),
 )
 
 
