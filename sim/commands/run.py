@@ -46,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
         codes.append(read_text(args.script, "script"))
     if not codes:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
+    if args.timeout is not None:
+        from ..numbers import check_seconds
+        check_seconds(args.timeout, "--timeout")      # nan/inf/0/negative: refused, never a hang
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
-    with open_board(args, hibernatable=args.hibernate) as board:
+    with open_board(args, hibernatable=args.hibernate, writes_flash=args.hibernate) as board:
         gdb = _gdb_for_run(args, board)
         status = 1
         try:

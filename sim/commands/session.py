@@ -61,9 +61,10 @@ def code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("script", nargs="?", help="a Python file to run on the board")
 
 
-def open_board(args: argparse.Namespace, hibernatable: bool = False):
+def open_board(args: argparse.Namespace, hibernatable: bool = False, writes_flash: bool = True):
     """The board the arguments describe. ``hibernatable``: refuse, before anything
-    boots or any file is touched, a firmware the hibernate controller cannot read."""
+    boots or any file is touched, a firmware the hibernate controller cannot read.
+    ``writes_flash``: False for a command that never saves the flash (no lock taken)."""
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
@@ -79,7 +80,7 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
+                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock, read_only=not writes_flash)
 
 
 def require_hibernatable(fw) -> None:
