@@ -294,6 +294,7 @@ def _check_layout(board: BoardSpec, where: str) -> None:
 
 MAX_HZ = 10 ** 11            # far above any microcontroller; keeps cycle arithmetic sane
 MAX_IRQ = 496               # ARMv7-M: at most 496 external interrupts on the NVIC
+MAX_RAM = 1 << 30           # host memory behind the board's RAM (a power cut rewrites all of it)
 # The CPU's system block each CPU needs, at its architectural address.
 # The blocks a core cannot run without: its interrupt controller and timer.
 _SYSTEM_BLOCKS = {"cortex-m3": (("scs", 0xE000_E000, 0x1000),),
@@ -326,6 +327,11 @@ def _check_values(board: BoardSpec, where: str) -> None:
             lo, hi = _SETTING_RANGES.get(key, (0, (1 << 32) - 1))
             if not lo <= value <= hi:
                 raise BoardError(f"{where}: {p.name}: setting {key} must be {lo}..{hi}, not {value}")
+    ram = (sum(r.size for r in board.memory if r.alias is None)
+           + sum(p.size for p in board.peripherals_of_type("nor_flash")))
+    if ram > MAX_RAM:
+        raise BoardError(f"{where}: {ram:#x} bytes of memory and flash (aliases aside): more than the "
+                         f"{MAX_RAM >> 20} MiB mpsim will back with host memory")
     if not any(p.console for p in board.peripherals):
         raise BoardError(f"{where}: no peripheral is marked console = true (the REPL needs a serial port)")
     for type_, base, size in _SYSTEM_BLOCKS.get(board.cpu, ()):

@@ -122,7 +122,8 @@ class Board:
     def __init__(self, board: str | os.PathLike | BoardSpec = DEFAULT_BOARD,
                  firmware: str | os.PathLike | Firmware | None = None, *,
                  flash_path: str | os.PathLike | None = None, deterministic: bool = False,
-                 timeout_s: float = 10.0, heap: tuple[int, int] | None = None, wait_lock: bool = False):
+                 timeout_s: float = 10.0, heap: tuple[int, int] | None = None, wait_lock: bool = False,
+                 read_only: bool = False):
         from .machine.machine import Machine   # the only Unicorn user; imported late for fast CLI start
         self.spec = board if isinstance(board, BoardSpec) else load_board(board)
         if isinstance(firmware, Firmware):
@@ -131,7 +132,8 @@ class Board:
             self.firmware = Firmware.load(firmware or default_firmware(self.spec.name))
         self.machine = Machine(self.spec, self.firmware, deterministic=deterministic)
         self.flash = self.machine.peripherals[self.spec.flash.name]
-        self.store = FlashStore(self.flash, self.spec.name, flash_path, wait_lock=wait_lock)
+        # read_only: never saves, so takes no lock (any number of `mpsim run` at once)
+        self.store = FlashStore(self.flash, self.spec.name, flash_path, writer=not read_only, wait_lock=wait_lock)
         self.store.load()
         self.console_log = bytearray()       # all the board printed, across reboots and power cycles
         self.sent_code: list[str] = []       # all the code sent to it, in order

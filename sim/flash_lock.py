@@ -84,11 +84,20 @@ class FlashLock:
 
 
 def holder(fd: int) -> str:
-    """'pid 123 (mpsim hibernate --resume)' from the sidecar, as well as it can be read."""
-    try:
-        text = os.pread(fd, 400, 0).decode(errors="replace").strip()
-    except OSError:
-        text = ""
+    """'pid 123 (mpsim hibernate --resume)' from the sidecar, as well as it can be read.
+    A holder writes its line (ending in a newline) just after it gets the lock: a
+    reader that finds none yet gives it a moment."""
+    import time
+    text = ""
+    for _ in range(40):
+        try:
+            raw = os.pread(fd, 400, 0)
+        except OSError:
+            raw = b""
+        text = raw.decode(errors="replace").strip()
+        if raw.endswith(b"\n") and text.partition(" ")[0].isdigit():
+            break
+        time.sleep(0.005)
     pid, _, cmd = text.partition(" ")
     if not pid.isdigit():
         return "another process"

@@ -110,9 +110,10 @@ class FlashStore:
     def save_if_changed(self) -> None:
         """Save unless the contents equal what was last loaded or saved (a checksum
         costs ~3 ms; rewriting and syncing 8 MiB costs several times that). After a
-        failed load the contents are partly the file's: never saved from here."""
+        failed load the contents are partly the file's: never saved from here; a
+        read-only store never saves."""
         saved = getattr(self, "_saved", None)
-        if saved is not _LOAD_FAILED and zlib.adler32(self.flash.backing) != saved:
+        if self.writer and saved is not _LOAD_FAILED and zlib.adler32(self.flash.backing) != saved:
             self.save()
 
     def erase_all(self) -> None:

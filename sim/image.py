@@ -155,6 +155,8 @@ class HibernateImage:
         ctx = self.sections.get(SECTION_CTX)
         if ctx is not None and len(ctx) != self.ctx_size:
             raise ImageError(f"section 'ctx' is {len(ctx)} bytes, the header says mp_state_ctx is {self.ctx_size}")
+        if ctx is not None:
+            _check_geometry_in_ctx(self.heap, ctx)
         self.table(SECTION_ATB)
         if self.heap.ftb_len:
             self.table(SECTION_FTB)
@@ -346,6 +348,18 @@ def check_heap_geometry(h) -> None:
         raise ImageError(f"heap geometry: the {h.ftb_len}-byte finaliser table does not cover {pool // bs} blocks")
 
 
+def _check_geometry_in_ctx(h, ctx: bytes) -> None:
+    """The header's heap geometry is the one the interpreter's own state holds: every
+    MicroPython keeps the alloc table's start and length and the pool's bounds as
+    words of mp_state_ctx (``mem``, or ``mem.area`` since 1.19). A header that claims
+    another heap would make resume relocate pointers that were never there."""
+    words = set(struct.unpack(f"<{len(ctx) // 4}I", ctx[:len(ctx) // 4 * 4]))
+    for what, value in (("alloc table start", h.atb_start), ("alloc table length", h.atb_len),
+                        ("pool start", h.pool_start), ("pool end", h.pool_end)):
+        if value not in words:
+            raise ImageError(f"heap geometry: {what} {value:#x} is not in the image's mp_state_ctx")
+
+
 def check_heap_inside(h, board) -> None:
     """The heap lies in one writable RAM region of ``board`` (not ROM, flash or a device)."""
     for r in board.memory:
@@ -378,8 +392,8 @@ def check_used_blocks(packed: bytes, pool_len: int, block_size: int) -> None:
 
 def check_shape(value: Any, like: Any, where: str) -> None:
     """``value`` has the shape of ``like``: a dict with the same keys (an empty dict
-    in ``like``: any str keys), a list (a non-empty one in ``like``: the same length)
-    whose items are shaped like its first, an int (never a bool for an int, nor the
+    in ``like``: any str keys), a list of at most 4096 items shaped like ``like``'s
+    (its length is the owner's to check: some vary), an int (never a bool for an int, nor the
     reverse) in the 64-bit range, a str, a float, None."""
     if isinstance(like, dict):
         if not isinstance(value, dict):
@@ -393,12 +407,10 @@ def check_shape(value: Any, like: Any, where: str) -> None:
     elif isinstance(like, list):
         if not isinstance(value, list):
             raise ImageError(f"{where}: expected a list, found {type(value).__name__}")
-        if like and len(value) != len(like):
-            raise ImageError(f"{where}: {len(value)} items, expected {len(like)}")
         if len(value) > 4096:
             raise ImageError(f"{where}: {len(value)} items is too many")
-        for i, v in enumerate(value):
-            check_shape(v, like[i] if like else 0, f"{where}[{i}]")
+        for i, v in enumerate(value):             # lengths may vary (NVIC's active list): check_state's
+            check_shape(v, like[min(i, len(like) - 1)] if like else 0, f"{where}[{i}]")
     elif isinstance(like, bool) or isinstance(value, bool):
         if type(value) is not type(like):
             raise ImageError(f"{where}: expected {type(like).__name__}, found {type(value).__name__}")

@@ -42,16 +42,15 @@ def run(args: argparse.Namespace) -> int:
     if args.script == "-":
         codes.append(sys.stdin.read())
     elif args.script:
-        try:
-            codes.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        codes.append(read_text(args.script, "script"))
     if not codes:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
+    if args.timeout is not None:
+        from ..numbers import check_seconds
+        check_seconds(args.timeout, "--timeout")      # nan/inf/0/negative: refused, never a hang
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
-    with open_board(args, hibernatable=args.hibernate) as board:
+    with open_board(args, hibernatable=args.hibernate, writes_flash=args.hibernate) as board:
         gdb = _gdb_for_run(args, board)
         status = 1
         try:

@@ -61,9 +61,10 @@ def code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("script", nargs="?", help="a Python file to run on the board")
 
 
-def open_board(args: argparse.Namespace, hibernatable: bool = False):
+def open_board(args: argparse.Namespace, hibernatable: bool = False, writes_flash: bool = True):
     """The board the arguments describe. ``hibernatable``: refuse, before anything
-    boots or any file is touched, a firmware the hibernate controller cannot read."""
+    boots or any file is touched, a firmware the hibernate controller cannot read.
+    ``writes_flash``: False for a command that never saves the flash (no lock taken)."""
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
@@ -79,7 +80,7 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
+                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock, read_only=not writes_flash)
 
 
 def require_hibernatable(fw) -> None:
@@ -157,7 +158,9 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
-    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+    # Say so: a mistyped --flash must not look like a resume. (Asked now, not at open:
+    # power-cycle saved to a file that did not exist when the board was opened.)
+    if not board.store.path.exists():
         err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
         boot(board)
         return None

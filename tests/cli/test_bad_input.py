@@ -189,7 +189,7 @@ def test_micropython_without_debug_info(mpsim, tmp_path, firmware, flash_file):
     for cmd in (["hibernate", "-c", "x = 1"], ["resume"], ["power-cycle"], ["run", "--hibernate", "-c", "1"],
                 ["heap"], ["power-loss"]):
         r = mpsim(*cmd, "--firmware", elf, "--flash", flash_file)
-        user_error(r, 2, "nodebug.elf", "no debug info")
+        user_error(r, 2, "nodebug.elf", "no DWARF debug info")
         assert flash_file.read_bytes() == before, f"{cmd} changed the flash image"
     r = mpsim("run", "--firmware", elf, "--flash", flash_file, "-c", "print(6 * 7)")
     assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
@@ -576,7 +576,7 @@ def test_serve_control_refuses_a_path_that_is_not_a_socket(mpsim, tmp_path, firm
     keep = tmp_path / "notes.txt"
     keep.write_text("precious\n")
     r = mpsim("serve", "--flash", tmp_path / "f.bin", "--control", keep, timeout=60)
-    user_error(r, 2, "notes.txt", "not a socket", "not touched")
+    user_error(r, 2, "notes.txt", "not a socket", "nothing was removed")
     assert keep.read_text() == "precious\n"
 
 
@@ -647,7 +647,7 @@ def test_a_guest_that_corrupts_the_heap_geometry_cannot_hibernate(mpsim, tmp_pat
     assert mpsim("hibernate", "--flash", img, "-c", "keep = 'old'").returncode == 0
     before = img.read_bytes()
     from sim.firmware import Firmware
-    from sim.mpstate import MpState
+    from sim.mpy.state import MpState
 
     class _NoMemory:
         def read(self, addr, n):

@@ -69,7 +69,7 @@ def test_racing_hibernates_with_wait_lock_all_succeed(env, tmp_path):
     assert final_n(env, tmp_path) == 8
 
 
-def test_flash_info_and_export_take_no_lock(env, tmp_path):
+def test_flash_info_export_and_run_take_no_lock(env, tmp_path):
     subprocess.run([str(MPSIM), "hibernate", "-c", "n = 0"], cwd=tmp_path, env=env, check=True,
                    capture_output=True, timeout=120)
     hold = subprocess.Popen([str(MPSIM), "repl"], cwd=tmp_path, env=env, stdin=subprocess.PIPE,
@@ -85,6 +85,12 @@ def test_flash_info_and_export_take_no_lock(env, tmp_path):
         exp = subprocess.run([str(MPSIM), "flash", "export", str(tmp_path / "out.bin")], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=60)
         assert exp.returncode == 0, exp.stderr
+        run = subprocess.run([str(MPSIM), "run", "-c", "print(6 * 7)"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert (run.returncode, run.stdout) == (0, "42\n"), run.stderr      # never saves: needs no lock
+        run = subprocess.run([str(MPSIM), "run", "--hibernate", "-c", "1"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and "is in use by pid" in run.stderr
     finally:
         hold.kill()
         hold.wait(10)

@@ -128,17 +128,23 @@ def test_bytecode_compiled_by_the_firmware_decodes_and_types_suspended_generator
         pre, insns = h.code(code_addr, bc)
         assert pre.is_generator and pre.n_pos_args == 1 and pre.n_kwonly_args == 1 and len(pre.cells) == 1
         # the simple name and every qstr operand resolve through the qstr pools
-        layout = qstr_pools.layout_for(v)
-        offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
-        nh = (fw.struct("qstr_hash_t").size if "hashes" in offsets else 0) if layout.entry == "split" else 2
-        pools = qstr_pools.QstrPools(layout, h.m.read, offsets, nh)
+        pools = qstr_pools.QstrPools.for_firmware(fw, v, h.m.read)
+        nh = pools.nh
         ctx = fw.symbol("mp_state_ctx").addr + fw.variable_type("mp_state_ctx").offset_of("vm.last_pool")[0]
         chain = pools.chain(h.word(ctx))
         names = {}
         for ref in bc.references(pre, insns):
             if ref.kind == "qstr" and ref.table is None:
-                names[ref.index] = pools.text(*pools.locate(chain, ref.index)).decode()
+                pool, i = pools.locate(chain, ref.index)
+                names[ref.index] = pools.text(pool, i).decode()
+                assert pools.stored_hash(pool, i) == qstr_pools.compute_hash(pools.text(pool, i), nh)
         assert names[pre.name] == "keeper"
+        heap_pool = pools.locate(chain, pre.name)[0]     # "keeper" was interned at run time:
+        size = h.block_bytes(heap_pool.addr)              # its pool is a heap block
+        assert pools.heap_pool_size(heap_pool.alloc) <= size
+        for slot, kind in pools.pointer_slots(heap_pool):
+            if kind == "self":                      # split layout: hashes/lengths inside the pool block
+                assert heap_pool.addr <= h.word(slot) < heap_pool.addr + size
         assert {"range", "len", "list"} <= set(names.values())
         ip = h.word(cs + h.off("mp_code_state_t", "ip")) - code_addr
         raw = h.m.read(code_addr, h.block_bytes(code_addr))

@@ -71,6 +71,8 @@ def test_minimal_board_parses():
     (lambda d: d["peripheral"].append({"name": "t", "type": "cmsdk_timer", "base": 0x1000_0000, "size": 0x1000,
                                        "settings": {"pclk_hz": 0}}), "setting pclk_hz must be 1.."),
     (lambda d: d["memory"][0].update(rom="yes"), "key 'rom' must be bool"),
+    (lambda d: d["memory"].append({"name": "huge", "base": 0x8000_0000, "size": 0x4000_0000}),
+     "more than the 1024 MiB"),
     # a name becomes a file name: never a path
     (lambda d: d.update(name="../x"), "board name '../x' is not a valid name"),
     (lambda d: d.update(name=".hidden"), "is not a valid name"),

@@ -28,26 +28,13 @@ def rom_reader(fw: Firmware):
     return read
 
 
-def widths(fw: Firmware, layout: qp.PoolLayout, pools: qp.QstrPools) -> tuple[int, int]:
-    if layout.entry == "split":
-        t = fw.struct("qstr_pool_t")
-        h = fw.struct("qstr_hash_t").size if "hashes" in t.fields else 0
-        return h, fw.struct("qstr_len_t").size
-    return 2, 1
-
-
 def check_rom_pool(path: Path, version: tuple[int, ...]) -> int:
     fw = Firmware.load(path)
     layout = qp.layout_for(version)
-    offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
-    read = rom_reader(fw)
-    probe = qp.QstrPools(layout, read, offsets, 2)
-    nh, nl = widths(fw, layout, probe)
-    pools = qp.QstrPools(layout, read, offsets, nh, nl)
+    pools = qp.QstrPools.for_firmware(fw, version, rom_reader(fw))
+    nh = pools.nh
+    assert (nh, pools.nl) == (2, 1)      # our ports' ROM level: 2-byte hashes, 1-byte lengths
     chain = pools.chain(fw.symbol("mp_qstr_const_pool").addr)
-    if layout.entry == "prefixed":       # the widths, found from a qstr whose text is known
-        pool, i = pools.locate(chain, 1)
-        assert qp.prefix_widths(read(pools.entry(pool, i), 8), b"") == (nh, nl)
     # the ROM pools (1.22+: the static pool, then the port's): numbered one after the other
     assert chain[-1].total_prev_len == 0
     for newer, older in zip(chain, chain[1:]):

@@ -264,6 +264,8 @@ class Scs(Peripheral):
 
     def check_state(self, s: dict[str, Any]) -> None:
         self.nvic.check_state(s["nvic"])
+        if len(s["mpu"]["rbar"]) != 8 or len(s["mpu"]["rasr"]) != 8:
+            raise ValueError("mpu: rbar and rasr must have 8 regions each")
 
     def load_state(self, s: dict[str, Any]) -> None:
         self.nvic.load_state(s["nvic"])

@@ -23,7 +23,8 @@ source_line(), effect(), stack_shapes(), slot_kind(), ``opcode`` (name -> byte) 
 A generator suspended at offset ip (code_state.ip - bytecode) with value-stack depth
 d (sp - state + 1) and n exception entries (exc_sp_idx from 1.12; from exc_sp in 1.9)
 is in the one state of states[ip] with len(shape) == d and len(blocks) == n;
-bc.slot_kind(token) says what each slot holds ("obj", "iter", "iterpart", "code").
+bc.slot_kind(token) says what each slot holds ("obj", "iter", "iterpart", "code";
+1.9 also "raw").
 """
 
 from __future__ import annotations
