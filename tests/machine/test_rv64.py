@@ -69,3 +69,15 @@ def test_host_call_and_snapshot_roundtrip(board, tmp_path):
     board.repl.exec("x = 1000")
     snapshot.load_snapshot(m, tmp_path / "s.snap")
     assert board.repl.exec("print(x + 1)") == "42\n"
+
+
+def test_boot_parameters_move_the_heap(tmp_path):
+    """The boot-parameter block on 64-bit: a 1 MiB heap at 0x84000000 (the GC's end is
+    rounded to its 32-byte blocks there)."""
+    b = Board("virt-rv64", ELF, flash_path=tmp_path / "flash.bin", heap=(0x8400_0000, 0x8410_0000))
+    try:
+        b.boot()
+        total = int(b.repl.exec("import gc; print(gc.mem_free() + gc.mem_alloc())"))
+        assert 1_000_000 < total < 0x10_0000
+    finally:
+        b.machine.close()
