@@ -11,7 +11,7 @@ typedef struct {
     size_t len;  // characters produced so far (may exceed size)
 } bufprint_t;
 
-STATIC void bufprint_strn(void *data, const char *str, size_t len) {
+static void bufprint_strn(void *data, const char *str, size_t len) {
     bufprint_t *b = data;
     for (size_t i = 0; i < len; i++, b->len++) {
         if (b->len + 1 < b->size) {

@@ -4,12 +4,13 @@
 #include <stdint.h>
 #include "py/compile.h"
 #include "py/runtime.h"
+#include "py/builtin.h"
 #include "py/gc.h"
 #include "py/stackctrl.h"
 #include "py/mperrno.h"
 #include "py/mphal.h"
-#include "lib/utils/pyexec.h"
-#include "lib/mp-readline/readline.h"
+#include "shared/runtime/pyexec.h"
+#include "shared/readline/readline.h"
 
 void mp_hal_init(void);
 extern char _ebss[], _sstack[], _estack[];
@@ -70,7 +71,6 @@ int main(void) {
         heap_bounds(&heap_start, &heap_end);
         gc_init(heap_start, heap_end);
         mp_init();
-        // (no sys.path/sys.argv to set up: the micro:bit fork of 1.9.2 removed them)
         readline_init0();
 
         mpsim_restore_point();
@@ -83,26 +83,28 @@ int main(void) {
             }
         }
         mp_hal_stdout_tx_str("MPY: soft reboot\r\n");
-        gc_collect(); // 1.9.2 has no gc_sweep_all(); a collection sweeps what is dead
         mp_deinit();
+        MPSIM_GC_SWEEP_ALL();
     }
 }
 
 // Roots: r4-r11 (spilled into a stack array) and the whole live C stack.
 void gc_collect(void) {
     gc_collect_start();
-    uintptr_t regs[8];
-    __asm volatile ("stmia %0, {r4-r11}" : : "r" (regs) : "memory");
+    uintptr_t regs[MCU_CALLEE_SAVED_REGS];
+    mcu_spill_callee_saved(regs);
     gc_collect_root((void **)regs,
         ((uintptr_t)MP_STATE_THREAD(stack_top) - (uintptr_t)regs) / sizeof(uintptr_t));
     gc_collect_end();
 }
 
+#if MPSIM_CORE_HAS_PLAT_HELP
 // The micro:bit fork's help() asks the port about objects first; we add nothing.
 bool mp_plat_specific_help(mp_obj_t obj) {
     (void)obj;
     return false;
 }
+#endif
 
 // No filesystem: imports find only built-in modules.
 mp_import_stat_t mp_import_stat(const char *path) {
@@ -110,7 +112,7 @@ mp_import_stat_t mp_import_stat(const char *path) {
     return MP_IMPORT_STAT_NO_EXIST;
 }
 
-mp_lexer_t *mp_lexer_new_from_file(const char *filename) {
+mp_lexer_t *mp_lexer_new_from_file(MPSIM_LEXER_FILENAME_T filename) {
     (void)filename;
     mp_raise_OSError(MP_ENOENT);
 }

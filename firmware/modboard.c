@@ -35,12 +35,12 @@ typedef struct {
 
 const mp_obj_type_t board_led_type;
 
-STATIC const board_led_obj_t board_leds[BOARD_NUM_LEDS] = {
+static const board_led_obj_t board_leds[BOARD_NUM_LEDS] = {
     { { &board_led_type }, 0 },
     { { &board_led_type }, 1 },
 };
 
-STATIC void led_set(const board_led_obj_t *led, bool on) {
+static void led_set(const board_led_obj_t *led, bool on) {
     uint32_t state = MICROPY_BEGIN_ATOMIC_SECTION();
     if (on) {
         FPGAIO->LED0 |= 1u << led->num;
@@ -50,44 +50,44 @@ STATIC void led_set(const board_led_obj_t *led, bool on) {
     MICROPY_END_ATOMIC_SECTION(state);
 }
 
-STATIC bool led_get(const board_led_obj_t *led) {
+static bool led_get(const board_led_obj_t *led) {
     return (FPGAIO->LED0 >> led->num) & 1;
 }
 
-STATIC void led_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+static void led_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
     const board_led_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mp_printf(print, "LED(%u)", (unsigned)self->num);
 }
 
-STATIC mp_obj_t led_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+static mp_obj_t led_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 1, 1, false);
     mp_int_t n = mp_obj_get_int(args[0]);
     if (n < 0 || n >= BOARD_NUM_LEDS) {
-        nlr_raise(mp_obj_new_exception_msg_varg(&mp_type_ValueError, "LED(%d) does not exist", (int)n));
+        nlr_raise(mp_obj_new_exception_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("LED(%d) does not exist"), (int)n));
     }
     return MP_OBJ_FROM_PTR(&board_leds[n]);
 }
 
-STATIC mp_obj_t led_on(mp_obj_t self_in) {
+static mp_obj_t led_on(mp_obj_t self_in) {
     led_set(MP_OBJ_TO_PTR(self_in), true);
     return mp_const_none;
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_1(led_on_obj, led_on);
+static MP_DEFINE_CONST_FUN_OBJ_1(led_on_obj, led_on);
 
-STATIC mp_obj_t led_off(mp_obj_t self_in) {
+static mp_obj_t led_off(mp_obj_t self_in) {
     led_set(MP_OBJ_TO_PTR(self_in), false);
     return mp_const_none;
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_1(led_off_obj, led_off);
+static MP_DEFINE_CONST_FUN_OBJ_1(led_off_obj, led_off);
 
-STATIC mp_obj_t led_toggle(mp_obj_t self_in) {
+static mp_obj_t led_toggle(mp_obj_t self_in) {
     const board_led_obj_t *self = MP_OBJ_TO_PTR(self_in);
     led_set(self, !led_get(self));
     return mp_const_none;
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_1(led_toggle_obj, led_toggle);
+static MP_DEFINE_CONST_FUN_OBJ_1(led_toggle_obj, led_toggle);
 
-STATIC mp_obj_t led_value(size_t n_args, const mp_obj_t *args) {
+static mp_obj_t led_value(size_t n_args, const mp_obj_t *args) {
     const board_led_obj_t *self = MP_OBJ_TO_PTR(args[0]);
     if (n_args == 2) {
         led_set(self, mp_obj_is_true(args[1]));
@@ -95,56 +95,50 @@ STATIC mp_obj_t led_value(size_t n_args, const mp_obj_t *args) {
     }
     return MP_OBJ_NEW_SMALL_INT(led_get(self));
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(led_value_obj, 1, 2, led_value);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(led_value_obj, 1, 2, led_value);
 
-STATIC const mp_rom_map_elem_t led_locals_table[] = {
+static const mp_rom_map_elem_t led_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_on), MP_ROM_PTR(&led_on_obj) },
     { MP_ROM_QSTR(MP_QSTR_off), MP_ROM_PTR(&led_off_obj) },
     { MP_ROM_QSTR(MP_QSTR_toggle), MP_ROM_PTR(&led_toggle_obj) },
     { MP_ROM_QSTR(MP_QSTR_value), MP_ROM_PTR(&led_value_obj) },
 };
-STATIC MP_DEFINE_CONST_DICT(led_locals, led_locals_table);
+static MP_DEFINE_CONST_DICT(led_locals, led_locals_table);
 
-const mp_obj_type_t board_led_type = {
-    { &mp_type_type },
-    .name = MP_QSTR_LED,
-    .print = led_print,
-    .make_new = led_make_new,
-    .locals_dict = (mp_obj_dict_t *)&led_locals,
-};
+MPSIM_DEFINE_TYPE(board_led_type, MP_QSTR_LED, led_make_new, led_print, &led_locals);
 
 // ---- module functions: raw register access ----
 
-STATIC mp_obj_t board_leds_fn(size_t n_args, const mp_obj_t *args) {
+static mp_obj_t board_leds_fn(size_t n_args, const mp_obj_t *args) {
     if (n_args == 1) {
         FPGAIO->LED0 = mp_obj_get_int(args[0]) & ((1u << BOARD_NUM_LEDS) - 1);
         return mp_const_none;
     }
     return MP_OBJ_NEW_SMALL_INT(FPGAIO->LED0);
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(board_leds_obj, 0, 1, board_leds_fn);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(board_leds_obj, 0, 1, board_leds_fn);
 
-STATIC mp_obj_t board_buttons(void) {
+static mp_obj_t board_buttons(void) {
     return MP_OBJ_NEW_SMALL_INT(FPGAIO->BUTTON & ((1u << BOARD_NUM_BUTTONS) - 1));
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_0(board_buttons_obj, board_buttons);
+static MP_DEFINE_CONST_FUN_OBJ_0(board_buttons_obj, board_buttons);
 
-STATIC mp_obj_t board_counter(void) {
+static mp_obj_t board_counter(void) {
     return mp_obj_new_int_from_uint(FPGAIO->COUNTER);
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_0(board_counter_obj, board_counter);
+static MP_DEFINE_CONST_FUN_OBJ_0(board_counter_obj, board_counter);
 
-STATIC mp_obj_t board_clk1hz(void) {
+static mp_obj_t board_clk1hz(void) {
     return mp_obj_new_int_from_uint(FPGAIO->CLK1HZ);
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_0(board_clk1hz_obj, board_clk1hz);
+static MP_DEFINE_CONST_FUN_OBJ_0(board_clk1hz_obj, board_clk1hz);
 
-STATIC mp_obj_t board_clk100hz(void) {
+static mp_obj_t board_clk100hz(void) {
     return mp_obj_new_int_from_uint(FPGAIO->CLK100HZ);
 }
-STATIC MP_DEFINE_CONST_FUN_OBJ_0(board_clk100hz_obj, board_clk100hz);
+static MP_DEFINE_CONST_FUN_OBJ_0(board_clk100hz_obj, board_clk100hz);
 
-STATIC const mp_rom_map_elem_t board_globals_table[] = {
+static const mp_rom_map_elem_t board_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_board) },
     { MP_ROM_QSTR(MP_QSTR_LED), MP_ROM_PTR(&board_led_type) },
     { MP_ROM_QSTR(MP_QSTR_leds), MP_ROM_PTR(&board_leds_obj) },
@@ -154,9 +148,10 @@ STATIC const mp_rom_map_elem_t board_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_clk100hz), MP_ROM_PTR(&board_clk100hz_obj) },
     { MP_ROM_QSTR(MP_QSTR_NUM_LEDS), MP_ROM_INT(BOARD_NUM_LEDS) },
 };
-STATIC MP_DEFINE_CONST_DICT(board_globals, board_globals_table);
+static MP_DEFINE_CONST_DICT(board_globals, board_globals_table);
 
 const mp_obj_module_t board_module = {
     .base = { &mp_type_module },
     .globals = (mp_obj_dict_t *)&board_globals,
 };
+MPSIM_REGISTER_MODULE(MP_QSTR_board, board_module)

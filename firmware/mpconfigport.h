@@ -1,9 +1,17 @@
-// MicroPython configuration for the mpsim firmware.
-// Core 1.9.2 has no ROM levels, so this lists what differs from py/mpconfig.h's
-// defaults: a full-featured interpreter for a 4 MiB-RAM Cortex-M3.
+// MicroPython configuration for the mpsim firmware: a full-featured
+// interpreter for a 4 MiB-RAM Cortex-M3, the same on every core we build
+// against. What differs between cores (ROM levels, module and root-pointer
+// registration, API changes) is in core_compat.h, included at the end.
 #include <stdint.h>
 #include <alloca.h>
 #include "board.h"
+#include "mcu.h"
+
+// Core 1.9.2 defines MICROPY_VERSION only in our generated header.
+#ifndef MICROPY_VERSION
+#include "genhdr/mpversion.h"
+#endif
+#define MPSIM_CORE_AT_LEAST(major, minor) (MICROPY_VERSION >= ((major) << 16 | (minor) << 8))
 
 // object model and memory
 #define MICROPY_OBJ_REPR            (MICROPY_OBJ_REPR_A) // the plain tagging; sim.mpstate decodes it
@@ -18,15 +26,14 @@
 #define MICROPY_OPT_COMPUTED_GOTO   (1)
 #define MICROPY_OPT_MPZ_BITWISE     (1)
 
-// compiler and emitters: native/viper code for Thumb-2. No inline assembler:
-// the micro:bit fork rewrote emitinlinethumb.c for its parse2.c/compile2.c.
+// compiler and emitters: native/viper code for Thumb-2 (the inline
+// assembler is enabled in core_compat.h where the core can build it)
 #define MICROPY_EMIT_THUMB          (1)
-#define MICROPY_EMIT_INLINE_THUMB   (0)
 #define MICROPY_COMP_MODULE_CONST   (1)
 #define MICROPY_COMP_TRIPLE_TUPLE_ASSIGN (1)
 #define MICROPY_COMP_RETURN_IF_EXPR (1)
 
-// REPL (lib/utils/pyexec.c + lib/mp-readline)
+// REPL (shared/runtime/pyexec.c + shared/readline; lib/ in core 1.9.2)
 #define MICROPY_KBD_EXCEPTION       (1)
 #define MICROPY_HELPER_REPL         (1)
 #define MICROPY_REPL_EMACS_KEYS     (1)
@@ -77,40 +84,12 @@
 #define MICROPY_PY_SYS_EXIT         (1)
 #define MICROPY_PY_SYS_MODULES      (1)
 #define MICROPY_PY_SYS_PLATFORM     "mps2"
-#define MICROPY_PY_UERRNO           (1)
-#define MICROPY_PY_UTIME_MP_HAL     (1)
+#define MICROPY_PY_UERRNO           (1) // MICROPY_PY_ERRNO from 1.21
+#define MICROPY_PY_ERRNO            (1)
+#define MICROPY_MODULE_WEAK_LINKS   (1) // `import time` finds utime, etc.
+// port modules: `board` (modboard.c) and `time`/`utime` (modtime.c)
 
-// port modules: `board` (modboard.c) and `time`/`utime` (modutime.c)
-extern const struct _mp_obj_module_t board_module;
-extern const struct _mp_obj_module_t mp_module_utime;
-#define MICROPY_PORT_BUILTIN_MODULES \
-    { MP_ROM_QSTR(MP_QSTR_board), MP_ROM_PTR(&board_module) }, \
-    { MP_ROM_QSTR(MP_QSTR_utime), MP_ROM_PTR(&mp_module_utime) }, \
-
-// `import time` etc. find the u-modules under their CPython names
-#define MICROPY_PORT_BUILTIN_MODULE_WEAK_LINKS \
-    { MP_ROM_QSTR(MP_QSTR_time), MP_ROM_PTR(&mp_module_utime) }, \
-    { MP_ROM_QSTR(MP_QSTR_struct), MP_ROM_PTR(&mp_module_ustruct) }, \
-    { MP_ROM_QSTR(MP_QSTR_collections), MP_ROM_PTR(&mp_module_collections) }, \
-    { MP_ROM_QSTR(MP_QSTR_errno), MP_ROM_PTR(&mp_module_uerrno) }, \
-
-#define MICROPY_MODULE_WEAK_LINKS   (1)
-
-// mpsim_clock_hi: the time base's high word (systime.c), kept here so that a
-// hibernated interpreter keeps its clock. A small count, never a pointer.
-#define MICROPY_PORT_ROOT_POINTERS \
-    const char *readline_hist[8]; \
-    mp_uint_t mpsim_clock_hi;
-
-// interrupts: PRIMASK-based atomic sections
-static inline uint32_t mpsim_irq_disable(void) {
-    uint32_t primask;
-    __asm volatile ("mrs %0, primask\n cpsid i" : "=r" (primask) :: "memory");
-    return primask;
-}
-static inline void mpsim_irq_restore(uint32_t primask) {
-    __asm volatile ("msr primask, %0" :: "r" (primask) : "memory");
-}
+// interrupts: atomic sections mask them (mcu.h)
 #define MICROPY_BEGIN_ATOMIC_SECTION() mpsim_irq_disable()
 #define MICROPY_END_ATOMIC_SECTION(state) mpsim_irq_restore(state)
 
@@ -125,3 +104,5 @@ typedef intptr_t mp_int_t;   // must be pointer size
 typedef uintptr_t mp_uint_t; // must be pointer size
 typedef long mp_off_t;
 void mp_hal_stdout_tx_strn_cooked(const char *str, size_t len);
+
+#include "core_compat.h"

@@ -22,14 +22,15 @@ int mp_hal_stdin_rx_chr(void) {
         // Only while Python code runs (e.g. input()): the REPL's own line
         // editor waits here outside any exception handler.
         if (mp_interrupt_char != -1) {
-            mp_handle_pending();
+            MPSIM_HANDLE_PENDING();
         }
         mp_hal_wfi();
     }
 }
 
-void mp_hal_stdout_tx_strn(const char *str, size_t len) {
+mpsim_tx_ret_t mp_hal_stdout_tx_strn(const char *str, size_t len) {
     uart_tx_strn(str, len);
+    MPSIM_TX_RETURN(len);
 }
 
 void mp_hal_stdout_tx_str(const char *str) {

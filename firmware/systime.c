@@ -19,6 +19,8 @@
 #include "py/mphal.h"
 #include "board.h"
 
+MPSIM_REGISTER_ROOT_POINTERS
+
 typedef struct {
     volatile uint32_t CTRL;      // +0x0 bit0 EN, bit3 IRQEN
     volatile uint32_t VALUE;     // +0x4 counts down; 1 -> 0 interrupts, then RELOAD is loaded
@@ -95,9 +97,9 @@ static void alarm_off(void) {
 // received Ctrl-C then raises KeyboardInterrupt from mp_handle_pending().
 static void sleep_until(uint64_t end) {
     for (;;) {
-        if (MP_STATE_VM(mp_pending_exception) != MP_OBJ_NULL) {
+        if (MPSIM_PENDING_EXCEPTION() != MP_OBJ_NULL) {
             alarm_off();
-            mp_handle_pending();
+            MPSIM_HANDLE_PENDING();
         }
         uint32_t irq = mpsim_irq_disable();
         uint64_t now = cycles();

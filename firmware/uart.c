@@ -5,7 +5,8 @@
 #include <stdint.h>
 #include "board.h"
 #include "uart.h"
-#include "lib/utils/interrupt_char.h"
+#include "py/runtime.h"
+#include "shared/runtime/interrupt_char.h"
 
 typedef struct {
     volatile uint32_t DATA;      // +0x00 read: RX byte, write: TX byte
@@ -52,7 +53,7 @@ void uart_rx_irq_handler(void) {
     while (UART0->STATE & STATE_RXFULL) {
         int c = UART0->DATA & 0xff;
         if (c == mp_interrupt_char) {
-            mp_keyboard_interrupt();
+            MPSIM_KEYBOARD_INTERRUPT();
         } else if (rx_head - rx_tail < RX_BUF_SIZE) {
             rx_buf[rx_head % RX_BUF_SIZE] = c;
             rx_head = rx_head + 1;

@@ -22,8 +22,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
-from .errors import BoardError
-from .paths import boards_dir, cache_dir
+from . import files
+from .errors import BoardError, UsageError
+from .paths import boards_dir, cache_dir, check_name
 
 BOARDS_DIR = boards_dir()
 DEFAULT_BOARD = "mps2-an385"
@@ -36,6 +37,7 @@ class MemoryRegion(NamedTuple):
     size: int
     alias: str | None = None   # mirror of another region (same backing memory)
     boot: bool = False         # holds the vector table at reset
+    rom: bool = False          # read-only to the guest (the ELF is loaded into it at reset)
 
     @property
     def end(self) -> int:
@@ -108,9 +110,9 @@ class BoardSpec(NamedTuple):
         return found[0]
 
 
-_CPUS = {"cortex-m3"}
+_CPUS = {"cortex-m3", "rv64imac"}          # sim/arch CORES (board.py never imports the arch code)
 _TOP_KEYS = {"name", "description", "cpu", "clock_hz", "refclk_hz", "num_irq", "memory", "peripheral", "stub"}
-_MEMORY_KEYS = {"name", "base", "size", "alias", "boot"}
+_MEMORY_KEYS = {"name", "base", "size", "alias", "boot", "rom"}
 _PERIPHERAL_KEYS = {"name", "type", "base", "size", "irq", "settings", "console"}
 _STUB_KEYS = {"name", "base", "size"}
 # Settings each peripheral model reads (all integers); a type not listed takes none.
@@ -121,7 +123,7 @@ _SETTINGS = {
     "cmsdk_timer": {"pclk_hz"},
     "mps2_fpgaio": {"num_leds", "prescale_clk"},
 }
-_CONSOLE_TYPES = {"cmsdk_uart"}
+_CONSOLE_TYPES = {"cmsdk_uart", "ns16550a"}
 
 
 def available_boards() -> list[str]:
@@ -129,21 +131,25 @@ def available_boards() -> list[str]:
 
 
 def load_board(name_or_path: str | os.PathLike = DEFAULT_BOARD) -> BoardSpec:
-    """Load a board by name (``boards/<name>.toml``) or by path to a TOML file."""
+    """Load a board by name (``boards/<name>.toml``) or by path to a TOML file (anything
+    with a directory part or a .toml suffix, or an existing file)."""
     text_path = Path(name_or_path)
-    if text_path.suffix == ".toml" or text_path.exists():
+    given = str(name_or_path)
+    if text_path.suffix == ".toml" or os.sep in given or "/" in given or text_path.exists():
         path = text_path
     else:
-        path = BOARDS_DIR / f"{name_or_path}.toml"
+        try:
+            check_name(given)
+        except UsageError as e:
+            raise BoardError(str(e)) from None
+        path = BOARDS_DIR / f"{given}.toml"
         if not path.exists():
             known = ", ".join(available_boards()) or "none"
-            raise BoardError(f"unknown board {str(name_or_path)!r} (known: {known})")
+            raise BoardError(f"unknown board {given!r} (known: {known})")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise BoardError(f"board file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BoardError(f"cannot read board file {path}: {e}") from None
+        text = files.read_text(path, "board file")
+    except UsageError as e:
+        raise BoardError(str(e)) from None
     return parse_board(_parse_toml(text, path), path)
 
 
@@ -161,6 +167,8 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BoardError(f"board file {path}: malformed TOML: {e}") from None
+    except RecursionError:
+        raise BoardError(f"board file {path}: nested too deeply to be a board") from None
     try:
         blob = marshal.dumps((text, data))       # ValueError for values marshal lacks (TOML dates)
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +204,7 @@ def parse_board(data: dict[str, Any], path: Path | None = None) -> BoardSpec:
         path=path,
     )
     _check_layout(board, where)
+    _check_values(board, where)
     return board
 
 
@@ -206,8 +215,9 @@ def _memory(m: Any, where: str) -> MemoryRegion:
         name=_get(m, "name", str, where),
         base=_get(m, "base", int, where),
         size=_get(m, "size", int, where),
-        alias=m.get("alias"),
-        boot=bool(m.get("boot", False)),
+        alias=_get(m, "alias", str, where) if "alias" in m else None,
+        boot=_flag(m, "boot", where),
+        rom=_flag(m, "rom", where),
     )
 
 
@@ -282,6 +292,48 @@ def _check_layout(board: BoardSpec, where: str) -> None:
         raise BoardError(f"{where}: at most one peripheral may be console = true")
 
 
+MAX_HZ = 10 ** 11            # far above any microcontroller; keeps cycle arithmetic sane
+MAX_IRQ = 496               # ARMv7-M: at most 496 external interrupts on the NVIC
+# The CPU's system block each CPU needs, at its architectural address.
+# The blocks a core cannot run without: its interrupt controller and timer.
+_SYSTEM_BLOCKS = {"cortex-m3": (("scs", 0xE000_E000, 0x1000),),
+                  "rv64imac": (("riscv_clint", 0x0200_0000, 0x1_0000), ("riscv_plic", 0x0C00_0000, 0x60_0000))}
+# Allowed ranges of peripheral settings (inclusive); unlisted ones: 0 .. 2**32-1.
+_SETTING_RANGES = {"erase_value": (0, 0xFF), "pclk_hz": (1, MAX_HZ), "prescale_clk": (1, MAX_HZ),
+                   "num_leds": (0, 32), "sector_size": (1, 1 << 30), "page_size": (1, 1 << 30)}
+
+
+def _check_values(board: BoardSpec, where: str) -> None:
+    """Every number the machine computes with, in range before anything is built from it."""
+    try:
+        check_name(board.name)
+    except UsageError as e:
+        raise BoardError(f"{where}: {e}") from None
+    if not isinstance(board.description, str):
+        raise BoardError(f"{where}: key 'description' must be str")
+    if not 1 <= board.clock_hz <= MAX_HZ:
+        raise BoardError(f"{where}: clock_hz must be 1..{MAX_HZ}, not {board.clock_hz}")
+    if not 0 <= board.refclk_hz <= MAX_HZ:
+        raise BoardError(f"{where}: refclk_hz must be 0..{MAX_HZ}, not {board.refclk_hz}")
+    if not 1 <= board.num_irq <= MAX_IRQ:
+        raise BoardError(f"{where}: num_irq must be 1..{MAX_IRQ} (the NVIC's external interrupts), "
+                         f"not {board.num_irq}")
+    for p in board.peripherals:
+        for line, n in p.irq.items():
+            if not 0 <= n < board.num_irq:
+                raise BoardError(f"{where}: {p.name}: irq {line} = {n} is not below num_irq ({board.num_irq})")
+        for key, value in p.settings.items():
+            lo, hi = _SETTING_RANGES.get(key, (0, (1 << 32) - 1))
+            if not lo <= value <= hi:
+                raise BoardError(f"{where}: {p.name}: setting {key} must be {lo}..{hi}, not {value}")
+    if not any(p.console for p in board.peripherals):
+        raise BoardError(f"{where}: no peripheral is marked console = true (the REPL needs a serial port)")
+    for type_, base, size in _SYSTEM_BLOCKS.get(board.cpu, ()):
+        if not any(p.type == type_ and p.base == base and p.size == size for p in board.peripherals):
+            raise BoardError(f"{where}: a {board.cpu} needs its system block: a {type_} peripheral at {base:#x} "
+                             f"of size {size:#x}")
+
+
 def _check_table(x: Any, where: str) -> None:
     if not isinstance(x, dict):
         raise BoardError(f"{where}: expected a table")
@@ -291,6 +343,13 @@ def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise BoardError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _flag(table: dict[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise BoardError(f"{where}: key {key!r} must be bool, not {type(value).__name__}")
+    return value
 
 
 def _get(table: dict[str, Any], key: str, type_: type, where: str) -> Any:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .board import DEFAULT_BOARD, BoardSpec, load_board
 from .errors import BoardStopped, GuestFault
-from . import heap_config
+from .mpy import heap_config
 from .firmware import Firmware
 from .flash_store import FlashStore
 from .paths import default_firmware
@@ -122,8 +122,8 @@ class Board:
     def __init__(self, board: str | os.PathLike | BoardSpec = DEFAULT_BOARD,
                  firmware: str | os.PathLike | Firmware | None = None, *,
                  flash_path: str | os.PathLike | None = None, deterministic: bool = False,
-                 timeout_s: float = 10.0, heap: tuple[int, int] | None = None):
-        from .machine import Machine   # the only Unicorn user; imported late for fast CLI start
+                 timeout_s: float = 10.0, heap: tuple[int, int] | None = None, wait_lock: bool = False):
+        from .machine.machine import Machine   # the only Unicorn user; imported late for fast CLI start
         self.spec = board if isinstance(board, BoardSpec) else load_board(board)
         if isinstance(firmware, Firmware):
             self.firmware = firmware
@@ -131,7 +131,7 @@ class Board:
             self.firmware = Firmware.load(firmware or default_firmware(self.spec.name))
         self.machine = Machine(self.spec, self.firmware, deterministic=deterministic)
         self.flash = self.machine.peripherals[self.spec.flash.name]
-        self.store = FlashStore(self.flash, self.spec.name, flash_path)
+        self.store = FlashStore(self.flash, self.spec.name, flash_path, wait_lock=wait_lock)
         self.store.load()
         self.console_log = bytearray()       # all the board printed, across reboots and power cycles
         self.sent_code: list[str] = []       # all the code sent to it, in order
@@ -161,7 +161,7 @@ class Board:
         self.repl = self._new_repl(self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
         if self.heap is not None:
-            from .mpstate import MpState
+            from .mpy.state import MpState
             geo = MpState(self.machine, self.firmware).geometry()
             heap_config.check_applied(self.heap, geo.start, geo.end)
         return self.boot_output
@@ -214,7 +214,10 @@ class Board:
         return self.resume(image)
 
     def close(self) -> None:
-        self.store.save_if_changed()
+        try:
+            self.store.save_if_changed()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> "Board":
         return self

@@ -85,6 +85,17 @@ def _convert(die, depth: int = 0) -> TypeInfo:
             off = loc.value if loc is not None and isinstance(loc.value, int) else 0
             fname = _name(child)
             ftype = _convert(child.get_DIE_from_attribute("DW_AT_type"), depth + 1)
+            if "DW_AT_bit_size" in child.attributes:
+                # a bitfield: DWARF 4+ gives its first bit from the struct's start; keep the
+                # offset of the storage unit holding it and the bits within (little endian)
+                width = child.attributes["DW_AT_bit_size"].value
+                unit = ftype.size or 4
+                if "DW_AT_data_bit_offset" in child.attributes:
+                    first = child.attributes["DW_AT_data_bit_offset"].value
+                    off = first // (8 * unit) * unit
+                    ftype.bits = (first - 8 * off, width)
+                elif "DW_AT_bit_offset" in child.attributes:      # DWARF 2/3: counted from the MSB
+                    ftype.bits = (8 * unit - child.attributes["DW_AT_bit_offset"].value - width, width)
             if fname is None and ftype.kind in ("struct", "union"):
                 for k, (o, t) in ftype.fields.items():   # anonymous member: lift its fields
                     info.fields[k] = (off + o, t)

@@ -26,6 +26,14 @@ class FirmwareError(UsageError):
     """Missing, unreadable or unsuitable firmware ELF."""
 
 
+class LockError(UsageError):
+    """Another process holds the flash file this command would write."""
+
+
+class FlashConflict(SimError):
+    """The flash file changed on disk since this board read it: saving would lose that update."""
+
+
 class GuestFault(SimError):
     """The emulated CPU did something the board cannot do (bad access, bad instruction)."""
 

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import FirmwareError
+from .errors import FirmwareError, UsageError
 from .paths import cache_dir
 
 CACHE_DIR = cache_dir()
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _SETTLED_NS = 3_000_000_000     # a file's identity is remembered once it is this old
 EM_ARM = 40
 
@@ -91,6 +91,7 @@ class TypeInfo:
     element: "TypeInfo | None" = None          # array element
     count: int | None = None                   # array length (None = flexible)
     target: str | None = None                  # pointer: target type's name (not expanded)
+    bits: tuple[int, int] | None = None        # bitfield member: (first bit in its unit, width)
 
     def field(self, name: str) -> tuple[int, "TypeInfo"]:
         try:
@@ -115,6 +116,8 @@ class TypeInfo:
             d["c"] = self.count
         if self.target is not None:
             d["t"] = self.target
+        if self.bits is not None:
+            d["b"] = list(self.bits)
         return d
 
     @classmethod
@@ -122,7 +125,7 @@ class TypeInfo:
         return cls(kind=d["k"], name=d["n"], size=d["s"],
                    fields={k: (o, cls.from_json(t)) for k, (o, t) in d.get("f", {}).items()},
                    element=cls.from_json(d["e"]) if "e" in d else None,
-                   count=d.get("c"), target=d.get("t"))
+                   count=d.get("c"), target=d.get("t"), bits=tuple(d["b"]) if "b" in d else None)
 
 
 class Firmware:
@@ -199,6 +202,15 @@ class Firmware:
         """A struct/union type by tag or typedef name, e.g. ``mp_obj_dict_t``."""
         return self._type("type:" + name)
 
+    @property
+    def micropython_version(self) -> tuple[int, int, int] | None:
+        """(major, minor, micro) from the REPL banner every MicroPython build carries
+        ("MicroPython v1.23.0 on ...", made of MICROPY_GIT_TAG by py/makeversionhdr.py);
+        None when the firmware holds no such banner."""
+        if not hasattr(self, "_version"):
+            self._version = _banner_version(self.segments)
+        return self._version
+
     def code_ranges(self) -> list[tuple[int, int]]:
         return [(s.addr, s.addr + len(s.data)) for s in self.segments if s.executable]
 
@@ -251,15 +263,18 @@ class Firmware:
 
 def _read(path: Path) -> tuple[bytes, tuple[int, ...]]:
     """The file's bytes and its identity (unchanged from before to after the read)."""
+    from . import files                  # regular files only (no FIFO, device), capped in size
     try:
-        with open(path, "rb") as f:
+        with files.open_regular(path, "firmware") as f:
             before = _identity(os.fstat(f.fileno()))
-            raw = f.read()
+            if before[2] > files.LIMITS["firmware"]:
+                raise FirmwareError(f"firmware {path} is {before[2]} bytes: too large for a firmware ELF")
+            raw = files.read_up_to(f, files.LIMITS["firmware"])
             after = _identity(os.fstat(f.fileno()))
     except FileNotFoundError:
         raise FirmwareError(f"firmware not found: {path}") from None
-    except IsADirectoryError:
-        raise FirmwareError(f"firmware path is a directory, not an ELF file: {path}") from None
+    except UsageError as e:
+        raise FirmwareError(str(e)) from None
     except OSError as e:
         raise FirmwareError(f"cannot read firmware {path}: {e.strerror}") from None
     return raw, (after if after == before else ())
@@ -319,6 +334,9 @@ def _write_cache_file(target: Path, value: Any) -> None:
         pass  # a cache we cannot write only costs start-up time
 
 
+_MACHINES = {("EM_ARM", 32), ("EM_RISCV", 64)}     # what sim/arch has cores for
+
+
 def _open_elf(raw: bytes, path: Path):
     import io
     from elftools.common.exceptions import ELFError
@@ -327,9 +345,9 @@ def _open_elf(raw: bytes, path: Path):
         elf = ELFFile(io.BytesIO(raw))
     except (ELFError, Exception) as e:  # pyelftools raises assorted errors on garbage
         raise FirmwareError(f"not a valid ELF file: {path} ({e})") from None
-    if elf.header.e_machine != "EM_ARM" or elf.elfclass != 32 or not elf.little_endian:
-        raise FirmwareError(f"{path.name} is an ELF for {elf.header.e_machine} "
-                            f"({elf.elfclass}-bit), not a 32-bit little-endian ARM (Cortex-M) firmware")
+    if (elf.header.e_machine, elf.elfclass) not in _MACHINES or not elf.little_endian:
+        raise FirmwareError(f"{path.name} is an ELF for {elf.header.e_machine} ({elf.elfclass}-bit), not a "
+                            f"little-endian 32-bit ARM (Cortex-M) or 64-bit RISC-V firmware")
     return elf
 
 
@@ -351,14 +369,22 @@ def _segments(elf) -> list[Segment]:
 def _segments_from_raw(raw: bytes, path: Path) -> list[Segment]:
     """Program headers only: cheap enough not to cache, and never stale."""
     import struct
-    if raw[4] != 1 or raw[5] != 1:
-        raise FirmwareError(f"{path.name} is not a 32-bit little-endian ELF")
-    phoff, = struct.unpack_from("<I", raw, 28)
-    phentsize, phnum = struct.unpack_from("<HH", raw, 42)
+    if raw[4] not in (1, 2) or raw[5] != 1:
+        raise FirmwareError(f"{path.name} is not a little-endian ELF")
+    if raw[4] == 1:                                   # ELF32
+        phoff, = struct.unpack_from("<I", raw, 28)
+        phentsize, phnum = struct.unpack_from("<HH", raw, 42)
+    else:                                             # ELF64
+        phoff, = struct.unpack_from("<Q", raw, 32)
+        phentsize, phnum = struct.unpack_from("<HH", raw, 54)
     out = []
     for i in range(phnum):
-        p_type, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, p_flags, _align = \
-            struct.unpack_from("<8I", raw, phoff + i * phentsize)
+        if raw[4] == 1:
+            p_type, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, p_flags, _align = \
+                struct.unpack_from("<8I", raw, phoff + i * phentsize)
+        else:
+            p_type, p_flags, p_offset, _vaddr, p_paddr, p_filesz, p_memsz, _align = \
+                struct.unpack_from("<IIQQQQQQ", raw, phoff + i * phentsize)
         if p_type != 1 or p_memsz == 0:
             continue
         data = raw[p_offset:p_offset + p_filesz] + bytes(p_memsz - p_filesz)
@@ -384,6 +410,21 @@ def _symbols(elf) -> dict[str, tuple[int, int, str]]:
             continue
         out[name] = (addr, sym["st_size"], kind)
     return out
+
+
+_BANNER = None
+
+
+def _banner_version(segments: list[Segment]) -> tuple[int, int, int] | None:
+    global _BANNER
+    import re
+    if _BANNER is None:
+        _BANNER = re.compile(rb"MicroPython v(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?[-+\w.]* on ")
+    for seg in segments:
+        m = _BANNER.search(seg.data)
+        if m:
+            return int(m[1]), int(m[2]), int(m[3] or 0)
+    return None
 
 
 def _fingerprint(segments: list[Segment]) -> str:

@@ -3,52 +3,81 @@
 Power-cycling the simulator is a real power cycle because the flash outlives the
 process: ``load()`` reads the file straight into ``NorFlash.backing`` (no file yet:
 the flash is erased, and nothing is written until the first save) and ``save()``
-writes it back atomically (temporary file in the same directory, fsync,
-``os.replace``), so a crash mid-save leaves the old file whole. Nothing ever
-writes into an existing image file, which is what lets ``load()`` read it in place.
+writes it back atomically (``sim.files``: temporary file in the same directory,
+fsync, rename, fsync the directory; symlinks followed, permissions kept, new
+files 0600), so a crash mid-save leaves the old file whole. Nothing ever writes
+into an existing image file, which is what lets ``load()`` read it in place.
+
+One writer per file: a store that may save holds the file's lock
+(``sim.flash_lock``) from ``load()`` to ``close()``, and removes the temporary
+files of writers that died mid-save. It also remembers which file it read
+(inode, size, mtime) and refuses to save over a file that changed since: an
+update is never lost silently. Read-only stores (``flash info``/``export``)
+take no lock.
 
 A file of the wrong size is refused and never overwritten: it may belong to
 another board definition, and it is the user's data. Exports and imports are
-for ``mpsim flash export/import``: raw ``.bin`` (the whole device) or Intel HEX at
-the flash's bus address (only non-erased pages; absent bytes read as erased).
-Imports are checked completely before anything is changed.
+for ``mpsim flash export/import``: raw ``.bin`` (the whole device, exactly its
+size) or Intel HEX at the flash's bus address (only non-erased pages; absent
+bytes read as erased). Imports are checked completely before anything is changed.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from pathlib import Path
 
-from .errors import UsageError
+from . import files
+from .errors import FlashConflict, UsageError
+from .flash_lock import FlashLock
 from .paths import flash_dir
 from .peripherals.nor_flash import NorFlash
 
 
 class FlashStore:
-    def __init__(self, flash: NorFlash, board: str | None = None, path: str | os.PathLike | None = None):
+    def __init__(self, flash: NorFlash, board: str | None = None, path: str | os.PathLike | None = None, *,
+                 writer: bool = True, wait_lock: bool = False):
         self.flash = flash
         self.board = board or (flash.board.name if flash.board is not None else flash.name)
         self.path = Path(path) if path is not None else flash_dir() / f"{self.board}.bin"
+        self.writer = writer
+        self.existed = False                  # a file was there when loaded
+        self._lock = FlashLock(self.path, wait=wait_lock) if writer else None
+        self._disk: tuple | None = None       # identity of the file as last read or written
 
     # -- the persistent image ----------------------------------------------------------
     def load(self) -> bool:
         """Fill the flash from the file; with no file, erase it (an absent file reads as
         an erased flash; the first save creates it). Returns True when a file was loaded.
+        A writer takes the file's lock first (LockError naming the holder).
 
         The file is read into the mapped buffer directly (no 8 MiB copy); its size is
         checked first, so a refused file leaves the flash as it was. Cost: ~4 ms."""
+        files.check_regular_or_absent(self.path, "flash image")   # never a lock file next to /dev/zero
+        if self._lock is not None:
+            self._lock.acquire()
+            try:
+                files.remove_stale_temps(self.path)
+                return self._load()
+            except BaseException:
+                self._lock.release()
+                raise
+        return self._load()
+
+    def _load(self) -> bool:
         try:
-            f = open(self.path, "rb", buffering=0)
+            f = files.open_regular(self.path, "flash image")
         except FileNotFoundError:
             self._fill_erased()
             self._saved = _adler32_of_repeated(self.flash.erase_value, self.flash.size)
+            self._disk, self.existed = None, False
             return False
-        except OSError as e:
-            raise UsageError(f"cannot read flash image {self.path}: {e.strerror or e}") from None
         with f:
             try:
-                self._check_size(self.path, os.fstat(f.fileno()).st_size)
+                st = os.fstat(f.fileno())
+                self._check_size(self.path, st.st_size)
                 self._saved = _LOAD_FAILED          # until the whole file is in
                 view, got = memoryview(self.flash.backing), 0
                 while got < len(view):
@@ -59,11 +88,24 @@ class FlashStore:
             except OSError as e:
                 raise UsageError(f"cannot read flash image {self.path}: {e.strerror or e}") from None
         self._saved = zlib.adler32(self.flash.backing)
+        self._disk, self.existed = _identity(st), True
         return True
 
     def save(self) -> None:
-        _write_atomically(self.path, self.flash.backing)
+        if not self.writer:
+            raise UsageError(f"flash image {self.path} was opened read-only")
+        now = _identity_of(self.path)
+        if now != self._disk:
+            raise FlashConflict(f"flash image {self.path} changed on disk since this board read it (another "
+                                f"writer?): not overwritten; the other writer's update is kept")
+        files.write_atomically(self.path, self.flash.backing, "flash image")
         self._saved = zlib.adler32(self.flash.backing)
+        self._disk = _identity_of(self.path)
+
+    def close(self) -> None:
+        """Let another writer have the file (the process's exit does it too)."""
+        if self._lock is not None:
+            self._lock.release()
 
     def save_if_changed(self) -> None:
         """Save unless the contents equal what was last loaded or saved (a checksum
@@ -79,7 +121,7 @@ class FlashStore:
 
     # -- export / import -------------------------------------------------------------------
     def export_bin(self, path: str | os.PathLike) -> None:
-        _write_atomically(Path(path), self.flash.backing)
+        files.write_atomically(path, self.flash.backing, "export")
 
     def export_hex(self, path: str | os.PathLike) -> int:
         """Intel HEX of the non-erased pages at the bus address; returns bytes exported."""
@@ -88,14 +130,9 @@ class FlashStore:
         for start, end in self._used_ranges():
             ih.puts(self.flash.base + start, bytes(self.flash.backing[start:end]))
             exported += end - start
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            ih.write_hex_file(str(tmp))
-            os.replace(tmp, target)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"cannot write {target}: {e.strerror or e}") from None
+        text = io.StringIO()
+        ih.write_hex_file(text)
+        files.write_atomically(path, text.getvalue().encode(), "export")
         return exported
 
     def import_file(self, path: str | os.PathLike) -> None:
@@ -113,17 +150,20 @@ class FlashStore:
 
     # -- helpers ---------------------------------------------------------------------------
     def _content_from_bin(self, path: Path) -> bytes:
-        data = _read_user_file(path)
-        if len(data) > self.flash.size:
-            raise UsageError(f"{path} is {len(data)} bytes; the {self.board} flash holds {self.flash.size}")
-        return data + bytes([self.flash.erase_value]) * (self.flash.size - len(data))
+        """A raw image is the whole device: any other size is another board's, or not
+        a flash image at all (padding it would wipe the slots it lacks)."""
+        data = files.read_bytes(path, "flash image", self.flash.size)
+        if len(data) != self.flash.size:
+            raise UsageError(f"{path} is {len(data)} bytes; the {self.board} flash is exactly {self.flash.size}: "
+                             f"nothing imported")
+        return data
 
     def _content_from_hex(self, path: Path) -> bytes:
         from intelhex import IntelHex, IntelHexError
-        _read_user_file(path)  # missing/unreadable -> UsageError with the OS's reason
+        text = files.read_bytes(path, "Intel HEX file")
         try:
-            ih = IntelHex(str(path))
-        except (IntelHexError, ValueError, UnicodeDecodeError) as e:
+            ih = IntelHex(io.StringIO(text.decode("ascii")))
+        except (IntelHexError, ValueError, UnicodeDecodeError, IndexError, TypeError) as e:
             raise UsageError(f"{path}: not a valid Intel HEX file: {e}") from None
         content = bytearray([self.flash.erase_value]) * self.flash.size
         if not len(ih):
@@ -176,42 +216,14 @@ def _adler32_of_repeated(value: int, n: int) -> int:
     return (b << 16) | a
 
 
-def _read_user_file(path: Path) -> bytes:
+def _identity(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _identity_of(path: Path) -> tuple | None:
     try:
-        return path.read_bytes()
+        return _identity(os.stat(path))
+    except FileNotFoundError:
+        return None
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _write_atomically(path: Path, data: bytes | bytearray) -> None:
-    """Temporary file next to ``path``, fsync, rename over it: readers see old or new, never half."""
-    import tempfile
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)   # mkstemp's 0600 would stick to the final file
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        raise UsageError(f"cannot read flash image {path}: {e.strerror or e}") from None

@@ -31,14 +31,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import heap_config
 from .errors import ImageError, SimError
-from .image import (SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, HeapGeometry, HibernateImage, decode,
+from .image import (SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, HibernateImage, decode,
                     pack_used_blocks, unpack_used_blocks)
-from .mpstate import GcGeometry, MpState
+from .mpy import heap_config
+from .mpy.state import MpState
+from .mpy.support import RESTORE_POINTS
 from .slots import Partition
 
-RESTORE_POINTS = ("mpsim_restore_point", "pyexec_friendly_repl")
 # Peripherals whose state is persistent storage or host plumbing, not volatile hardware state.
 NOT_CAPTURED = {"nor_flash"}
 
@@ -81,14 +81,14 @@ class Hibernator:
         state = MpState(self.machine, self.firmware)
         self._require_safe_point(state)
         geo = state.geometry()
-        heap = _heap_geometry(geo)
-        image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=heap,
+        image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=geo,
                                ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+        image.check_saveable(self.machine.board)
         # 1. the GC heap: its tables whole, and only the used blocks of the pool
         used = state.used_blocks(geo)
-        image.set_table(SECTION_ATB, self.machine.read(geo.alloc_table_start, geo.alloc_table_len))
-        if geo.finaliser_table_start is not None:
-            image.set_table(SECTION_FTB, self.machine.read(geo.finaliser_table_start, geo.finaliser_table_len))
+        image.set_table(SECTION_ATB, self.machine.read(geo.atb_start, geo.atb_len))
+        if geo.has_ftb:
+            image.set_table(SECTION_FTB, self.machine.read(geo.ftb_start, geo.ftb_len))
         pool = self.machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
         image.sections[SECTION_POOL] = pack_used_blocks(pool, geo.block_size, used)
         # 2. mp_state_ctx (whole; resume takes only vm and mem from it)
@@ -112,7 +112,7 @@ class Hibernator:
         if not self.machine.is_waiting_for_input():
             raise SimError("cannot hibernate now: the firmware is not idle waiting for input "
                            "(hibernate at the REPL prompt)")
-        if state.read_field("mem.gc_lock_depth") != 0:
+        if state.gc_locked():
             raise SimError("cannot hibernate now: the GC is locked (inside an interrupt handler or allocation)")
 
     def _captured_peripherals(self):
@@ -141,6 +141,7 @@ class Hibernator:
         image.check_matches(fingerprint=self.firmware.fingerprint, board=self.machine.board.name)
         for name in (SECTION_CTX, SECTION_ATB, SECTION_POOL):
             image.section(name)
+        image.check_usable(self.machine.board, dict(self._captured_peripherals()))
 
     def resume(self, image: HibernateImage | None = None) -> ResumeReport:
         """Boot the firmware and restore ``image`` (default: the newest usable one).
@@ -163,30 +164,31 @@ class Hibernator:
         state = MpState(self.machine, self.firmware)
         # 1. the heap area in RAM: this boot's, where the image's was -- or, when the
         #    heap has moved or changed size, the image relocated into it by a precise,
-        #    type-aware walk (sim.relocate); an image it cannot walk is refused.
+        #    type-aware walk (sim.mpy.relocate); an image it cannot walk is refused.
         geo = state.geometry()
         heap_config.check_applied(self.heap, geo.start, geo.end)
         image.check_matches(ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
         ctx, atb, ftb, pool = image.section(SECTION_CTX), image.table(SECTION_ATB), image.table(SECTION_FTB), None
         relocated = ""
-        if image.heap != _heap_geometry(geo):
-            from .relocate import relocate_image
+        if image.heap != geo:
+            from .mpy.relocate import relocate_image
             rel = relocate_image(self.firmware, image, geo.start, geo.end)
             ctx, atb, ftb, pool = rel.ctx, rel.atb, rel.ftb, rel.pool
             relocated = (f"heap relocated from {image.heap.heap_start:#x}..{image.heap.heap_end:#x} to "
                          f"{geo.start:#x}..{geo.end:#x} ({rel.live_bytes} B live, {rel.rehashed_tables} tables "
                          f"rehashed)")
         # 2. restore mp_state_ctx: vm and mem from the image, thread from this boot
-        for part in ("vm", "mem"):
-            addr, size = state.part(part)
-            off = addr - state.ctx_addr
-            self.machine.write(addr, ctx[off:off + size])
-        # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers
+        self._write_ctx_parts(state, ctx, ("vm", "mem"))
+        # 3. gc_init(start, end) in the firmware: reset the tables, fix the GC pointers;
+        #    then mem again, so what gc_init resets (gc.disable(), gc.threshold(), the
+        #    sweep limit) is as it was at hibernation
         self.machine.call(self.firmware.symbol("gc_init").addr, geo.start, geo.end)
+        self._write_ctx_parts(state, ctx, ("mem",))
+        state.heap_in_use_limit(geo)
         # 4. copy the saved heap back
-        self.machine.write(geo.alloc_table_start, atb)
-        if geo.finaliser_table_start is not None and ftb is not None:
-            self.machine.write(geo.finaliser_table_start, ftb)
+        self.machine.write(geo.atb_start, atb)
+        if geo.has_ftb and ftb is not None:
+            self.machine.write(geo.ftb_start, ftb)
         if pool is None:
             pool = unpack_used_blocks(image.section(SECTION_POOL), geo.pool_end - geo.pool_start, geo.block_size)
         self.machine.write(geo.pool_start, pool)
@@ -198,15 +200,15 @@ class Hibernator:
         return ResumeReport(sequence=image.sequence, image_bytes=image.encoded_size or len(image.encode()), used_heap_bytes=used,
                             host_time_s=time.perf_counter() - t0, skipped=skipped, relocated=relocated)
 
+    def _write_ctx_parts(self, state: MpState, ctx: bytes, parts: tuple[str, ...]) -> None:
+        for part in parts:
+            addr, size = state.part(part)
+            off = addr - state.ctx_addr
+            self.machine.write(addr, ctx[off:off + size])
+
     def _restore_point(self) -> int:
         for name in RESTORE_POINTS:
             if self.firmware.has_symbol(name):
                 return self.firmware.symbol(name).addr
         raise SimError(f"{self.firmware.path.name} has no restore point (needs one of: {', '.join(RESTORE_POINTS)})")
 
-
-def _heap_geometry(geo: GcGeometry) -> HeapGeometry:
-    return HeapGeometry(heap_start=geo.start, heap_end=geo.end, atb_start=geo.alloc_table_start,
-                        atb_len=geo.alloc_table_len, ftb_start=geo.finaliser_table_start or 0,
-                        ftb_len=geo.finaliser_table_len, pool_start=geo.pool_start, pool_end=geo.pool_end,
-                        block_size=geo.block_size)

@@ -11,7 +11,15 @@ Layout (all integers little-endian, via ``struct``)::
     payloads       the sections' bytes, in table order; the image ends exactly here
 
 ``decode`` checks in that order and refuses anything else with an ``ImageError``
-whose message is one line naming what is wrong. ``check_matches`` refuses an
+whose message is one line naming what is wrong. ``check_consistent`` checks that the sections agree
+with the header (a CRC only proves the bytes are the ones written, not that
+they make sense): the heap geometry is consistent (tables before the pool, the
+alloc table covering every block), ``ctx`` is exactly ``ctx_size`` bytes, the
+GC tables inflate to exactly their geometry's lengths (never more: a crafted
+table once inflated to 1 GiB), the pool's block map stays inside the pool, and
+each peripheral state is a JSON object. ``check_usable`` adds what needs the
+running machine: the heap inside the board's RAM, and each peripheral state of
+the very shape the machine's own state has, before any ``load_state``. ``check_matches`` refuses an
 image made for another firmware, board, heap geometry, word size or ctx layout,
 naming each difference with both values. Nothing here knows about flash, slots
 or the interpreter: sections are opaque bytes; the codecs at the bottom pack the
@@ -30,7 +38,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .errors import ImageError
+from .errors import ImageError, SimError
+from .mpy.geometry import HeapGeometry
 
 MAGIC = b"MPSHIB1\0"
 FORMAT_VERSION = 2          # 2: peripheral states and GC tables zlib-compressed
@@ -45,21 +54,6 @@ _FIXED = struct.Struct("<8sHHIQq32sBB9III")
 _ENDIAN = {"little": 0, "big": 1}
 _U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
 _SECTION_FIXED = struct.Struct("<II")
-
-
-@dataclass(frozen=True)
-class HeapGeometry:
-    """Where the GC heap is and how it is cut up (addresses are guest addresses)."""
-
-    heap_start: int
-    heap_end: int
-    atb_start: int      # allocation table
-    atb_len: int        # bytes
-    ftb_start: int      # finaliser table (0/0 when the firmware has none)
-    ftb_len: int
-    pool_start: int
-    pool_end: int
-    block_size: int     # bytes per GC block
 
 
 @dataclass
@@ -126,29 +120,80 @@ class HibernateImage:
         for key, payload in self.sections.items():
             if key.startswith(PERIPHERAL_PREFIX):
                 name = key[len(PERIPHERAL_PREFIX):]
+                raw = payload if payload[:1] == b"{" else _inflate(payload, key, None, MAX_PERIPHERAL_JSON)
                 try:
-                    out[name] = json.loads(payload if payload[:1] == b"{" else zlib.decompress(payload))
-                except (ValueError, UnicodeDecodeError, zlib.error) as e:
-                    raise ImageError(f"section {key!r} is not valid JSON: {e}") from None
+                    out[name] = json.loads(raw)
+                except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                    raise ImageError(f"section {key!r} is not valid JSON: {str(e)[:80]}") from None
+                if not isinstance(out[name], dict):
+                    raise ImageError(f"section {key!r} is not a JSON object")
         return out
 
     def set_table(self, name: str, data: bytes) -> None:
         self.sections[name] = zlib.compress(data, 9)
 
     def table(self, name: str) -> bytes | None:
-        """A compressed section (the GC tables), inflated; None if absent."""
+        """A compressed section (the GC tables), inflated; None if absent. It must
+        inflate to exactly the length the heap geometry gives it: inflating stops
+        one byte past that, whatever the section claims."""
         if name not in self.sections:
             return None
-        try:
-            return zlib.decompress(self.sections[name])
-        except zlib.error:
-            raise ImageError(f"image section {name!r} does not decompress") from None
+        want = {SECTION_ATB: self.heap.atb_len, SECTION_FTB: self.heap.ftb_len}.get(name)
+        return _inflate(self.sections[name], name, want)
 
     def section(self, name: str) -> bytes:
         try:
             return self.sections[name]
         except KeyError:
             raise ImageError(f"image has no section {name!r} (has: {', '.join(self.sections) or 'none'})") from None
+
+    # -- consistency ---------------------------------------------------------------
+    def check_consistent(self) -> None:
+        """What the sections must be for the header that describes them (see the
+        module doc); ``check_usable`` runs it before an image is resumed."""
+        check_heap_geometry(self.heap)
+        ctx = self.sections.get(SECTION_CTX)
+        if ctx is not None and len(ctx) != self.ctx_size:
+            raise ImageError(f"section 'ctx' is {len(ctx)} bytes, the header says mp_state_ctx is {self.ctx_size}")
+        self.table(SECTION_ATB)
+        if self.heap.ftb_len:
+            self.table(SECTION_FTB)
+        elif SECTION_FTB in self.sections:
+            raise ImageError("section 'heap.ftb' present but the heap geometry has no finaliser table")
+        pool = self.sections.get(SECTION_POOL)
+        if pool is not None:
+            check_used_blocks(pool, self.heap.pool_end - self.heap.pool_start, self.heap.block_size)
+        self.peripheral_states()
+
+    def check_usable(self, board, peripherals: dict[str, Any]) -> None:
+        """Refuse, before the machine is touched, an image whose heap is not inside
+        ``board``'s writable RAM or whose peripheral states the running machine's
+        ``peripherals`` cannot take: not shaped like their own ``state()`` (the same
+        keys and kinds of value, recursively), or refused by their ``check_state``
+        (values out of range). Peripherals the machine lacks are refused too. Runs
+        ``check_consistent`` first."""
+        self.check_consistent()
+        check_heap_inside(self.heap, board)
+        for name, state in self.peripheral_states().items():
+            where = f"section 'periph.{name}'"
+            if name not in peripherals:
+                raise ImageError(f"{where}: board {board.name} has no peripheral {name!r}")
+            check_shape(state, peripherals[name].state(), where)
+            try:
+                peripherals[name].check_state(state)
+            except ValueError as e:
+                raise ImageError(f"{where}: {e}") from None
+
+    def check_saveable(self, board) -> None:
+        """Before a save reads the heap the interpreter describes: a geometry that is not
+        a heap inside RAM means mp_state_ctx is corrupt (a guest can write anything
+        there), and nothing may be written."""
+        try:
+            check_heap_geometry(self.heap)
+            check_heap_inside(self.heap, board)
+        except ImageError as e:
+            raise SimError(f"cannot hibernate: mp_state_ctx describes no valid GC heap ({e}); the interpreter's "
+                           f"state is corrupt, nothing was written (the saved images are kept)") from None
 
     # -- compatibility ------------------------------------------------------------
     def check_matches(self, **expected: Any) -> None:
@@ -247,9 +292,124 @@ def decode(data: bytes) -> HibernateImage:
     sections = _read_sections(r, table)
     if r.pos != total:
         raise ImageError(f"section lengths add up to byte {r.pos}, the header says the image is {total} bytes")
-    return HibernateImage(fingerprint=fp.hex(), board=board, heap=heap, ctx_addr=ctx_addr, ctx_size=ctx_size,
-                          ctx_layout=ctx_layout, sections=sections, sequence=sequence, word_size=word_size,
-                          endianness=endianness, created_us=created, encoded_size=total)
+    image = HibernateImage(fingerprint=fp.hex(), board=board, heap=heap, ctx_addr=ctx_addr, ctx_size=ctx_size,
+                           ctx_layout=ctx_layout, sections=sections, sequence=sequence, word_size=word_size,
+                           endianness=endianness, created_us=created, encoded_size=total)
+    return image
+
+
+# -- what the sections must be ------------------------------------------------------
+
+MAX_PERIPHERAL_JSON = 1 << 20           # a peripheral's state is a few hundred bytes of JSON
+_BLOCKS_PER_ATB = 4                     # py/gc.c: 2 bits per block in the alloc table
+
+
+def _inflate(packed: bytes, name: str, want: int | None, cap: int | None = None) -> bytes:
+    """zlib-inflate ``packed``: exactly ``want`` bytes when given, else at most ``cap``;
+    never more than one byte past the limit is produced, whatever the data says."""
+    limit = want if want is not None else cap
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(packed, limit + 1) if limit is not None else d.decompress(packed)
+    except zlib.error:
+        raise ImageError(f"image section {name!r} does not decompress") from None
+    if limit is not None and len(out) > limit:
+        raise ImageError(f"image section {name!r} inflates to more than "
+                         f"{'its geometry allows' if want is not None else 'a section can be'} ({limit} bytes)")
+    if not d.eof or d.unused_data:
+        raise ImageError(f"image section {name!r} does not decompress (truncated or trailing bytes)")
+    if want is not None and len(out) != want:
+        raise ImageError(f"image section {name!r} inflates to {len(out)} bytes, the heap geometry says {want}")
+    return out
+
+
+def check_heap_geometry(h) -> None:
+    """A heap laid out as py/gc.c lays one out: [alloc table | finaliser table | pool]
+    inside [heap_start, heap_end), blocks a power of two, the alloc table covering
+    every block of the pool, all of it in the 32-bit space."""
+    bs = h.block_size
+    if not (4 <= bs <= 4096 and bs & (bs - 1) == 0):
+        raise ImageError(f"heap geometry: block size {bs} is not a power of two in 4..4096")
+    order = [("heap start", h.heap_start), ("alloc table", h.atb_start), ("its end", h.atb_start + h.atb_len)]
+    if h.ftb_len:
+        order += [("finaliser table", h.ftb_start), ("its end", h.ftb_start + h.ftb_len)]
+    order += [("pool start", h.pool_start), ("pool end", h.pool_end), ("heap end", h.heap_end),
+              ("the 32-bit space's end", 1 << 32)]
+    for (a, x), (b, y) in zip(order, order[1:]):
+        if x > y:
+            raise ImageError(f"heap geometry: {a} {x:#x} lies beyond {b} {y:#x}")
+    pool = h.pool_end - h.pool_start
+    if pool % bs or pool // bs > h.atb_len * _BLOCKS_PER_ATB:
+        raise ImageError(f"heap geometry: a {pool:#x}-byte pool is not whole {bs}-byte blocks that its "
+                         f"{h.atb_len}-byte alloc table covers")
+    if h.ftb_len and h.ftb_len * 8 < pool // bs:
+        raise ImageError(f"heap geometry: the {h.ftb_len}-byte finaliser table does not cover {pool // bs} blocks")
+
+
+def check_heap_inside(h, board) -> None:
+    """The heap lies in one writable RAM region of ``board`` (not ROM, flash or a device)."""
+    for r in board.memory:
+        target = board.region(r.alias) if r.alias else r
+        if r.base <= h.heap_start and h.heap_end <= r.end and not getattr(target, "rom", False):
+            return
+    raise ImageError(f"heap {h.heap_start:#x}..{h.heap_end:#x} is not inside the RAM of board {board.name}")
+
+
+def check_used_blocks(packed: bytes, pool_len: int, block_size: int) -> None:
+    """The pool section's block map stays inside the pool and its data is exactly the
+    used blocks' bytes (``unpack_used_blocks`` without building the pool)."""
+    if not packed:
+        raise ImageError("heap data is empty (not even its map encoding)")
+    blocks = pool_len // block_size
+    if packed[0] == _RUNS:
+        runs, pos = _read_run_table(packed, 1, blocks)
+    elif packed[0] == _BITMAP:
+        runs, pos = _read_bitmap(packed, 1, blocks)
+    else:
+        raise ImageError(f"heap data: unknown map encoding {packed[0]}")
+    used = 0
+    for start, count in runs:
+        if start + count > blocks:
+            raise ImageError(f"heap runs reach block {start + count} of a {blocks}-block pool")
+        used += count
+    if pos + used * block_size != len(packed):
+        raise ImageError(f"heap data is {len(packed) - pos} bytes, its block map says {used * block_size}")
+
+
+def check_shape(value: Any, like: Any, where: str) -> None:
+    """``value`` has the shape of ``like``: a dict with the same keys (an empty dict
+    in ``like``: any str keys), a list (a non-empty one in ``like``: the same length)
+    whose items are shaped like its first, an int (never a bool for an int, nor the
+    reverse) in the 64-bit range, a str, a float, None."""
+    if isinstance(like, dict):
+        if not isinstance(value, dict):
+            raise ImageError(f"{where}: expected an object, found {type(value).__name__}")
+        like = {str(k): v for k, v in like.items()}         # JSON keys are strings
+        if like and set(value) != set(like):
+            extra, missing = sorted(set(value) - set(like)), sorted(set(like) - set(value))
+            raise ImageError(f"{where}: " + (f"missing {missing[0]!r}" if missing else f"unknown key {extra[0]!r}"))
+        for k, v in value.items():
+            check_shape(v, like[k] if like else 0, f"{where}.{k}")
+    elif isinstance(like, list):
+        if not isinstance(value, list):
+            raise ImageError(f"{where}: expected a list, found {type(value).__name__}")
+        if like and len(value) != len(like):
+            raise ImageError(f"{where}: {len(value)} items, expected {len(like)}")
+        if len(value) > 4096:
+            raise ImageError(f"{where}: {len(value)} items is too many")
+        for i, v in enumerate(value):
+            check_shape(v, like[i] if like else 0, f"{where}[{i}]")
+    elif isinstance(like, bool) or isinstance(value, bool):
+        if type(value) is not type(like):
+            raise ImageError(f"{where}: expected {type(like).__name__}, found {type(value).__name__}")
+    elif isinstance(like, int):
+        if not isinstance(value, int) or not -(1 << 63) <= value < 1 << 64:
+            raise ImageError(f"{where}: expected an integer, found {value!r:.40}")
+    elif like is None:
+        if value is not None and not isinstance(value, (int, float, str)):
+            raise ImageError(f"{where}: expected a plain value, found {type(value).__name__}")
+    elif type(value) is not type(like):
+        raise ImageError(f"{where}: expected {type(like).__name__}, found {type(value).__name__}")
 
 
 def _read_section_table(r: _Reader) -> list[tuple[str, int, int]]:
@@ -346,8 +506,10 @@ def _bitmap_table(used: Sequence[bool]) -> bytes:
     return bytes([_BITMAP]) + _varint(len(used)) + bytes(bits)
 
 
-def _read_run_table(data: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
+def _read_run_table(data: bytes, pos: int, max_blocks: int | None = None) -> tuple[list[tuple[int, int]], int]:
     n_runs, pos = _read_varint(data, pos)
+    if n_runs > len(data):                 # each run takes at least two bytes
+        raise ImageError(f"heap run table: {n_runs} runs in {len(data)} bytes")
     runs, end = [], 0
     for _ in range(n_runs):
         skip, pos = _read_varint(data, pos)
@@ -357,8 +519,10 @@ def _read_run_table(data: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
     return runs, pos
 
 
-def _read_bitmap(data: bytes, pos: int) -> tuple[list[tuple[int, int]], int]:
+def _read_bitmap(data: bytes, pos: int, max_blocks: int | None = None) -> tuple[list[tuple[int, int]], int]:
     n, pos = _read_varint(data, pos)
+    if max_blocks is not None and n > max_blocks:
+        raise ImageError(f"heap block map of {n} blocks for a {max_blocks}-block pool")
     nbytes = (n + 7) // 8
     if pos + nbytes > len(data):
         raise ImageError(f"heap block map truncated: {n} blocks need {nbytes} bytes at byte {pos}")

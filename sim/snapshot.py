@@ -17,7 +17,9 @@ import struct
 import zlib
 from pathlib import Path
 
-from .errors import UsageError
+from . import files
+from .errors import ImageError, UsageError
+from .image import check_shape
 
 MAGIC = b"MPSIMSNAP1"
 _LEN = struct.Struct("<I")
@@ -42,51 +44,52 @@ def save_snapshot(machine, path: str | os.PathLike) -> int:
     header = {"version": 1, "board": machine.board.name, "firmware": machine.firmware.fingerprint,
               "state": machine.state(), "blobs": entries}
     raw = json.dumps(header).encode()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + _LEN.pack(len(raw)) + raw)
-            for b in blobs:
-                f.write(b)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write snapshot {path}: {e.strerror or e}") from None
-    return path.stat().st_size
+    files.write_atomically(path, b"".join([MAGIC, _LEN.pack(len(raw)), raw, *blobs]), "snapshot")
+    return Path(path).stat().st_size
 
 
 def load_snapshot(machine, path: str | os.PathLike) -> None:
-    """Restore ``machine`` from a snapshot of the same board and firmware."""
+    """Restore ``machine`` from a snapshot of the same board and firmware. Everything
+    is checked before the machine is changed: the header's shape, every region one
+    of this board's memories (name, base and size), every blob inflating to exactly
+    its size, the machine state shaped like this machine's own."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"cannot read snapshot {path}: {e.strerror or e}") from None
+    data = files.read_bytes(path, "snapshot")
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         raise UsageError(f"{path} is not an mpsim snapshot")
     (n,) = _LEN.unpack_from(data, len(MAGIC))
     pos = len(MAGIC) + 4
     try:
         header = json.loads(data[pos:pos + n])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UsageError(f"{path}: snapshot header is corrupt") from None
     pos += n
+    if not isinstance(header, dict) or not isinstance(header.get("blobs"), list):
+        raise UsageError(f"{path}: snapshot header is corrupt (no list of regions)")
     if header.get("board") != machine.board.name:
-        raise UsageError(f"{path} is a snapshot of board {header.get('board')!r}, not {machine.board.name!r}")
+        raise UsageError(f"{path} is a snapshot of board {str(header.get('board'))[:40]!r}, not {machine.board.name!r}")
     if header.get("firmware") != machine.firmware.fingerprint:
         raise UsageError(f"{path} was taken with another firmware (fingerprint {str(header.get('firmware'))[:12]}, "
                          f"running {machine.firmware.fingerprint[:12]})")
+    try:
+        check_shape(header.get("state"), machine.state(), "machine state")
+        for name, p in machine.peripherals.items():
+            p.check_state(header["state"]["peripherals"][name])
+    except (ImageError, ValueError) as e:
+        raise UsageError(f"{path}: {e}") from None
+    memories = {r.name: (r.base, r.size) for r in _regions(machine)}
+    flashes = {p.name: len(p.backing) for p in machine.peripherals.values() if hasattr(p, "backing")}
     chunks = []
     for e in header["blobs"]:
-        try:
-            blob = zlib.decompress(data[pos:pos + e["length"]])
-        except zlib.error:
-            raise UsageError(f"{path}: region {e['name']} is corrupt") from None
-        if len(blob) != e["size"]:
-            raise UsageError(f"{path}: region {e['name']} has {len(blob)} bytes, expected {e['size']}")
+        e = _check_entry(e, memories, flashes, path)
+        length = e["length"]
+        if pos + length > len(data):
+            raise UsageError(f"{path}: region {e['name']} is corrupt (truncated)")
+        blob = _inflate(data[pos:pos + length], e["size"], e["name"], path)
         chunks.append((e, blob))
-        pos += e["length"]
+        pos += length
+    if pos != len(data):
+        raise UsageError(f"{path}: {len(data) - pos} bytes after the last region")
     # Everything checked: now change the machine.
     for e, blob in chunks:
         if e.get("flash"):
@@ -95,3 +98,29 @@ def load_snapshot(machine, path: str | os.PathLike) -> None:
             machine.write(e["base"], blob)
     machine.uc.ctl_flush_tb()          # code in RAM may differ from what was translated
     machine.load_state(header["state"])
+
+
+def _check_entry(e, memories: dict[str, tuple[int, int]], flashes: dict[str, int], path: Path) -> dict:
+    """A region entry naming one of this board's memories (or memory-like devices) exactly."""
+    if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not all(
+            isinstance(e.get(k), int) and not isinstance(e.get(k), bool) and e.get(k) >= 0 for k in ("size", "length")):
+        raise UsageError(f"{path}: snapshot header is corrupt (a region entry is malformed)")
+    name = e["name"]
+    if e.get("flash"):
+        if flashes.get(name) != e["size"]:
+            raise UsageError(f"{path}: flash {name[:40]!r} of {e['size']} bytes is not a device of this board")
+    elif memories.get(name) != (e.get("base"), e["size"]):
+        raise UsageError(f"{path}: region {name[:40]!r} at {e.get('base')!r:.20}+{e['size']:#x} is not a memory "
+                         f"of board {'/'.join(memories)}")
+    return e
+
+
+def _inflate(packed: bytes, size: int, name: str, path: Path) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        blob = d.decompress(packed, size + 1)
+    except zlib.error:
+        raise UsageError(f"{path}: region {name} is corrupt") from None
+    if len(blob) != size or not d.eof or d.unused_data:
+        raise UsageError(f"{path}: region {name} does not inflate to its {size} bytes")
+    return blob

@@ -100,6 +100,7 @@ class Bridge:
         os.set_blocking(self._wake_w, False)
         self.machine.console.on_output = self._on_output
         self._was_connected = False
+        self.debugger = None            # a sim.gdb.server.GdbServer: more fds; no running while it halts
 
     # -- output -----------------------------------------------------------------------
     def _on_output(self, data: bytes) -> None:
@@ -142,10 +143,12 @@ class Bridge:
         if last_words:
             self.counters.bytes_in += len(last_words)
             self.pending_in += last_words
-        if self._feed() and self.state == "waiting":
+        dbg = self.debugger
+        halted = dbg is not None and dbg.halted       # GDB holds the board: serial input waits here
+        if not halted and self._feed() and self.state == "waiting":
             self.state = "running"
-        runnable = self.state == "running" and len(ep.out) < MAX_PENDING_OUT
-        rfds = [self._wake_r]
+        runnable = self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not halted
+        rfds = [self._wake_r] + (dbg.read_fds() if dbg else [])
         if len(self.pending_in) < MAX_PENDING_IN:
             rfds += ep.read_fds()
         wfds = ep.write_fds()
@@ -160,6 +163,10 @@ class Bridge:
                         pass
                 except BlockingIOError:
                     pass
+            elif dbg is not None and fd in dbg.read_fds():
+                dbg.on_readable(fd)
+                if self.state == "waiting":
+                    self.state = "running"    # GDB may have moved the PC: look again
             elif self.control is not None and self.control.owns(fd):
                 if events & select.POLLOUT:
                     self.control.on_writable(fd)
@@ -178,9 +185,10 @@ class Bridge:
             what = self._signals.popleft()
             answer = self.command(what)
             self.log(f"signal: {what}: {answer}")
-        if self._feed() and self.state == "waiting":
+        halted = dbg is not None and dbg.halted
+        if not halted and self._feed() and self.state == "waiting":
             self.state = "running"
-        if self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not self._quit:
+        if self.state == "running" and len(ep.out) < MAX_PENDING_OUT and not self._quit and not halted:
             self._run_slice()
         ep.flush()
 
@@ -191,9 +199,13 @@ class Bridge:
         except SimError as e:
             self.state, self.fault = "faulted", str(e)
             self.log(f"{e}; the board is stopped (control: reset or resume)")
+            if self.debugger is not None:
+                self.debugger.after_fault(e)
             return
         finally:
             self._discard_console_buffer()
+        if self.debugger is not None:
+            self.debugger.after_run(reason)
         if reason.kind == "exit":
             self.state = "exited"
             self.log(f"firmware exited with status {m.exit_status}; the board is stopped (control: reset)")

@@ -25,14 +25,17 @@ def flash_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="mps2-an385", help="board name or TOML file (default: mps2-an385)")
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="import/erase: if another process is using the flash image, wait for it (default: exit 2)")
 
 
 def open_store(args: argparse.Namespace, need_file: bool = False) -> FlashStore:
     """The board's flash with the image loaded (no file: erased). ``need_file``: refuse
-    when nothing has been saved yet."""
+    when nothing has been saved yet. info and export only read: they take no lock."""
     board = load_board(args.board)
     flash = NorFlash(board.flash, board)
-    store = FlashStore(flash, board.name, args.flash_path)
+    writer = args.flash_command in ("import", "erase")
+    store = FlashStore(flash, board.name, args.flash_path, writer=writer, wait_lock=args.wait_lock)
     if not store.load() and need_file:
         raise UsageError(f"no flash image at {store.path} (nothing has been saved for board {board.name} yet)")
     return store
@@ -93,7 +96,6 @@ def flash_export(args: argparse.Namespace) -> int:
 def flash_import(args: argparse.Namespace) -> int:
     store = open_store(args)
     store.import_file(args.file)
-    store.save()
     print(f"imported {args.file} into {store.path}")
     return 0
 

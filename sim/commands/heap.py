@@ -1,4 +1,4 @@
-"""``mpsim heap``: what is in the GC heap, by the precise walker (sim.heapwalk).
+"""``mpsim heap``: what is in the GC heap, by the precise walker (sim.mpy.walk).
 
 Boots (or --resume), runs optional code, then prints the census (objects by kind,
 bytes, anything unclassified) and a map of the heap; ``--svg FILE`` also writes the
@@ -13,8 +13,8 @@ from pathlib import Path
 from .console import console
 
 from ..cli import command
-from ..heapmap import census_table, svg, terminal_map
-from ..heapwalk import walk_memory
+from ..mpy.picture import census_table, svg, terminal_map
+from ..mpy.walk import walk_memory
 from ..errors import UsageError
 from .session import board_args, boot, code_args, open_board, resume_or_boot, run_all, scripts
 

@@ -1,4 +1,5 @@
-"""``mpsim info``: the board's memory map and the firmware's key symbols."""
+"""``mpsim info``: the board's memory map, the firmware's MicroPython version and what
+it supports (and why not), and its key symbols."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from rich.table import Table
 from ..board import load_board
 from ..cli import command, common_args
 from ..firmware import Firmware
+from ..mpy.support import support
 from ..paths import default_firmware
 
-KEY_SYMBOLS = ("mp_state_ctx", "gc_init", "mpsim_restore_point", "mpsim_boot_params", "mp_qstr_const_pool")
+KEY_SYMBOLS = ("mp_state_ctx", "gc_init", "mpsim_restore_point", "pyexec_friendly_repl", "mpsim_boot_params",
+               "mp_qstr_const_pool")
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -20,7 +23,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", metavar="SUBSTRING", help="also list every symbol whose name contains SUBSTRING (default: none)")
 
 
-@command("info", "show the board's memory map and the firmware's symbols", _args)
+@command("info", "show the board's memory map, the firmware's MicroPython version, features and symbols", _args)
 def info(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     fw = Firmware.load(args.firmware or default_firmware(board.name))
@@ -36,6 +39,13 @@ def info(args: argparse.Namespace) -> int:
     for base, name, kind, size, notes in sorted(rows):
         t.add_row(name, kind, f"{base:#010x}", f"{base + size:#010x}", _size(size), notes)
     out.print(t)
+
+    s = Table(title="MicroPython", show_header=False)
+    s.add_column("")
+    s.add_column("")
+    for key, value in support(fw).rows():
+        s.add_row(key, value)
+    out.print(s)
 
     f = Table(title=f"firmware {fw.path} (fingerprint {fw.fingerprint[:16]})")
     for col in ("symbol", "address", "size", "kind"):

@@ -25,6 +25,7 @@ import tty
 
 from ..cli import command
 from ..errors import GuestFault, SimError
+from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board
 
 ESCAPE = 0x1D          # Ctrl-]
@@ -36,16 +37,25 @@ SAVE_SETTLE_S = 0.5    # how long input typed just before Ctrl-] h may take to f
 def _repl_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     p.add_argument("--resume", action="store_true", help="resume the newest hibernate image instead of booting fresh")
+    gdb_args(p)
 
 
 @command("repl", "interactive REPL on the simulated board (Ctrl-] q quits, Ctrl-] ? for help)", _repl_args)
 def repl(args: argparse.Namespace) -> int:
     with open_board(args) as board:
-        if args.resume:
-            board.resume_or_boot(report=lambda line: _say(line))
-        else:
-            board.machine.reset()
-        return interactive(board)
+        from ..gdb.monitor import board_monitor
+        gdb = gdb_server(args, board.machine, board_monitor(board))
+        try:
+            if gdb is not None:
+                print(f"mpsim: GDB on {gdb.label.removeprefix('gdb:')}", file=sys.stderr, flush=True)
+            if args.resume:
+                board.resume_or_boot(report=lambda line: _say(line))
+            else:
+                board.machine.reset()
+            return interactive(board, gdb)
+        finally:
+            if gdb is not None:
+                gdb.close()
 
 
 def _say(text: str) -> None:
@@ -164,7 +174,9 @@ def _power_cycle_to(board, screen: Screen, image) -> None:
     screen.board(board.boot_output.encode())
 
 
-def interactive(board) -> int:
+def interactive(board, gdb=None) -> int:
+    """``gdb``: a sim.gdb.server.GdbServer sharing this loop (the board does not run
+    while it halts it; keys typed meanwhile wait in the UART)."""
     fd = sys.stdin.fileno()
     is_tty = os.isatty(fd)
     old = termios.tcgetattr(fd) if is_tty else None
@@ -189,9 +201,13 @@ def interactive(board) -> int:
             # Waiting for input: block (0% host CPU) until a key arrives; the 1 s bound
             # only lets a sleeping firmware's timers be serviced now and then. Asleep:
             # wait until the wall clock catches up with the board's (or a key arrives).
-            wait = 1.0 if idle else (pace.wait_s() if pace else 0)
-            ready, _, _ = select.select([] if eof else [fd], [], [], wait)
-            if ready:
+            wait = None if gdb and gdb.halted else 1.0 if idle else (pace.wait_s() if pace else 0)
+            dbg_fds = gdb.read_fds() if gdb else []
+            ready, _, _ = select.select(([] if eof else [fd]) + dbg_fds, [], [], wait)
+            for r in ready:
+                if r in dbg_fds:
+                    gdb.on_readable(r)
+            if fd in ready:
                 data = os.read(fd, 1024)
                 if not data:
                     eof = True
@@ -208,12 +224,20 @@ def interactive(board) -> int:
                             screen.say(MENU)
                     else:
                         machine.console.feed(bytes([b if is_tty or b != 0x0A else 0x0D]))
+            if gdb and gdb.halted:
+                continue
             try:
-                machine.run(timeout_s=0.02)
-            except GuestFault:                     # the firmware's last words, then the fault
+                reason = machine.run(timeout_s=0.02)
+            except GuestFault as e:                # the firmware's last words, then the fault
                 screen.board(machine.console.take_output())
                 screen.out.write(b"\r\n")
-                raise
+                if gdb is None or gdb.session is None:
+                    raise
+                screen.say(f"[mpsim] {e}", redraw=False)
+                gdb.after_fault(e)                 # GDB holds the board at the fault
+                continue
+            if gdb:
+                gdb.after_run(reason)
             screen.board(machine.console.take_output())
             if machine.exit_status is not None:    # semihosting exit: the board is done
                 screen.say(f"[mpsim] the firmware exited with status {machine.exit_status}", redraw=False)

@@ -32,6 +32,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("script", nargs="?", help="a Python file to run on the board; - reads it from stdin")
     p.add_argument("--hibernate", action="store_true",
                    help="hibernate to flash after the code has run (default: no); the report goes to stderr")
+    from ..gdb.options import gdb_args
+    gdb_args(p)
 
 
 @command("run", "boot the board, run Python on it, stream its output; exit with the script's status", _run_args)
@@ -50,16 +52,35 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
     with open_board(args, hibernatable=args.hibernate) as board:
-        boot(board)
-        board.repl.timeout_s = None
-        board.repl.link.stop_on_reset()
-        for code in codes:
-            status = run_program(board, code, limit)
-            if status is not None:
-                return status
-        if args.hibernate:
-            err.print(save_table(hibernate_with_progress(board)))
+        gdb = _gdb_for_run(args, board)
+        status = 1
+        try:
+            boot(board)
+            board.repl.timeout_s = None
+            board.repl.link.stop_on_reset()
+            for code in codes:
+                status = run_program(board, code, limit)
+                if status is not None:
+                    return status
+            if args.hibernate:
+                err.print(save_table(hibernate_with_progress(board)))
+            status = 0
+        finally:
+            if gdb is not None:
+                gdb.close(exit_status=status if status is not None else 1)
     return 0
+
+
+def _gdb_for_run(args: argparse.Namespace, board):
+    """``run --gdb``: the stub is served from inside ``machine.run`` (Machine.debug_gate);
+    a person may hold the board at a breakpoint for as long as they like."""
+    from ..gdb.monitor import board_monitor
+    from ..gdb.options import gdb_server
+    gdb = gdb_server(args, board.machine, board_monitor(board))
+    if gdb is not None:
+        board.machine.debug_gate = gdb.gate
+        print(f"mpsim: GDB on {gdb.label.removeprefix('gdb:')}", file=sys.stderr, flush=True)
+    return gdb
 
 
 def run_program(board, code: str, timeout_s: float | None) -> int | None:

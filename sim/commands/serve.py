@@ -6,7 +6,8 @@
     $ mpremote connect /dev/pts/N resume eval x            # 42: the state survived
 
 Line 1 of stdout is the serial endpoint (``/dev/pts/N`` or ``tcp:127.0.0.1:PORT``),
-line 2 the control socket (``control:PATH``); everything else goes to stderr.
+line 2 the control socket (``control:PATH``), line 3 with ``--gdb`` the GDB stub
+(``gdb:127.0.0.1:PORT``); everything else goes to stderr.
 The board runs until SIGINT/SIGTERM or ``quit``; the flash image is saved on the
 way out. See sim/bridge/ for how it works.
 """
@@ -21,7 +22,9 @@ import tempfile
 from pathlib import Path
 
 from ..cli import command
+from ..numbers import seconds
 from ..errors import UsageError
+from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board
 
 CONTROL_ENV = "MPSIM_CONTROL"
@@ -47,6 +50,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="control socket path (default: a new temporary directory, removed on exit)")
     p.add_argument("--resume", action="store_true",
                    help="resume the newest hibernate image instead of booting fresh")
+    gdb_args(p)
 
 
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
@@ -61,7 +65,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mpsim: {text}", file=sys.stderr, flush=True)
 
     tmpdir = None
-    endpoint = control = bridge = board = None
+    endpoint = control = bridge = board = gdb = None
     try:
         # Endpoints first: a busy port fails before the board boots.
         endpoint = TcpEndpoint(args.tcp) if args.tcp is not None else PtyEndpoint()
@@ -73,15 +77,18 @@ def serve(args: argparse.Namespace) -> int:
         control = ControlServer(control_path)
         board = open_board(args)
         bridge = Bridge(board, endpoint, control, log=log)
+        gdb = bridge.debugger = gdb_server(args, board.machine, bridge.command)
         undo = bridge.install_signals()
         try:
             if args.resume:
                 report = board.resume_or_boot(report=log)
                 if report:
                     log(f"resumed image #{report.sequence} in {report.host_time_s * 1000:.1f} ms")
-            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n")
+            sys.stdout.write(f"{endpoint.label}\ncontrol:{control_path}\n" + (f"{gdb.label}\n" if gdb else ""))
             sys.stdout.flush()
-            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; "
+            held = " (the board waits for GDB to continue)" if args.gdb_wait else ""
+            via_gdb = f"GDB on {gdb.label.removeprefix('gdb:')}{held}; " if gdb else ""
+            log(f"serving {board.spec.name} on {endpoint.label}; control socket {control_path}; {via_gdb}"
                 "Ctrl-C or 'quit' stops")
             bridge.serve()
         finally:
@@ -89,6 +96,8 @@ def serve(args: argparse.Namespace) -> int:
         log("stopping: flash image saved")
         return 0
     finally:
+        if gdb is not None:
+            gdb.close()
         if bridge is not None:
             bridge.close()
         else:
@@ -109,7 +118,7 @@ def _control_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("request", nargs="+",
                    help="one or more of: hibernate, power-cycle, resume, reset, status, quit, help; "
                         "sent in order over one connection")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default: 60)")
+    p.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for each answer (default: 60)")
 
 
 @command("control", "send requests to a running 'mpsim serve' (hibernate, power-cycle, status, quit, ...); "

@@ -40,6 +40,8 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
     common_args(p)
     p.add_argument("--flash", dest="flash_path", default=None,
                    help="flash image file (default: flash_images/<board>.bin)")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="if another process is using the flash image, wait for it (default: exit 2 naming it)")
     p.add_argument("--deterministic", action="store_true",
                    help="derive time from executed instructions (same input, same output)")
     p.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
@@ -50,14 +52,8 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
 
 
 def parse_size(text: str) -> int:
-    units = {"k": 1024, "m": 1024 * 1024}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 131072, 128K or 1M)") from None
+    from ..numbers import size           # finite, whole bytes, in the 32-bit space
+    return size(text)
 
 
 def code_args(p: argparse.ArgumentParser) -> None:
@@ -72,8 +68,10 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     from ..board import load_board
     from ..device import Board
     from ..firmware import Firmware
-    from ..heap_config import heap_bounds
+    from ..mpy.heap_config import heap_bounds
     from ..paths import require_default_firmware
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")          # nan/inf/negative: refused, never a hang
     spec = load_board(args.board)
     fw = Firmware.load(args.firmware or require_default_firmware(spec.name))
     if hibernatable:
@@ -82,16 +80,17 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
     return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap)
+                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
 
 
 def require_hibernatable(fw) -> None:
-    """What hibernate and resume read from the ELF: ``mp_state_ctx`` and its DWARF layout."""
+    """What hibernate and resume read from the ELF (sim.mpy.support): ``mp_state_ctx``, its
+    DWARF layout, a MicroPython version with a profile, gc_init and a restore point."""
     from ..errors import FirmwareError
-    if not fw.has_symbol("mp_state_ctx"):
-        raise FirmwareError(f"{fw.path.name} is not a MicroPython firmware (no mp_state_ctx symbol): "
-                            f"it cannot hibernate or resume")
-    fw.variable_type("mp_state_ctx")      # FirmwareError naming the missing debug info
+    from ..mpy.support import support
+    why = support(fw).hibernate
+    if why is not None:
+        raise FirmwareError(f"{fw.path.name} cannot hibernate or resume: {why}")
 
 
 def boot(board) -> str:
@@ -117,12 +116,8 @@ def boot(board) -> str:
 def scripts(args: argparse.Namespace) -> list[str]:
     out = list(args.code)
     if getattr(args, "script", None):
-        try:
-            out.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        out.append(read_text(args.script, "script"))
     for i, code in enumerate(out):
         _check_sendable(code, args.script if i == len(args.code) else f"-c #{i + 1}")
     return out
@@ -163,8 +158,10 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
-    if not board.store.path.exists():
-        err.print(f"[yellow]no flash image at {board.store.path}: nothing has been saved there yet[/]")
+    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+        err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
+        boot(board)
+        return None
     report = board.resume_or_boot(report=lambda line: err.print(f"[yellow]{line}[/]"))
     if report:
         if report.relocated:

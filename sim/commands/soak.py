@@ -66,7 +66,7 @@ def _pl_args(p: argparse.ArgumentParser) -> None:
 def power_loss(args: argparse.Namespace) -> int:
     from ..board import load_board
     from ..firmware import Firmware
-    from ..heap_config import heap_bounds
+    from ..mpy.heap_config import heap_bounds
     from ..paths import default_firmware
     from ..peripherals.nor_flash import PowerLossMode
     from ..powerloss import board_factory, count_ops, run_case

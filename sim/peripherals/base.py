@@ -60,3 +60,7 @@ class Peripheral:
 
     def load_state(self, state: dict[str, Any]) -> None:
         pass
+
+    def check_state(self, state: dict[str, Any]) -> None:
+        """Raise ValueError naming what ``state`` (already shaped like ``state()``)
+        holds that ``load_state`` must not take (a saved image is untrusted input)."""

@@ -145,7 +145,7 @@ def test_x86_64_elf(mpsim):
     if not ls.read_bytes()[:4] == b"\x7fELF":
         pytest.skip("/bin/ls is not an ELF here")
     for cmd in (["run", "-c", "1"], ["hibernate"], ["info"]):
-        user_error(mpsim(cmd[0], "--firmware", str(ls), *cmd[1:]), 2, "not a 32-bit little-endian ARM")
+        user_error(mpsim(cmd[0], "--firmware", str(ls), *cmd[1:]), 2, "not a little-endian 32-bit ARM (Cortex-M) or 64-bit RISC-V")
 
 
 def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
@@ -212,6 +212,16 @@ def test_unknown_board(mpsim):
     ("console-type.toml", 'type = "cmsdk_uart"', 'type = "cmsdk_uartt"', ["console", "cmsdk_uartt"]),
     ("geometry.toml", "sector_size = 4096", "sector_size = 4000", ["sector_size", "power of two"]),
     ("missing-key.toml", "num_irq = 32", "", ["missing key 'num_irq'"]),
+    # numbers the machine computes with, and what a CPU cannot do without (each a traceback before)
+    ("clock0.toml", "clock_hz = 25_000_000", "clock_hz = 0", ["clock_hz must be 1.."]),
+    ("irq-range.toml", "irq = { timer = 8 }", "irq = { timer = 32 }", ["irq timer = 32 is not below num_irq"]),
+    ("num-irq0.toml", "num_irq = 32", "num_irq = 0", ["num_irq must be 1..496"]),
+    ("num-irq-huge.toml", "num_irq = 32", "num_irq = 1_000_000_000", ["num_irq must be 1..496"]),
+    ("no-console.toml", "console = true", "console = false", ["no peripheral is marked console"]),
+    ("no-scs.toml", 'type = "scs"', 'type = "mps2_fpgaio"', ["needs its system block", "scs"]),
+    ("escape.toml", 'name = "mps2-an385"', 'name = "../x"', ["board name '../x' is not a valid name"]),
+    ("deep.toml", 'description = "', 'nest = ' + "[" * 50_000 + "]" * 50_000 + '\ndescription = "',
+     ["nested too deeply"]),
 ])
 def test_malformed_board_file(mpsim, tmp_path, flash_file, name, old, new, words):
     path = board_variant(tmp_path, name, old, new)
@@ -219,7 +229,7 @@ def test_malformed_board_file(mpsim, tmp_path, flash_file, name, old, new, words
     for cmd in (["run", "-c", "1"], ["flash", "info"], ["hibernate"]):
         r = mpsim(*cmd[:1], *cmd[1:], "--board", path, "--flash", flash_file)
         user_error(r, 2, *words)
-    if name != "geometry.toml":      # flash geometry is the flash model's to check; info builds no flash
+    if name not in ("geometry.toml", "no-scs.toml"):      # a flash / a second fpgaio is not info's to build
         user_error(mpsim("info", "--board", path), 2, *words)
     assert flash_file.read_bytes() == before
 
@@ -344,9 +354,9 @@ def test_script_missing_or_not_text(mpsim, tmp_path, flash_file):
     (tmp_path / "pkg").mkdir()
     before = flash_file.read_bytes()
     for cmd in ("run", "hibernate", "resume", "power-cycle"):
-        user_error(mpsim(cmd, "--flash", flash_file, "nope.py"), 2, "cannot read nope.py")
+        user_error(mpsim(cmd, "--flash", flash_file, "nope.py"), 2, "cannot read script nope.py: file not found")
         user_error(mpsim(cmd, "--flash", flash_file, "latin1.py"), 2, "latin1.py", "UTF-8")
-        user_error(mpsim(cmd, "--flash", flash_file, "pkg"), 2, "cannot read pkg")
+        user_error(mpsim(cmd, "--flash", flash_file, "pkg"), 2, "script pkg is a directory, not a regular file")
         assert flash_file.read_bytes() == before, cmd
     user_error(mpsim("run"), 2, "nothing to run")
 
@@ -368,7 +378,7 @@ def test_snapshot_load_of_a_non_snapshot(mpsim, tmp_path, firmware, flash_file):
     (tmp_path / "dir.snap").mkdir()
     before = flash_file.read_bytes()
     user_error(mpsim("snapshot", "load", "--flash", flash_file, "nope.snap"), 2, "cannot read snapshot")
-    user_error(mpsim("snapshot", "load", "--flash", flash_file, "dir.snap"), 2, "cannot read snapshot")
+    user_error(mpsim("snapshot", "load", "--flash", flash_file, "dir.snap"), 2, "snapshot dir.snap is a directory")
     user_error(mpsim("snapshot", "load", "--flash", flash_file, "empty.snap"), 2, "not an mpsim snapshot")
     user_error(mpsim("snapshot", "load", "--flash", flash_file, "text.snap"), 2, "not an mpsim snapshot")
     user_error(mpsim("snapshot", "load", "--flash", flash_file, str(firmware)), 2, "not an mpsim snapshot")
@@ -528,3 +538,114 @@ def test_code_that_crashes_the_firmware(mpsim, tmp_path, firmware):
     r = mpsim("run", "--firmware", firmware, script)
     msg = user_error(r, 1, "guest fault", "read of unmapped", "0x30000000", "HardFault handler")
     assert "FATAL: fault pc=" in r.stdout and "cfsr=0x00008200 hfsr=0x40000000 bfar=0x30000000" in r.stdout, msg
+
+
+# -- files that are not files, files through links, numbers that are not numbers (issue 20) ---------------
+@pytest.fixture
+def fifo(tmp_path):
+    p = tmp_path / "fifo"
+    os.mkfifo(p)
+    return p
+
+
+@pytest.mark.parametrize("where", ["--flash", "--firmware", "--board", "script", "snapshot"])
+@pytest.mark.parametrize("what", ["fifo", "/dev/zero"])
+def test_a_fifo_or_a_device_is_refused_at_once(mpsim, tmp_path, firmware, fifo, where, what):
+    """Before: a FIFO hung every command; /dev/zero was read until MemoryError (~3 GB)."""
+    path = str(fifo) if what == "fifo" else "/dev/zero"
+    args = {"--flash": ["run", "--flash", path, "-c", "1"], "--firmware": ["run", "--firmware", path, "-c", "1"],
+            "--board": ["run", "--board", path, "-c", "1"], "script": ["run", path],
+            "snapshot": ["snapshot", "load", path]}[where]
+    kind = "a FIFO" if what == "fifo" else "a character device"
+    user_error(mpsim(*args, timeout=60), 2, f"is {kind}, not a regular file")
+
+
+def test_serve_control_refuses_a_path_that_is_not_a_socket(mpsim, tmp_path, firmware):
+    """Before: the file at --control PATH was taken for a stale socket and deleted."""
+    keep = tmp_path / "notes.txt"
+    keep.write_text("precious\n")
+    r = mpsim("serve", "--flash", tmp_path / "f.bin", "--control", keep, timeout=60)
+    user_error(r, 2, "notes.txt", "not a socket", "not touched")
+    assert keep.read_text() == "precious\n"
+
+
+def test_hibernate_through_a_symlinked_flash_keeps_the_link_and_the_mode(mpsim, tmp_path, firmware):
+    """Before: the link was replaced by a regular file, and a 0600 image became 0644."""
+    real = tmp_path / "data" / "real.bin"
+    real.parent.mkdir()
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    assert mpsim("hibernate", "--flash", link, "-c", "v = 1").returncode == 0
+    assert link.is_symlink() and real.is_file()
+    assert real.stat().st_mode & 0o777 == 0o600                # new files: the heap is user data
+    os.chmod(real, 0o640)
+    assert mpsim("hibernate", "--resume", "--flash", link, "-c", "v += 1").returncode == 0
+    assert link.is_symlink() and real.stat().st_mode & 0o777 == 0o640
+    assert mpsim("resume", "--flash", real, "-c", "print(v)").stdout == "2\n"
+    assert sorted(p.name for p in real.parent.iterdir()) == [".real.bin.lock", "real.bin"]
+
+
+def test_stale_temporary_files_are_removed_when_the_flash_is_opened(mpsim, tmp_path, firmware):
+    img = tmp_path / "f.bin"
+    assert mpsim("hibernate", "--flash", img, "-c", "v = 1").returncode == 0
+    stale = [tmp_path / ".f.bin.999999999.0badf00d.tmp", tmp_path / ".f.bin.k2Jd9x_a.tmp"]  # killed saves
+    for p in stale:
+        p.write_bytes(b"\0" * 1000)
+    assert mpsim("resume", "--flash", img, "-c", "print(v)").stdout == "1\n"
+    assert not any(p.exists() for p in stale)
+
+
+def test_resume_of_a_flash_file_that_does_not_exist_says_so(mpsim, tmp_path, firmware):
+    r = mpsim("resume", "--flash", tmp_path / "typo.bin", "-c", "print('fresh')")
+    no_traceback(r)
+    assert r.returncode == 0 and r.stdout == "fresh\n"
+    assert "no flash image at" in r.stderr and "typo.bin" in r.stderr and "booting fresh" in r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--heap-size", "infK"], ["--heap-size", "must be finite"]),
+    (["--heap-size", "1e400K"], ["--heap-size", "whole number of bytes"]),
+    (["--heap-size", "nanK"], ["--heap-size"]),
+    (["--heap-size", "-64K"], ["--heap-size"]),
+    (["--heap-size", "8G"], ["--heap-size"]),
+])
+def test_sizes_that_are_not_sizes(mpsim, flash_file, args, words):
+    usage_error(mpsim("run", "--flash", flash_file, *args, "-c", "1"), *words)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e400"])
+def test_timeouts_that_are_not_durations(mpsim, flash_file, value):
+    """Before: --timeout nan waited forever."""
+    r = mpsim("run", "--flash", flash_file, "--timeout", value, "-c", "1", timeout=60)
+    no_traceback(r)
+    assert r.returncode == 2 and "--timeout" in r.stderr, r.stderr
+
+
+def test_flash_import_of_a_short_bin_keeps_the_images(mpsim, tmp_path, flash_file):
+    """Before: a short .bin was padded with erased bytes, "imported", and the slots were gone."""
+    (tmp_path / "short.bin").write_bytes(b"\0" * 4096)
+    before = flash_file.read_bytes()
+    user_error(mpsim("flash", "import", "--flash", flash_file, "short.bin"), 2, "4096 bytes", "nothing imported")
+    assert flash_file.read_bytes() == before
+
+
+def test_a_guest_that_corrupts_the_heap_geometry_cannot_hibernate(mpsim, tmp_path, firmware):
+    """Python pokes mp_state_ctx.mem (the GC pool's end) with viper: the hibernate is one
+    line and the committed image survives (before: a UcError/ValueError traceback)."""
+    img = tmp_path / "f.bin"
+    assert mpsim("hibernate", "--flash", img, "-c", "keep = 'old'").returncode == 0
+    before = img.read_bytes()
+    from sim.firmware import Firmware
+    from sim.mpstate import MpState
+
+    class _NoMemory:
+        def read(self, addr, n):
+            return bytes(n)
+    addr, _ = MpState(_NoMemory(), Firmware.load(firmware)).field_addr("mem.gc_pool_end")
+    poke = (f"import micropython\n@micropython.viper\ndef poke(a: int, v: int):\n    ptr32(a)[0] = v\n"
+            f"poke({addr}, 0x30000000)")
+    r = mpsim("hibernate", "--resume", "--flash", img, "-c", poke)
+    no_traceback(r)
+    assert r.returncode != 0
+    assert img.read_bytes() == before
+    assert mpsim("resume", "--flash", img, "-c", "print(keep)").stdout == "old\n"

@@ -305,7 +305,7 @@ class SimSide(Side):
     (the Board's byte link over the console UART), banner included."""
 
     def __init__(self, board, host_paced_waits: bool = False, power_on: bool = True):
-        from sim import heap_config
+        from sim.mpy import heap_config
         self.board = board
         self.host_paced_waits = host_paced_waits
         if power_on:            # else: the board as it is (e.g. just resumed, at its prompt)
@@ -445,7 +445,7 @@ def test_ctrl_c_during_a_long_sleep_paused_in_board_time(make_board):
         compare("sleep-interrupted", SLEEP_INTERRUPTED, mode, "chunks", make_board)
 
 
-@pytest.mark.xfail(strict=True, reason="by design (sim/clock.py): a free-running mpsim (Board.repl, mpsim serve; mpsim repl keeps to the wall clock only on a terminal) "
+@pytest.mark.xfail(strict=True, reason="by design (sim/machine/clock.py): a free-running mpsim (Board.repl, mpsim serve; mpsim repl keeps to the wall clock only on a terminal) "
                                        "fast-forwards a sleeping firmware's clock, so time.sleep_ms(5000) is over "
                                        "before a person's Ctrl-C arrives; QEMU sleeps in real time and the Ctrl-C "
                                        "interrupts it (KeyboardInterrupt). Deterministic mode only: in the "

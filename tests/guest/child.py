@@ -15,8 +15,8 @@ _CHILD = """
 import sys
 from sim.board import load_board
 from sim.firmware import Firmware
-from sim.machine import Machine
-m = Machine(load_board(), Firmware.load(sys.argv[1]), deterministic=sys.argv[2] == "1")
+from sim.machine.machine import Machine
+m = Machine(load_board(sys.argv[3]), Firmware.load(sys.argv[1]), deterministic=sys.argv[2] == "1")
 r = m.run(timeout=30, stop_on_idle=False)
 assert r.kind == "exit", r
 sys.stdout.buffer.write(m.console.take_output())
@@ -24,7 +24,7 @@ sys.exit(r.exit_status)
 """
 
 
-def run_on_engine(elf: Path, engine: str, deterministic: bool) -> subprocess.CompletedProcess:
+def run_on_engine(elf: Path, engine: str, deterministic: bool, board: str = "mps2-an385") -> subprocess.CompletedProcess:
     """Exit code = the guest's exit status; stdout = its console output (bytes)."""
-    return subprocess.run([sys.executable, "-c", _CHILD, str(elf), str(int(deterministic))], cwd=REPO,
+    return subprocess.run([sys.executable, "-c", _CHILD, str(elf), str(int(deterministic)), board], cwd=REPO,
                           env=dict(os.environ, MPSIM_ENGINE=engine), capture_output=True, timeout=120)

@@ -145,3 +145,72 @@ def test_readline_history_survives(board):
 def test_exception_in_code_is_reported(board):
     with pytest.raises(ReplError, match="ZeroDivisionError"):
         board.repl.exec("1/0")
+
+
+MODERN = """
+have = {}
+try:
+    import collections
+    dq = collections.deque((), 10)
+    for i in range(1, 5):
+        dq.append(i)
+    dq.popleft()
+    have['deque'] = lambda: (len(dq), dq[0] if hasattr(dq, '__getitem__') else None)
+except (ImportError, AttributeError, NameError):
+    pass
+try:
+    od = collections.OrderedDict([('z', 1), ('a', 2)])
+    od['m'] = 3
+    have['ordereddict'] = lambda: list(od.items())
+except (NameError, AttributeError):
+    pass
+try:
+    mv = memoryview(bytearray(b'abcdef'))[1:4]
+    have['memoryview'] = lambda: bytes(mv)
+except NameError:
+    pass
+r = range(3, 30, 4)
+have['range'] = lambda: (list(r), r[1])
+class S:
+    def __getitem__(self, i):
+        return i
+sl = S()[1:9:2]
+have['slice'] = lambda: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9][sl]
+prop = property(lambda self: self._x)
+sm = staticmethod(lambda v: v * 2)
+cm = classmethod(lambda cls: cls.__name__)
+class P:
+    def __init__(self):
+        self._x = 5
+    x = prop
+    s = sm
+    c = cm
+class Q(P):
+    def sup(self):
+        return super()
+p = Q()
+sp = p.sup()
+have['property'] = lambda: (p.x, type(prop).__name__)
+have['staticmethod'] = lambda: (P.s(4), type(sm).__name__)
+have['classmethod'] = lambda: (Q.c(), type(cm).__name__)
+have['super'] = lambda: (sp.x, type(sp).__name__)
+name = 'w'
+try:
+    fs = eval("f'{name}-{r[1]:03d}'")
+    have['fstring'] = lambda: fs
+except SyntaxError:
+    pass
+def probe():
+    return sorted((k, repr(f())) for k, f in have.items())
+"""
+
+
+def test_modern_objects_held_in_globals_survive(board, mp_version):
+    board.repl.exec(MODERN)
+    before = board.repl.eval("probe()")
+    kinds = {k for k, _ in before}
+    assert {"range", "slice", "property", "staticmethod", "classmethod", "super"} <= kinds
+    if not mp_version.startswith("1.9"):
+        assert {"memoryview", "fstring"} <= kinds, kinds      # deque, OrderedDict: where the build has them
+    cycle(board)
+    assert board.repl.eval("probe()") == before

@@ -13,7 +13,7 @@ from build import build  # noqa: E402
 
 from sim.board import load_board  # noqa: E402
 from sim.firmware import Firmware  # noqa: E402
-from sim.machine import Machine  # noqa: E402
+from sim.machine.machine import Machine  # noqa: E402
 
 
 @pytest.fixture(scope="session")

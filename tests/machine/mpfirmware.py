@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sim.machine import Machine
+from sim.machine.machine import Machine
 from sim.paths import default_firmware
 
 ELF = default_firmware("mps2-an385")

@@ -47,7 +47,7 @@ def test_power_off_fills_ram_with_garbage_and_reset_reboots(machine):
 def test_fault_with_an_unreadable_vector_table_is_one_guest_fault(machine):
     m = machine("fault")
     m.run(address=m.symbol("main"), stop_on_idle=False, timeout=5)
-    m.scs.vtor = 0x30000000                     # nothing there: the fault cannot be taken
+    m.core.scs.vtor = 0x30000000                     # nothing there: the fault cannot be taken
     with pytest.raises(GuestFault) as e:
         m.run(timeout=5)
     assert "read of unmapped" in str(e.value) and "vector table at 0x30000000 is not readable" in str(e.value)

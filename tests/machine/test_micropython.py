@@ -7,7 +7,7 @@ import pytest
 
 from sim.board import load_board
 from sim.firmware import Firmware
-from sim.machine import Machine
+from sim.machine.machine import Machine
 
 from mpfirmware import ELF, MODES, needs_firmware, until_prompt  # noqa: E402  (tests/machine is on sys.path)
 

@@ -7,7 +7,7 @@ import time
 from sim.board import load_board
 from sim.commands.repl import WallClockPace
 from sim.firmware import Firmware
-from sim.machine import Machine
+from sim.machine.machine import Machine
 
 from mpfirmware import ELF, needs_firmware, until_prompt  # noqa: E402
 

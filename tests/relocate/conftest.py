@@ -47,7 +47,7 @@ def firmware():
 def qemu_capture(firmware):
     """capture(code, heap=None, steps=()) -> RamImage of data RAM at the friendly prompt."""
     tool = load_tool()
-    from sim.heapwalk import RamImage
+    from sim.mpy.walk import RamImage
     cache = {}
 
     def capture(code: str, heap=None, steps=()):

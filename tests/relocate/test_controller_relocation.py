@@ -5,7 +5,26 @@ from __future__ import annotations
 
 import pytest
 
-from sim.heap_config import default_base, heap_bounds
+from sim.mpy.heap_config import default_base, heap_bounds
+
+from tests.firmware_versions import VERSIONS, boards, selected
+
+RELOCATABLE = selected(VERSIONS)      # the hook-free builds cannot take a new heap
+
+
+@pytest.fixture(params=RELOCATABLE)
+def mp_version(request):
+    return request.param
+
+
+@pytest.fixture
+def make_board(request, tmp_path, mp_version):
+    yield from boards(request, tmp_path, mp_version)
+
+
+@pytest.fixture
+def board(make_board):
+    return make_board()
 
 STATE = """
 class Node:
@@ -72,3 +91,17 @@ def test_relocation_keeps_the_board_clock(make_board, tmp_path):
     b = make_board(flash_path=flash, boot=False, heap=heap_bounds(a.firmware, None, 0x10000))
     assert "heap relocated" in b.resume().relocated
     assert 0 <= b.repl.eval("time.ticks_diff(time.ticks_ms(), t)") < 1000
+
+
+@pytest.mark.parametrize("size", [0x40000, 0x10000], ids=["2x", "0.5x"])
+def test_modern_objects_survive_relocation(make_board, tmp_path, size):
+    from tests.hibernate.test_survival import MODERN
+    flash = tmp_path / "flash.bin"
+    a = make_board(flash_path=flash)
+    a.repl.exec(MODERN)
+    before = a.repl.eval("probe()")
+    a.hibernate()
+    a.close()
+    b = make_board(flash_path=flash, boot=False, heap=heap_bounds(a.firmware, None, size))
+    assert "heap relocated" in b.resume().relocated
+    assert b.repl.eval("probe()") == before

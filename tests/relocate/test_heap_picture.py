@@ -1,7 +1,28 @@
 """The heap census and pictures describe the real heap of the real firmware."""
 
-from sim.heapmap import block_kinds, census_table, svg, terminal_map
-from sim.heapwalk import walk_memory
+import pytest
+
+from sim.mpy.picture import block_kinds, census_table, svg, terminal_map
+from sim.mpy.walk import walk_memory
+
+from tests.firmware_versions import VERSIONS, boards, selected
+
+RELOCATABLE = selected(VERSIONS)      # the hook-free builds cannot take a new heap
+
+
+@pytest.fixture(params=RELOCATABLE)
+def mp_version(request):
+    return request.param
+
+
+@pytest.fixture
+def make_board(request, tmp_path, mp_version):
+    yield from boards(request, tmp_path, mp_version)
+
+
+@pytest.fixture
+def board(make_board):
+    return make_board()
 
 
 def test_census_and_map_show_what_the_program_allocated(board):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import struct
 
-from sim.heapwalk import Walker, walk_memory
-from sim.mpstate import MpState
+from sim.mpy.walk import Walker, walk_memory
+from sim.mpy.state import MpState
 
 from state_code import GENERATORS, STATE
 
@@ -17,7 +17,7 @@ def conservative_reach(firmware, ram):
     st = MpState(ram, firmware)
     geo = st.geometry()
     w = Walker(firmware, st.ctx_addr, st.read_ctx(), geo.pool_start,
-               ram.read(geo.alloc_table_start, geo.alloc_table_len), ram.read(geo.pool_start, geo.pool_end - geo.pool_start))
+               ram.read(geo.atb_start, geo.atb_len), ram.read(geo.pool_start, geo.pool_end - geo.pool_start))
     end = firmware.variable_type("mp_state_ctx").offset_of("vm.qstr_last_chunk")[0]
     ctx = st.read_ctx()
     todo = [struct.unpack_from("<I", ctx, o)[0] for o in range(0, end, 4)]
@@ -83,7 +83,7 @@ def test_keyboard_interrupt_traceback_in_ctx_is_walked(firmware):
     """Ctrl-C leaves mp_kbd_exception (inside mp_state_ctx) with a traceback buffer in the heap."""
     import time
     from conftest import FIRMWARE, load_tool
-    from sim.heapwalk import RamImage
+    from sim.mpy.walk import RamImage
     tool = load_tool()
     with tool.QemuSession(FIRMWARE) as q:
         r = q.repl

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from sim.heapwalk import walk
-from sim.relocate import relocate
+from sim.mpy.walk import walk
+from sim.mpy.relocate import relocate
 
 from test_heapwalk_qemu import conservative_reach
 from test_relocate_qemu import entries, heap_of

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from sim.heapwalk import walk
-from sim.mpstate import MpState
-from sim.relocate import RelocationError, gc_geometry, relocate
+from sim.mpy.walk import walk
+from sim.mpy.state import MpState
+from sim.mpy.geometry import gc_layout
+from sim.mpy.relocate import RelocationError, relocate
 
 from state_code import STATE
 
@@ -24,7 +25,7 @@ def heap_of(firmware, ram):
     st = MpState(ram, firmware)
     geo = st.geometry()
     return dict(firmware=firmware, ctx_addr=st.ctx_addr, ctx=st.read_ctx(), pool_start=geo.pool_start,
-                atb=ram.read(geo.alloc_table_start, geo.alloc_table_len),
+                atb=ram.read(geo.atb_start, geo.atb_len),
                 pool=ram.read(geo.pool_start, geo.pool_end - geo.pool_start)), geo
 
 
@@ -98,9 +99,9 @@ def test_too_small_is_refused_with_the_numbers(firmware, qemu_capture):
 def test_gc_geometry_is_gc_init(firmware, qemu_capture):
     ram = qemu_capture(STATE, heap=(0x20100000, 0x20137ff0))  # the firmware wants 16-byte aligned bounds
     geo = MpState(ram, firmware).geometry()
-    g = gc_geometry(0x20100000, 0x20137ff0, finaliser=False)
+    g = gc_layout(0x20100000, 0x20137ff0, finaliser=False, block_size=16, atb_gap=0)
     assert (g.atb_start, g.atb_len, g.pool_start, g.pool_end) == \
-        (geo.alloc_table_start, geo.alloc_table_len, geo.pool_start, geo.pool_end)
+        (geo.atb_start, geo.atb_len, geo.pool_start, geo.pool_end)
 
 
 def test_timing_on_a_full_128k_heap(firmware, qemu_capture):

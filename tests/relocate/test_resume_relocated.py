@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from sim.hibernate import RESTORE_POINTS, _heap_geometry
-from sim.mpstate import MpState
-from sim.relocate import RelocationError, relocate_image
-from sim import heap_config
+from sim.hibernate import RESTORE_POINTS
+from sim.mpy.state import MpState
+from sim.mpy.relocate import RelocationError, relocate_image
+from sim.mpy import heap_config
 from sim.repl import Repl
 
 from conftest import FIRMWARE, load_tool, require_qemu
@@ -56,13 +56,13 @@ def resume_relocated(board, heap):
     state = MpState(m, fw)
     geo = state.geometry()
     rel = relocate_image(fw, image, geo.start, geo.end)
-    assert rel.geometry == _heap_geometry(geo), "relocate computes the layout gc_init gave this boot"
+    assert rel.geometry == geo, "relocate computes the layout gc_init gave this boot"
     for part in ("vm", "mem"):
         addr, size = state.part(part)
         off = addr - state.ctx_addr
         m.write(addr, rel.ctx[off:off + size])
     m.call(fw.symbol("gc_init").addr, geo.start, geo.end)
-    m.write(geo.alloc_table_start, rel.atb)
+    m.write(geo.atb_start, rel.atb)
     m.write(geo.pool_start, rel.pool)
     for name, st in image.peripheral_states().items():
         if name in m.peripherals:

@@ -1,6 +1,8 @@
 """The board file is the machine's specification: loading must reject mistakes
 with a message that names the key, and the default board must mirror QEMU."""
 
+import os
+
 import pytest
 
 from sim.board import BoardSpec, available_boards, load_board, parse_board
@@ -33,7 +35,8 @@ def test_unknown_board_names_the_known_ones():
 def _minimal(**over):
     d = {"name": "b", "cpu": "cortex-m3", "clock_hz": 1, "refclk_hz": 1, "num_irq": 32,
          "memory": [{"name": "ram", "base": 0, "size": 0x1000, "boot": True}],
-         "peripheral": [{"name": "u", "type": "cmsdk_uart", "base": 0x40000000, "size": 0x1000}]}
+         "peripheral": [{"name": "u", "type": "cmsdk_uart", "base": 0x40000000, "size": 0x1000, "console": True},
+                        {"name": "scs", "type": "scs", "base": 0xE000E000, "size": 0x1000}]}
     d.update(over)
     return d
 
@@ -54,6 +57,25 @@ def test_minimal_board_parses():
     (lambda d: d["memory"].append({"name": "m", "base": 0x10000, "size": 0x1000, "alias": "zz"}),
      "alias 'zz' is not a plain memory region"),
     (lambda d: d["peripheral"][0].update(irq={"rx": "zero"}), "'irq' must be a table"),
+    # numbers the machine computes with (each was a traceback before)
+    (lambda d: d.update(clock_hz=0), "clock_hz must be 1..100000000000, not 0"),
+    (lambda d: d.update(clock_hz=-5), "clock_hz must be"),
+    (lambda d: d.update(refclk_hz=-1), "refclk_hz must be"),
+    (lambda d: d.update(num_irq=0), "num_irq must be 1..496"),
+    (lambda d: d.update(num_irq=10 ** 9), "num_irq must be 1..496"),
+    (lambda d: d["peripheral"][0].update(irq={"rx": 32}), "irq rx = 32 is not below num_irq"),
+    (lambda d: d["peripheral"][0].update(irq={"rx": -1}), "irq rx = -1 is not below num_irq"),
+    (lambda d: d["peripheral"][0].update(console=False), "no peripheral is marked console"),
+    (lambda d: d["peripheral"].pop(1), "needs its system block: a scs peripheral at 0xe000e000"),
+    (lambda d: d["peripheral"][1].update(base=0xE0000000), "needs its system block"),
+    (lambda d: d["peripheral"].append({"name": "t", "type": "cmsdk_timer", "base": 0x1000_0000, "size": 0x1000,
+                                       "settings": {"pclk_hz": 0}}), "setting pclk_hz must be 1.."),
+    (lambda d: d["memory"][0].update(rom="yes"), "key 'rom' must be bool"),
+    # a name becomes a file name: never a path
+    (lambda d: d.update(name="../x"), "board name '../x' is not a valid name"),
+    (lambda d: d.update(name=".hidden"), "is not a valid name"),
+    (lambda d: d.update(name="a/b"), "is not a valid name"),
+    (lambda d: d.update(description=3), "description"),
 ])
 def test_malformed_board_is_rejected_naming_the_problem(mutate, message):
     d = _minimal()
@@ -67,3 +89,27 @@ def test_malformed_toml_file(tmp_path):
     p.write_text("name = \n")
     with pytest.raises(BoardError, match="malformed TOML"):
         load_board(p)
+
+
+def test_a_deeply_nested_board_file_is_one_error(tmp_path):
+    p = tmp_path / "deep.toml"
+    p.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(BoardError, match="nested too deeply|malformed TOML"):
+        load_board(p)
+
+
+def test_a_board_name_is_a_name_not_a_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BoardError, match="board file not found|cannot read board file"):
+        load_board("../x")
+    with pytest.raises(BoardError, match="not a valid name"):
+        load_board("a..b")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "fifo"])
+def test_a_board_file_that_is_no_regular_file_is_refused_unread(tmp_path, path):
+    if path == "fifo":
+        path = tmp_path / "b.toml"
+        os.mkfifo(path)
+    with pytest.raises(BoardError, match="not a regular file"):
+        load_board(path)

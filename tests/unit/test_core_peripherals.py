@@ -5,8 +5,8 @@ from sim.board import load_board
 from sim.peripherals.cmsdk_timer import CmsdkTimer
 from sim.peripherals.cmsdk_uart import CmsdkUart
 from sim.peripherals.mps2_fpgaio import Mps2FpgaIo
-from sim.peripherals.nvic import PENDSV, SYSTICK, Nvic
-from sim.peripherals.scs import Scs
+from sim.arch.armv7m.nvic import PENDSV, SYSTICK, Nvic
+from sim.arch.armv7m.scs import Scs
 
 BOARD = load_board()
 

@@ -7,8 +7,9 @@ import struct
 
 import pytest
 
-from sim import objtypes as bc
-from sim.relocate import _djb2, _float_hash, _small_int, gc_geometry
+from sim.mpy.bytecode import v1_9 as bc
+from sim.mpy.geometry import gc_layout
+from sim.mpy.relocate import _djb2, _float_hash, _small_int
 
 
 def prelude(n_state=4, n_exc=0, flags=bc.SCOPE_GENERATOR, npos=0, cells=()):
@@ -105,13 +106,15 @@ def test_unknown_opcode_is_an_error_not_a_guess():
 
 
 def test_gc_geometry_matches_the_formula_of_gc_init():
-    g = gc_geometry(0x20000470, 0x20020470, finaliser=False)
+    g = gc_layout(0x20000470, 0x20020470, finaliser=False, block_size=16, atb_gap=0)
     assert g.atb_len == 0x20000 // 65
     assert g.pool_end == 0x20020470 and g.pool_start == 0x20020470 - g.atb_len * 4 * 16
     assert g.atb_start + g.atb_len <= g.pool_start
-    f = gc_geometry(0x20000000, 0x20010008, finaliser=True)
+    f = gc_layout(0x20000000, 0x20010008, finaliser=True, block_size=16, atb_gap=0)
     assert f.pool_end == 0x20010000 and f.ftb_start == f.atb_start + f.atb_len
     assert f.ftb_start + f.ftb_len <= f.pool_start
+    gap = gc_layout(0x20000000, 0x20010008, finaliser=True, block_size=16, atb_gap=1)   # 1.20+
+    assert gap.ftb_start == gap.atb_start + gap.atb_len + 1 and gap.ftb_start + gap.ftb_len <= gap.pool_start
 
 
 def test_host_hashes_follow_the_firmware():

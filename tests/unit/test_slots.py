@@ -252,7 +252,8 @@ def test_corruption_is_detected_and_the_other_slot_survives(slot, data):
 
 def test_encoded_images_survive_every_cut_and_decode():
     """The real format end to end: after a cut anywhere, the newest slot decodes cleanly."""
-    from sim.image import HeapGeometry, HibernateImage, decode
+    from sim.image import HibernateImage, decode
+    from sim.mpy.geometry import HeapGeometry
     geometry = HeapGeometry(0x2000_1000, 0x2000_5000, 0x2000_1000, 0x100, 0, 0, 0x2000_1100, 0x2000_5000, 16)
 
     def image(seq: int, fill: bytes) -> bytes:

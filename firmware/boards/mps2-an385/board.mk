@@ -4,3 +4,4 @@ CPU_FLAGS = -mcpu=cortex-m3 -mthumb -mfloat-abi=soft
 LDSCRIPT = $(BOARD_DIR)/mps2-an385.ld
 
 BOARD_CFLAGS = -DMPS2_AN385
+MCU = arm

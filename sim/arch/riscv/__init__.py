@@ -1,0 +1,1 @@
+"""RISC-V (RV64, M-mode): core.py for the machine."""

@@ -1,0 +1,1 @@
+"""The arch-neutral machine: memory map, peripherals, run loop, clock (machine.py, clock.py)."""

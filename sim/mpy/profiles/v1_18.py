@@ -1,0 +1,17 @@
+"""MicroPython 1.18: GC geometry in ``mem``, ``gc_lock_depth`` per thread, fixed-layout
+type objects, bytecode functions with a const table, mpy v5 bytecode."""
+
+PROFILE = dict(
+    name="1.18",
+    first=(1, 18), last=(1, 18),
+    gc_area="mem",
+    gc_lock_depth="thread.gc_lock_depth",
+    atb_gap=0,
+    bytecode="mpy_v5",
+    type_layout="fixed",
+    fun_bc="const_table",
+    qstr_pool="1.9",
+    walker=False,
+    requires=("mem.gc_alloc_table_start", "mem.gc_alloc_table_byte_len", "mem.gc_pool_start", "mem.gc_pool_end",
+              "thread.gc_lock_depth", "vm.last_pool", "vm.qstr_last_chunk"),
+)

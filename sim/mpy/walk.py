@@ -1,0 +1,883 @@
+"""A precise, type-aware walk of a MicroPython 1.9.2 GC heap, from the GC roots.
+
+No conservative guessing: the walk starts at the root-pointer section of
+``mp_state_ctx.vm`` (field by field, typed from DWARF), identifies every object it
+reaches by its type pointer (the firmware's type symbols, or a class object in the
+heap whose own type is ``mp_type_type``), and follows exactly the fields that hold
+pointers for that type (py/obj*.c, py/objtype.c, py/qstr.c, py/emitglue.c are the
+reference; offsets come from the ELF's DWARF). Owned raw buffers (str/bytes data,
+bytearray/array storage, mpz digits, qstr chunks, tracebacks) are leaves: they are
+classified, never looked into. Bytecode is decoded (sim.mpy.bytecode) to find the
+object and raw-code pointers it embeds, and a suspended generator's value stack is
+typed by a data-flow analysis of its bytecode.
+
+Anything the walker cannot classify exactly is reported (address, what pointed to
+it, its type if known) and makes ``HeapWalk.relocatable`` false: relocation is then
+refused, never guessed. Blocks that are allocated but not reachable from the roots
+are garbage (the next gc.collect would free them; e.g. the REPL's line buffer, held
+only by the C stack).
+
+Result: every pointer-holding word ("slot", by absolute address, with how its value
+is to be read), every block with its role, the hash tables to rebuild after a move,
+and a census (objects by kind: count and bytes).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..errors import SimError
+from ..firmware import Firmware
+from . import profiles
+from .bytecode import v1_9 as bc
+from .geometry import AT_FREE, AT_TAIL
+from .objects import Layout, QstrPools, Types
+from .state import MpState
+from .walk_context import ContextCode
+
+BYTES_PER_BLOCK = 16
+WORD = 4
+_U32 = struct.Struct("<I").unpack_from
+# slot tags: how to read and rewrite a word
+OBJ = "obj"        # mp_obj_t (or pointer to an object): immediates and NULL pass through
+PTR = "ptr"        # pointer to (or into) a buffer: rewritten relative to its block
+TAGPTR = "tagptr"  # PTR with flags in the low 2 bits (exception stack val_sp)
+
+LEAF_ROLES = {"str.data", "array.items", "mpz.digits", "qstr.chunk", "traceback", "readline.line",
+              "memoryview.buffer"}
+
+
+class WalkError(SimError):
+    pass
+
+
+@dataclass
+class Problem:
+    addr: int
+    reason: str
+    parent: int | None = None
+    type_name: str | None = None
+
+    def __str__(self) -> str:
+        s = f"{self.addr:#010x}: {self.reason}"
+        if self.type_name:
+            s += f" (type {self.type_name})"
+        if self.parent is not None:
+            s += f", reached from {self.parent:#010x}"
+        return s
+
+
+@dataclass
+class Block:
+    addr: int
+    size: int           # bytes: the whole GC allocation
+    role: str           # what it is: "list", "list.items", "instance", "type", ...
+    parent: int | None  # who reached it first (None: a root)
+    label: str = ""     # for people: "class A", "instance of A" (census groups by it)
+
+
+@dataclass
+class HeapWalk:
+    pool_start: int
+    pool_end: int
+    ctx_addr: int
+    ctx_size: int
+    blocks: dict[int, Block] = field(default_factory=dict)
+    slots: dict[int, str] = field(default_factory=dict)          # absolute address -> tag
+    tables: dict[int, str] = field(default_factory=dict)         # mp_map_t/mp_set_t address -> "map"/"set"
+    problems: list[Problem] = field(default_factory=list)
+    garbage: list[tuple[int, int]] = field(default_factory=list)  # (addr, bytes) allocated, unreachable
+    used_bytes: int = 0
+
+    @property
+    def relocatable(self) -> bool:
+        return not self.problems
+
+    def census(self) -> dict[str, tuple[int, int]]:
+        """Role -> (count, bytes), largest first."""
+        c: Counter = Counter()
+        n: Counter = Counter()
+        for b in self.blocks.values():
+            c[b.label or b.role] += b.size
+            n[b.label or b.role] += 1
+        return {k: (n[k], c[k]) for k, _ in c.most_common()}
+
+    def live_bytes(self) -> int:
+        return sum(b.size for b in self.blocks.values())
+
+    def report(self) -> str:
+        lines = [f"heap {self.pool_start:#010x}..{self.pool_end:#010x}: {self.used_bytes} bytes allocated, "
+                 f"{self.live_bytes()} live in {len(self.blocks)} blocks, "
+                 f"{sum(g[1] for g in self.garbage)} garbage in {len(self.garbage)}"]
+        lines += [f"  {role:32s} {cnt:6d} {size:8d}" for role, (cnt, size) in self.census().items()]
+        if self.problems:
+            lines.append(f"unclassified ({len(self.problems)}): relocation refused")
+            lines += ["  " + str(p) for p in self.problems[:50]]
+        return "\n".join(lines)
+
+
+class _Rom:
+    """Reads the firmware's load segments (code RAM never changes at run time)."""
+
+    def __init__(self, fw: Firmware):
+        self.segs = sorted((s.addr, s.data) for s in fw.segments)
+
+    def read(self, addr: int, n: int) -> bytes | None:
+        for base, data in self.segs:
+            if base <= addr and addr + n <= base + len(data):
+                return data[addr - base:addr - base + n]
+        return None
+
+
+def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
+    """address -> name of the firmware's type objects: every object whose first word
+    is ``&mp_type_type`` (type objects are variable-length since 1.20, so their size
+    does not tell)."""
+    tt = firmware.symbol("mp_type_type").addr
+    out = {}
+    for name, s in firmware.symbols.items():
+        if s.kind == "object" and s.size >= 8:
+            head = rom.read(s.addr, 4)
+            if head is not None and _U32(head)[0] == tt:
+                out[s.addr] = name
+    return out
+
+
+class Walker(ContextCode):
+    def __init__(self, firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes,
+                 pool: bytes):
+        self.fw = firmware
+        self.profile = profiles.for_firmware(firmware)
+        self.L = Layout(firmware)
+        self.types = Types(self.L, self.profile)
+        self.qstrs = QstrPools(self.L)
+        self.rom = _Rom(firmware)
+        self.ctx_addr, self.ctx = ctx_addr, ctx
+        self.pool_start, self.pool = pool_start, pool
+        self.n_blocks = len(atb) * 4
+        self.pool_end = pool_start + self.n_blocks * BYTES_PER_BLOCK
+        kinds = [(byte >> (2 * i)) & 3 for byte in atb for i in range(4)]
+        # head block index for every used block; extent of each head
+        self.head_of = [-1] * self.n_blocks
+        self.extent: dict[int, int] = {}
+        head = -1
+        for i, k in enumerate(kinds):
+            if k == AT_FREE:
+                head = -1
+            elif k == AT_TAIL:
+                if head >= 0:
+                    self.head_of[i] = head
+                    self.extent[head] += 1
+            else:                       # head (or marked head)
+                head = i
+                self.head_of[i] = i
+                self.extent[i] = 1
+        self.sym_at: dict[int, str] = {}        # function pointers carry the Thumb bit: look up v & ~1
+        for name, s in firmware.symbols.items():
+            self.sym_at.setdefault(s.addr, name)
+        self.type_names = type_objects(firmware, self.rom)
+        self.t = {n: a for a, n in self.type_names.items()}
+        self.fn = {n: s.addr for n, s in firmware.symbols.items() if s.kind == "func"}
+        self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx))
+        self.result.used_bytes = sum(self.extent.values()) * BYTES_PER_BLOCK
+        self.work: list = []
+        self._bc_cache: dict[int, tuple] = {}
+
+    # -- memory ---------------------------------------------------------------------
+    def in_pool(self, a: int) -> bool:
+        return self.pool_start <= a < self.pool_end
+
+    def in_ctx(self, a: int) -> bool:
+        return self.ctx_addr <= a < self.ctx_addr + len(self.ctx)
+
+    def read(self, a: int, n: int) -> bytes:
+        if self.in_pool(a) and a + n <= self.pool_end:
+            o = a - self.pool_start
+            return self.pool[o:o + n]
+        if self.in_ctx(a) and a + n <= self.ctx_addr + len(self.ctx):
+            o = a - self.ctx_addr
+            return self.ctx[o:o + n]
+        got = self.rom.read(a, n)
+        if got is None:
+            raise WalkError(f"cannot read {n} bytes at {a:#010x} (not heap, ctx or firmware)")
+        return got
+
+    def w(self, a: int) -> int:
+        o = a - self.pool_start
+        if 0 <= o <= len(self.pool) - 4:
+            return _U32(self.pool, o)[0]
+        return _U32(self.read(a, 4))[0]
+
+    def block_start(self, a: int) -> int | None:
+        """Start address of the allocation containing ``a`` (None: free or outside)."""
+        if not self.in_pool(a):
+            return None
+        h = self.head_of[(a - self.pool_start) // BYTES_PER_BLOCK]
+        return None if h < 0 else self.pool_start + h * BYTES_PER_BLOCK
+
+    def block_size(self, start: int) -> int:
+        return self.extent[(start - self.pool_start) // BYTES_PER_BLOCK] * BYTES_PER_BLOCK
+
+    def problem(self, addr, reason, parent=None, type_name=None):
+        self.result.problems.append(Problem(addr, reason, parent, type_name))
+
+    # -- claiming blocks ----------------------------------------------------------------
+    def claim(self, start: int, role: str, parent: int | None) -> bool:
+        """Record a block's role; True if it is new (its contents must be walked)."""
+        b = self.result.blocks.get(start)
+        if b is None:
+            self.result.blocks[start] = Block(start, self.block_size(start), role, parent)
+            return True
+        if b.role == role or (b.role in LEAF_ROLES and role in LEAF_ROLES):
+            return False
+        self.problem(start, f"reached as {role!r} but already classified as {b.role!r}", parent)
+        return False
+
+    # -- slots ----------------------------------------------------------------------------
+    def obj(self, slot: int, parent: int | None):
+        """A word holding an mp_obj_t (or a pointer to an object, or NULL)."""
+        self.result.slots[slot] = OBJ
+        v = self.w(slot)
+        if v == 0 or v & 3 or not self.in_pool(v):
+            return
+        self.work.append(("obj", v, parent))
+
+    def objs(self, addr: int, n: int, parent):
+        for i in range(n):
+            self.obj(addr + WORD * i, parent)
+
+    def buf(self, slot: int, role: str, parent, handler=None, arg=None, tag=PTR, allow_interior=True):
+        """A word pointing to (or into) a buffer owned by the object at ``parent``."""
+        self.result.slots[slot] = tag
+        v = self.w(slot)
+        if tag == TAGPTR:
+            v &= ~3
+        if v == 0 or not self.in_pool(v):
+            return
+        self.work.append(("buf", v, parent, role, handler, arg, allow_interior))
+
+    # -- the walk ---------------------------------------------------------------------------
+    def run(self) -> HeapWalk:
+        self.roots()
+        while self.work:
+            item = self.work.pop()
+            if item[0] == "obj":
+                self.visit_obj(item[1], item[2])
+            else:
+                _, v, parent, role, handler, arg, interior = item
+                start = self.block_start(v)
+                if start is None:
+                    self.problem(v, f"pointer to a free heap block (as {role})", parent)
+                    continue
+                if start != v and not interior:
+                    self.problem(v, f"pointer into the middle of a block (as {role})", parent)
+                    continue
+                if self.claim(start, role, parent) and handler is not None:
+                    handler(start, parent, arg)
+        live = set(self.result.blocks)
+        for h, n in sorted(self.extent.items()):
+            a = self.pool_start + h * BYTES_PER_BLOCK
+            if a not in live:
+                self.result.garbage.append((a, n * BYTES_PER_BLOCK))
+        return self.result
+
+    def visit_obj(self, a: int, parent):
+        start = self.block_start(a)
+        if start is None:
+            self.problem(a, "object pointer to a free heap block", parent)
+            return
+        if start != a:
+            self.problem(a, "object pointer into the middle of a block", parent)
+            return
+        t = self.w(a)
+        name = self.type_names.get(t)
+        if name is not None:
+            handler = getattr(self, "h_" + name, None)
+            if handler is None and self.is_exception_type(t):
+                handler, name = self.h_exception, name
+            if handler is None:
+                if self.claim(a, name, parent):
+                    self.problem(a, "no layout known for this type", parent, name)
+                return
+            if self.claim(a, self.role_for(name), parent):
+                handler(a, parent)
+            return
+        if self.in_pool(t) and self.block_start(t) == t and self.w(t) == self.t["mp_type_type"]:
+            self.obj(a, a)                       # the type word: the class object, in the heap
+            self.visit_instance(a, t, parent)
+            return
+        if self.claim(a, "unknown", parent):
+            self.problem(a, f"first word {t:#010x} is not a known type", parent)
+
+    def role_for(self, name: str) -> str:
+        return name[len("mp_type_"):] if name.startswith("mp_type_") else name
+
+    def is_exception_type(self, t: int) -> bool:
+        return self.make_new(t) == self.fn.get("mp_obj_exception_make_new")
+
+    def make_new(self, t: int) -> int:
+        return self.type_slot(t, "make_new") & ~1
+
+    def type_slot(self, t: int, name: str) -> int:
+        return self.types.slot(t, name, self.w, self.read)
+
+    def type_name(self, t: int) -> str:
+        return self.qstr_name(self.types.name_qstr(t, self.read))
+
+    def qstr_name(self, q: int) -> str:
+        """A qstr's text, through the pool chain (ROM pool and heap pools)."""
+        last_pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
+        try:
+            found = self.qstrs.entry(q, last_pool, self.w, self.read)
+        except WalkError:
+            found = None
+        return found[1].decode(errors="replace") if found else f"qstr#{q}"
+
+    # -- roots: mp_state_ctx.vm root-pointer section ------------------------------------------
+    def roots(self):
+        vm_t = self.fw.variable_type("mp_state_ctx").field("vm")
+        vm_off, vm = vm_t
+        vm_addr = self.ctx_addr + vm_off
+        end = vm.field("qstr_last_chunk")[0]
+        for name, (off, ftype) in sorted(vm.fields.items(), key=lambda kv: kv[1][0]):
+            a = vm_addr + off
+            if name == "qstr_last_chunk":
+                self.buf(a, "qstr.chunk", None)
+            if off >= end:
+                continue
+            if name == "last_pool":
+                self.buf(a, "qstr.pool", None, self.h_qstr_pool, allow_interior=False)
+            elif name in ("mp_emergency_exception_obj", "mp_kbd_exception"):
+                self.exception_fields(a, None)
+            elif name == "mp_emergency_exception_buf":
+                pass   # raw storage used only through mp_emergency_exception_obj (walked there)
+            elif name in ("mp_loaded_modules_dict", "dict_main"):
+                self.map_fields(a + self.L.off("mp_obj_dict_t.map"), None)
+            elif name == "readline_hist":
+                for i in range(ftype.count or 0):
+                    self.buf(a + WORD * i, "readline.line", None, allow_interior=False)
+            elif name == "mpsim_clock_hi":
+                pass   # our firmware's time base high word (systime.c): a count, not a pointer
+            elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
+                self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
+            elif ftype.kind == "struct" and (ftype.name or "").lstrip("_") == "mp_obj_list_t":
+                self.h_mp_type_list(a, None)     # an inline list (sys.path, sys.argv)
+            elif ftype.kind == "array" and ftype.element is not None and ftype.element.kind == "pointer":
+                self.objs(a, ftype.count or 0, None)     # e.g. sys_mutable: sys.ps1, sys.ps2, ...
+            else:
+                raw = self.read(a, max(ftype.size, 0))
+                if any(raw):
+                    self.problem(a, f"root field vm.{name} ({ftype.kind} {ftype.name}) has no known layout")
+
+    # -- containers -----------------------------------------------------------------------------
+    def map_fields(self, m: int, parent):
+        """An mp_map_t at ``m`` (inline in a dict, instance or type)."""
+        alloc = self.w(m + self.L.off("mp_map_t.alloc"))
+        flags = self.w(m)
+        if not flags & 2:                     # is_fixed tables live in ROM
+            self.result.tables[m] = "map"
+        self.buf(m + self.L.off("mp_map_t.table"), "map.table", parent, self.h_map_table, alloc,
+                 allow_interior=False)
+
+    def h_map_table(self, start, parent, alloc):
+        if alloc * 8 > self.block_size(start):
+            self.problem(start, f"map table of {alloc} entries is larger than its block", parent)
+            return
+        self.objs(start, 2 * alloc, start)
+
+    def set_fields(self, s: int, parent):
+        alloc = self.w(s + self.L.off("mp_set_t.alloc"))
+        self.result.tables[s] = "set"
+        self.buf(s + self.L.off("mp_set_t.table"), "set.table", parent, self.h_set_table, alloc,
+                 allow_interior=False)
+
+    def h_set_table(self, start, parent, alloc):
+        if alloc * 4 > self.block_size(start):
+            self.problem(start, f"set table of {alloc} entries is larger than its block", parent)
+            return
+        self.objs(start, alloc, start)
+
+    def h_mp_type_dict(self, a, parent):
+        self.map_fields(a + self.L.off("mp_obj_dict_t.map"), a)
+
+    h_mp_type_ordereddict = h_mp_type_dict
+
+    def h_mp_type_set(self, a, parent):
+        self.set_fields(a + self.L.off("mp_obj_set_t.set"), a)
+
+    h_mp_type_frozenset = h_mp_type_set
+
+    def h_mp_type_list(self, a, parent):
+        n = self.w(a + self.L.off("mp_obj_list_t.len"))
+        alloc = self.w(a + self.L.off("mp_obj_list_t.alloc"))
+        self.buf(a + self.L.off("mp_obj_list_t.items"), "list.items", a, self.h_list_items, (n, alloc),
+                 allow_interior=False)
+
+    def h_list_items(self, start, parent, arg):
+        n, alloc = arg
+        if alloc * 4 > self.block_size(start) or n > alloc:
+            self.problem(start, f"list of len {n}/alloc {alloc} does not fit its block", parent)
+            return
+        self.objs(start, n, parent)          # items past len are dead (NULL or stale)
+
+    def tuple_items(self, a, parent):
+        n = self.w(a + self.L.off("mp_obj_tuple_t.len"))
+        if 8 + 4 * n > self.block_size(a):
+            self.problem(a, f"tuple of {n} items does not fit its block", parent)
+            return n
+        self.objs(a + self.L.off("mp_obj_tuple_t.items"), n, a)
+        return n
+
+    def h_mp_type_tuple(self, a, parent):
+        self.tuple_items(a, parent)
+
+    def h_mp_type_attrtuple(self, a, parent):
+        n = self.tuple_items(a, parent)
+        fields = a + self.L.off("mp_obj_tuple_t.items") + 4 * n    # const qstr *fields (ROM)
+        if self.in_pool(self.w(fields)):
+            self.buf(fields, "attrtuple.fields", a)
+
+    # -- scalars and buffers ------------------------------------------------------------------------
+    def h_mp_type_str(self, a, parent):
+        self.buf(a + self.L.off("mp_obj_str_t.data"), "str.data", a)
+
+    h_mp_type_bytes = h_mp_type_str
+
+    def h_mp_type_bytearray(self, a, parent):
+        self.buf(a + self.L.off("mp_obj_array_t.items"), "array.items", a)
+
+    h_mp_type_array = h_mp_type_bytearray
+
+    def h_mp_type_memoryview(self, a, parent):
+        self.buf(a + self.L.off("mp_obj_array_t.items"), "memoryview.buffer", a)
+
+    def h_mp_type_int(self, a, parent):
+        self.buf(a + self.L.off("mp_obj_int_t.mpz") + self.L.off("mpz_t.dig"), "mpz.digits", a)
+
+    def h_mp_type_float(self, a, parent):
+        pass
+
+    def h_mp_type_object(self, a, parent):
+        pass
+
+    def h_mp_type_range(self, a, parent):
+        pass            # start, stop, step are raw machine ints
+
+    h_range_it_type = h_mp_type_range
+
+    # -- functions, code ------------------------------------------------------------------------------
+    def h_mp_type_fun_bc(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)
+        L = self.L
+        self.obj(a + L.off("mp_obj_fun_bc_t.globals"), a)
+        code = self.w(a + L.off("mp_obj_fun_bc_t.bytecode"))
+        self.buf(a + L.off("mp_obj_fun_bc_t.bytecode"), "bytecode", a, self.h_bytecode, allow_interior=False)
+        self.buf(a + L.off("mp_obj_fun_bc_t.const_table"), "const_table", a, self.h_const_table,
+                 allow_interior=False)
+        pre = self.code_info(code, a)
+        if pre is None:
+            return
+        n_extra = pre[0].n_def_pos_args + bool(pre[0].scope_flags & bc.SCOPE_DEFKWARGS)
+        self.objs(a + L.off("mp_obj_fun_bc_t.extra_args"), n_extra, a)
+
+    def code_info(self, code: int, parent):
+        """(prelude, instructions) of the bytecode at ``code``, or None after a problem."""
+        if code in self._bc_cache:
+            return self._bc_cache[code]
+        start = self.block_start(code)
+        if start != code:
+            self.problem(code, "bytecode pointer is not the start of a heap block", parent)
+            self._bc_cache[code] = None
+            return None
+        try:
+            out = bc.decode(self.read(code, self.block_size(code)), code)
+        except bc.BytecodeError as e:
+            self.problem(code, f"bytecode does not decode: {e}", parent)
+            out = None
+        self._bc_cache[code] = out
+        return out
+
+    def h_bytecode(self, start, parent, arg):
+        info = self.code_info(start, parent)
+        if info is None:
+            return
+        for ins in info[1]:
+            if ins.word is None:
+                continue
+            if ins.op == bc.LOAD_CONST_OBJ:
+                self.obj(start + ins.word, start)
+            else:
+                self.buf(start + ins.word, "raw_code", start, self.h_raw_code, allow_interior=False)
+
+    def h_const_table(self, start, parent, arg):
+        self.objs(start, self.block_size(start) // WORD, start)     # arg-name qstrs, zero padding
+
+    def h_raw_code(self, start, parent, arg):
+        kind = self.w(start) & 7
+        if kind != 2:                   # MP_CODE_BYTECODE
+            self.problem(start, f"raw code of kind {kind} (native code in the heap is not relocatable)", parent)
+            return
+        u = self.L.off("mp_raw_code_t.data")
+        self.buf(start + u, "bytecode", start, self.h_bytecode, allow_interior=False)
+        self.buf(start + u + 4, "const_table", start, self.h_const_table, allow_interior=False)
+
+    def h_mp_type_fun_native(self, a, parent):
+        self.problem(a, "native (@micropython.native) function: machine code in the heap is not relocatable",
+                     parent, "fun_native")
+
+    h_mp_type_fun_viper = h_mp_type_fun_native
+
+    def h_mp_type_gen_wrap(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_fun_bc(a, parent)        # 1.19+: a bytecode function with another type
+        self.obj(a + self.L.off("mp_obj_gen_wrap_t.fun"), a)
+
+    def h_closure_type(self, a, parent):
+        L = self.L
+        self.obj(a + L.off("mp_obj_closure_t.fun"), a)
+        n = self.w(a + L.off("mp_obj_closure_t.n_closed"))
+        self.objs(a + L.off("mp_obj_closure_t.closed"), n, a)
+
+    h_mp_type_closure = h_closure_type
+
+    def h_mp_type_deque(self, a, parent):
+        """collections.deque (1.19+): a ring of ``alloc`` slots; popped slots are NULL."""
+        L = self.L
+        alloc = self.w(a + L.off("mp_obj_deque_t.alloc"))
+        self.buf(a + L.off("mp_obj_deque_t.items"), "deque.items", a, self.h_deque_items, alloc,
+                 allow_interior=False)
+
+    def h_deque_items(self, start, parent, alloc):
+        if 4 * alloc > self.block_size(start):
+            self.problem(start, f"deque of {alloc} slots does not fit its block", parent)
+            return
+        self.objs(start, alloc, parent)
+
+    def h_mp_type_cell(self, a, parent):
+        self.obj(a + 4, a)
+
+    def h_mp_type_bound_meth(self, a, parent):
+        self.objs(a + 4, 2, a)
+
+    def h_mp_type_property(self, a, parent):
+        self.objs(a + 4, 3, a)
+
+    def h_mp_type_staticmethod(self, a, parent):
+        self.obj(a + 4, a)
+
+    h_mp_type_classmethod = h_mp_type_staticmethod
+
+    def h_mp_type_checked_fun(self, a, parent):
+        self.objs(a + 4, 2, a)
+
+    def h_mp_type_module(self, a, parent):
+        self.obj(a + self.L.off("mp_obj_module_t.globals"), a)
+        if self.profile.fun_bc == "context":
+            self.ctx_module_constants(a, parent)
+
+    def h_mp_type_super(self, a, parent):
+        self.objs(a + 4, 2, a)
+
+    def h_mp_type_slice(self, a, parent):
+        self.objs(a + 4, 3, a)
+
+    # -- iterators -------------------------------------------------------------------------------------
+    POLY_ITERNEXT = ("list_it_iternext", "tuple_it_iternext", "str_it_iternext", "bytes_it_iternext",
+                     "dict_it_iternext", "set_it_iternext")
+
+    def iterator_fields(self, a, parent, type_name, inline=False):
+        """Fields of iterator objects that may also live inline in a for-loop's stack slots."""
+        if type_name == "mp_type_polymorph_iter":
+            fn = self.sym_at.get(self.w(a + 4) & ~1)
+            if fn not in self.POLY_ITERNEXT:
+                self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
+                return
+            self.obj(a + 8, parent)          # the list/tuple/str/dict/set; cur is raw
+        elif type_name == "range_it_type":
+            pass
+        elif type_name == "array_it_type":
+            self.obj(a + 4, parent)
+        elif type_name == "dict_view_it_type":
+            self.obj(a + self.L.off("mp_obj_dict_view_it_t.dict"), parent)
+        elif type_name == "it_type":
+            self.objs(a + 4, 3, parent)
+        else:
+            self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
+
+    def h_mp_type_polymorph_iter(self, a, parent):
+        self.iterator_fields(a, a, "mp_type_polymorph_iter")
+
+    def h_array_it_type(self, a, parent):
+        self.iterator_fields(a, a, "array_it_type")
+
+    def h_dict_view_it_type(self, a, parent):
+        self.iterator_fields(a, a, "dict_view_it_type")
+
+    def h_it_type(self, a, parent):
+        self.iterator_fields(a, a, "it_type")
+
+    def h_dict_view_type(self, a, parent):
+        self.obj(a + self.L.off("mp_obj_dict_view_t.dict"), a)
+
+    def h_mp_type_zip(self, a, parent):
+        n = self.w(a + 4)
+        self.objs(a + 8, n, a)
+
+    def h_mp_type_map(self, a, parent):
+        n = self.w(a + 4)
+        self.objs(a + 8, n + 1, a)           # fun, then the iterators
+
+    def h_mp_type_filter(self, a, parent):
+        self.objs(a + 4, 2, a)
+
+    def h_mp_type_enumerate(self, a, parent):
+        self.obj(a + 4, a)                   # cur is raw
+
+    def h_mp_type_reversed(self, a, parent):
+        self.obj(a + 4, a)
+
+    # -- exceptions -----------------------------------------------------------------------------------
+    def exception_fields(self, a, parent):
+        L = self.L
+        self.buf(a + L.off("mp_obj_exception_t.traceback_data"), "traceback", a, allow_interior=False)
+        self.obj(a + L.off("mp_obj_exception_t.args"), a)
+        args = self.w(a + L.off("mp_obj_exception_t.args"))
+        if self.in_ctx(args) and args != a:   # the emergency exception's args tuple in the emergency buffer
+            n = self.w(args + 4)
+            if args + 8 + 4 * n <= self.ctx_addr + len(self.ctx):
+                self.objs(args + 8, n, a)
+
+    def h_exception(self, a, parent):
+        self.exception_fields(a, parent)
+
+    # -- classes and instances --------------------------------------------------------------------------
+    def h_mp_type_type(self, a, parent):
+        """A class object in the heap (mp_obj_new_type, or a namedtuple type)."""
+        for fname, slot in self.types.slot_addrs(a, self.read).items():
+            if fname in ("parent", "locals_dict"):
+                self.obj(slot, a)
+            elif self.in_pool(self.w(slot)):
+                self.problem(a, f"type slot {fname} points into the heap", parent, "type")
+        name = self.type_name(a)
+        self.result.blocks[a].label = f"class {name}" if not self.is_namedtuple_type(a) else f"namedtuple class {name}"
+
+    def is_namedtuple_type(self, t: int) -> bool:
+        return self.make_new(t) == self.fn.get("namedtuple_make_new")
+
+    def native_bases(self, t: int, depth=0) -> int:
+        """instance_count_native_bases (py/objtype.c)."""
+        if depth > 32:
+            raise WalkError(f"class hierarchy too deep at {t:#x}")
+        if t == self.t.get("mp_type_object"):
+            return 0
+        if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
+            return 1
+        p = self.type_slot(t, "parent")
+        if p == 0:
+            return 0
+        if self.w(p) == self.t["mp_type_tuple"]:
+            n = self.w(p + 4)
+            return sum(self.native_bases(self.w(p + 8 + 4 * i), depth + 1) for i in range(n))
+        return self.native_bases(p, depth + 1)
+
+    def visit_instance(self, a, t, parent):
+        if self.is_namedtuple_type(t):
+            if self.claim(a, "namedtuple", parent):
+                self.result.blocks[a].label = f"namedtuple {self.type_name(t)}"
+                self.tuple_items(a, parent)
+            return
+        if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
+            if self.claim(a, "unknown", parent):
+                self.problem(a, "instance of a heap class with an unknown constructor", parent)
+            return
+        if not self.claim(a, "instance", parent):
+            return
+        self.result.blocks[a].label = f"instance of {self.type_name(t)}"
+        self.map_fields(a + self.L.off("mp_obj_instance_t.members"), a)
+        n = self.native_bases(t)
+        self.objs(a + self.L.off("mp_obj_instance_t.subobj"), n, a)
+
+    # -- qstr pools ----------------------------------------------------------------------------------
+    def h_qstr_pool(self, start, parent, arg):
+        L = self.L
+        self.buf(start + L.off("qstr_pool_t.prev"), "qstr.pool", start, self.h_qstr_pool, allow_interior=False)
+        n = self.w(start + L.off("qstr_pool_t.len"))
+        alloc = self.w(start + L.off("qstr_pool_t.alloc"))
+        size = self.block_size(start)
+        if L.off("qstr_pool_t.qstrs") + self.qstrs.entry_bytes(alloc) > size or n > alloc:
+            self.problem(start, f"qstr pool of {n}/{alloc} entries does not fit its block", parent)
+            return
+        for arr in ("hashes", "lengths") if self.qstrs.split else ():
+            if not L.has("qstr_pool_t." + arr):
+                continue
+            slot = start + L.off("qstr_pool_t." + arr)       # 1.19+: arrays inside the pool's own block
+            self.result.slots[slot] = PTR
+            if not start <= self.w(slot) < start + size:
+                self.problem(start, f"qstr pool's {arr} array is outside its block", parent)
+                return
+        for i in range(n):
+            self.buf(start + L.off("qstr_pool_t.qstrs") + 4 * i, "qstr.chunk", start)
+
+    # -- generators -----------------------------------------------------------------------------------
+    def h_mp_type_gen_instance(self, a, parent):
+        if self.profile.fun_bc == "context":
+            return self.ctx_gen_instance(a, parent)
+        L = self.L
+        cs = a + L.off("mp_obj_gen_instance_t.code_state")
+        self.obj(a + L.off("mp_obj_gen_instance_t.globals"), a)
+        fun = self.w(cs + L.off("mp_code_state_t.fun_bc"))
+        self.obj(cs + L.off("mp_code_state_t.fun_bc"), a)
+        self.obj(cs + L.off("mp_code_state_t.old_globals"), a)
+        size = self.block_size(a)
+        ip_slot, sp_slot = cs + L.off("mp_code_state_t.ip"), cs + L.off("mp_code_state_t.sp")
+        exc_slot = cs + L.off("mp_code_state_t.exc_sp")
+        state = cs + L.off("mp_code_state_t.state")
+        for s in (sp_slot, exc_slot):            # point into this generator's own block
+            self.result.slots[s] = TAGPTR if s == exc_slot else PTR
+            v = self.w(s) & ~3
+            if v and not a <= v < a + size:
+                self.problem(a, f"generator {'sp' if s == sp_slot else 'exc_sp'} {v:#x} outside its block",
+                             parent, "generator")
+                return
+        if self.in_pool(fun) and self.w(fun) == self.t["mp_type_fun_bc"]:
+            code = self.w(fun + L.off("mp_obj_fun_bc_t.bytecode"))
+        else:
+            self.problem(a, "generator whose function is not a bytecode function", parent, "generator")
+            return
+        info = self.code_info(code, a)
+        if info is None:
+            return
+        pre, insns = info
+        if state + 4 * pre.n_state + 12 * pre.n_exc_stack > a + size:
+            self.problem(a, "generator state does not fit its block", parent, "generator")
+            return
+        ip = self.w(ip_slot)
+        self.result.slots[ip_slot] = PTR
+        if ip == 0:
+            return                                   # finished: nothing in the state is live
+        self.buf(ip_slot, "bytecode", a, self.h_bytecode)
+        if self.block_start(ip) != code:
+            self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
+            return
+        # locals: the top n_locals slots of the state (fastn[-i])
+        nl = bc.n_locals(pre, insns)
+        self.objs(state + 4 * (pre.n_state - nl), nl, a)
+        # exception stack entries 0..exc_sp
+        exc_base = state + 4 * pre.n_state
+        exc_top = self.w(exc_slot) & ~3
+        n_exc = (exc_top - exc_base) // 12 + 1
+        if not 0 <= n_exc <= pre.n_exc_stack or (exc_top - exc_base) % 12:
+            self.problem(a, f"generator exception stack pointer {exc_top:#x} is not an entry", parent, "generator")
+            return
+        for i in range(n_exc):
+            e = exc_base + 12 * i
+            self.buf(e, "bytecode", a, None)                 # handler: into the bytecode
+            self.result.slots[e + 4] = TAGPTR                # val_sp: into this block
+            self.obj(e + 8, a)                               # prev_exc
+        # value stack 0..sp, typed by the data-flow analysis at ip
+        sp = self.w(sp_slot)
+        depth = (sp - state) // 4 + 1
+        if depth == 0:
+            return
+        # (1.9.2's emitter does not count the 3 slots that unwinding through a finally
+        # pushes, so the stack may run into the locals: allowed where both say "object")
+        if depth < 0 or depth > pre.n_state:
+            self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
+            return
+        try:
+            states = bc.stack_shapes(pre, insns)
+        except bc.BytecodeError as e:
+            self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
+            return
+        cand = {s for s, blocks in states.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
+        kinds = {tuple(bc.slot_kind(t) for t in s) for s in cand}
+        if len(kinds) != 1:
+            self.problem(a, f"generator stack shape at offset {ip - code} is {'unknown' if not kinds else 'ambiguous'}",
+                         parent, "generator")
+            return
+        shape = kinds.pop()
+        if any(k != "obj" for k in shape[pre.n_state - nl:]):
+            self.problem(a, "generator stack overlaps its locals with non-object slots", parent, "generator")
+            return
+        i = 0
+        while i < depth:
+            k, slot = shape[i], state + 4 * i
+            if k == "obj":
+                self.obj(slot, a)
+            elif k == "code":
+                self.buf(slot, "bytecode", a, None)
+            elif k == "iter":
+                t = self.w(slot)
+                if t == 0:
+                    self.obj(slot + 4, a)           # a heap iterator; the other 2 slots are dead
+                elif t in self.type_names:
+                    self.iterator_fields(slot, a, self.type_names[t], inline=True)
+                else:
+                    self.problem(slot, f"inline iterator with unknown type {t:#x}", a, "generator")
+                i += 3
+            i += 1
+
+
+def walk(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes, pool: bytes) -> HeapWalk:
+    """Walk a heap given as bytes: ``ctx`` is mp_state_ctx, ``atb`` the alloc table,
+    ``pool`` the whole pool (len(atb) * 4 blocks) starting at ``pool_start``."""
+    if len(pool) != len(atb) * 4 * BYTES_PER_BLOCK:
+        raise WalkError(f"pool is {len(pool)} bytes, the alloc table describes {len(atb) * 4 * BYTES_PER_BLOCK}")
+    return Walker(firmware, ctx_addr, ctx, pool_start, atb, pool).run()
+
+
+def walk_memory(memory, firmware: Firmware) -> HeapWalk:
+    """Walk the heap of a running (or dumped) interpreter: ``memory`` has read(addr, n)."""
+    st = MpState(memory, firmware)
+    geo = st.geometry()
+    atb = memory.read(geo.atb_start, geo.atb_len)
+    pool = memory.read(geo.pool_start, geo.pool_end - geo.pool_start)
+    return walk(firmware, st.ctx_addr, st.read_ctx(), geo.pool_start, atb, pool)
+
+
+class RamImage:
+    """A bytes-backed memory (e.g. a RAM dump from QEMU) with the read/write protocol."""
+
+    def __init__(self, base: int, data: bytes):
+        self.base, self.data = base, bytearray(data)
+
+    def read(self, addr: int, n: int) -> bytes:
+        o = addr - self.base
+        if o < 0 or o + n > len(self.data):
+            raise WalkError(f"read of {n} bytes at {addr:#010x} outside the RAM image")
+        return bytes(self.data[o:o + n])
+
+    def write(self, addr: int, data: bytes) -> None:
+        o = addr - self.base
+        if o < 0 or o + len(data) > len(self.data):
+            raise WalkError(f"write of {len(data)} bytes at {addr:#010x} outside the RAM image")
+        self.data[o:o + len(data)] = data
+
+
+def main(argv=None) -> int:
+    """``python -m sim.mpy.walk RAM.bin [--base ADDR] [--elf FIRMWARE]``: the census of a
+    RAM dump (e.g. from tools/dump-qemu-ram)."""
+    import argparse
+    import sys
+    from ..paths import default_firmware
+    p = argparse.ArgumentParser(prog="python -m sim.mpy.walk", description=main.__doc__.split("\n")[0])
+    p.add_argument("dump")
+    p.add_argument("--base", type=lambda s: int(s, 0), default=0x20000000)
+    p.add_argument("--elf", default=None)
+    a = p.parse_args(argv)
+    try:
+        fw = Firmware.load(a.elf or default_firmware("mps2-an385"))
+        with open(a.dump, "rb") as f:
+            w = walk_memory(RamImage(a.base, f.read()), fw)
+    except (SimError, OSError) as e:
+        print(f"heapwalk: {e}", file=sys.stderr)
+        return 1
+    print(w.report())
+    return 0 if w.relocatable else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
