@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from pathlib import Path
 
 from ..cli import command
 from ..errors import BoardStopped, GuestFault, ReplTimeout, UsageError
@@ -42,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
     if args.script == "-":
         codes.append(sys.stdin.read())
     elif args.script:
-        try:
-            codes.append(Path(args.script).read_text())
-        except OSError as e:
-            raise UsageError(f"cannot read {args.script}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{args.script} is not a UTF-8 text file") from None
+        from ..files import read_text       # a regular file (no FIFO, device), size capped
+        codes.append(read_text(args.script, "script"))
     if not codes:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")   # the script's limit; the boot has its own
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
     with open_board(args, hibernatable=args.hibernate) as board:
         gdb = _gdb_for_run(args, board)

@@ -158,7 +158,9 @@ def run_all(board, codes: list[str]) -> bool:
 def resume_or_boot(board):
     """Resume the newest usable image (saying what was skipped, relocated, how long it
     took), or boot fresh when there is none. Returns the ResumeReport or None."""
-    if not board.store.existed:                 # say so: a mistyped --flash must not look like a resume
+    # Say so: a mistyped --flash must not look like a resume. (Asked now, not at open:
+    # power-cycle saved to a file that did not exist when the board was opened.)
+    if not board.store.path.exists():
         err.print(f"[yellow]no flash image at {board.store.path} (nothing was hibernated there): booting fresh[/]")
         boot(board)
         return None

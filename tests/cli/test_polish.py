@@ -120,8 +120,8 @@ def test_readme_lists_every_environment_variable():
 
 
 def test_heap_picture_legend_covers_every_colour_and_has_a_caption(board):
-    from sim.heapmap import FREE_GLYPH, PALETTE, legend, svg, terminal_map
-    from sim.heapwalk import walk_memory
+    from sim.mpy.picture import FREE_GLYPH, PALETTE, legend, svg, terminal_map
+    from sim.mpy.walk import walk_memory
     board.repl.exec("s = [str(i) * 9 for i in range(40)]\nd = {i: i / 2 for i in range(20)}")
     board.settle()
     walk = walk_memory(board.machine, board.firmware)
