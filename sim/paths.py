@@ -33,11 +33,38 @@ def boards_dir() -> Path:
     return installed if installed.is_dir() else REPO / "boards"
 
 
+VERSIONS_FILE = REPO / "firmware" / "versions.txt"
+
+
+def firmware_versions() -> tuple[list[str], str]:
+    """The MicroPython versions the firmware builds against and the default one.
+
+    Read from firmware/versions.txt, which firmware/Makefile reads too, so the
+    default is one fact in one place ("default <version>" line).
+    """
+    versions, default = [], ""
+    for line in VERSIONS_FILE.read_text().splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0] == "default":
+            default = fields[1]
+        else:
+            versions.append(fields[0])
+    return versions, default
+
+
+def firmware_elf(board: str, version: str | None = None, plain: bool = False) -> Path:
+    """Where `make -C firmware MPY_VERSION=<version> [PORT=plain]` puts its ELF."""
+    version = version or firmware_versions()[1]
+    return REPO / "firmware" / "build" / board / (version + ("-plain" if plain else "")) / "firmware.elf"
+
+
 def default_firmware(board: str) -> Path:
     env = os.environ.get("MPSIM_FIRMWARE")
     if env:
         return Path(env)
-    return REPO / "firmware" / "build" / board / "firmware.elf"
+    return firmware_elf(board)
 
 
 def require_default_firmware(board: str) -> Path:
