@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
-from .bytecode import v1_9 as bc
 from .geometry import AT_FREE, AT_TAIL
 from .objects import Layout, QstrPools, Types
 from .state import MpState
-from .walk_context import ContextCode
+from .walk_context import ContextCode, gen_errors
 
 BYTES_PER_BLOCK = 16
 WORD = 4
@@ -480,37 +479,24 @@ class Walker(ContextCode):
         pre = self.code_info(code, a)
         if pre is None:
             return
-        n_extra = pre[0].n_def_pos_args + bool(pre[0].scope_flags & bc.SCOPE_DEFKWARGS)
+        n_extra = pre[0].n_extra_args
         self.objs(a + L.off("mp_obj_fun_bc_t.extra_args"), n_extra, a)
 
     def code_info(self, code: int, parent):
         """(prelude, instructions) of the bytecode at ``code``, or None after a problem."""
-        if code in self._bc_cache:
-            return self._bc_cache[code]
-        start = self.block_start(code)
-        if start != code:
-            self.problem(code, "bytecode pointer is not the start of a heap block", parent)
-            self._bc_cache[code] = None
-            return None
-        try:
-            out = bc.decode(self.read(code, self.block_size(code)), code)
-        except bc.BytecodeError as e:
-            self.problem(code, f"bytecode does not decode: {e}", parent)
-            out = None
-        self._bc_cache[code] = out
-        return out
+        return self.ctx_code(code, parent)
 
     def h_bytecode(self, start, parent, arg):
         info = self.code_info(start, parent)
         if info is None:
             return
-        for ins in info[1]:
-            if ins.word is None:
-                continue
-            if ins.op == bc.LOAD_CONST_OBJ:
-                self.obj(start + ins.word, start)
-            else:
-                self.buf(start + ins.word, "raw_code", start, self.h_raw_code, allow_interior=False)
+        for ref in self.bytecode_generation().references(*info):
+            if ref.word is None:
+                continue                      # qstrs, or indexes into tables walked elsewhere
+            if ref.kind == "obj":
+                self.obj(start + ref.word, start)
+            elif ref.kind == "child":
+                self.buf(start + ref.word, "raw_code", start, self.h_raw_code, allow_interior=False)
 
     def h_const_table(self, start, parent, arg):
         self.objs(start, self.block_size(start) // WORD, start)     # arg-name qstrs, zero padding
@@ -520,9 +506,14 @@ class Walker(ContextCode):
         if kind != 2:                   # MP_CODE_BYTECODE
             self.problem(start, f"raw code of kind {kind} (native code in the heap is not relocatable)", parent)
             return
-        u = self.L.off("mp_raw_code_t.data")
-        self.buf(start + u, "bytecode", start, self.h_bytecode, allow_interior=False)
-        self.buf(start + u + 4, "const_table", start, self.h_const_table, allow_interior=False)
+        L = self.L
+        if L.has("mp_raw_code_t.fun_data"):           # 1.18: named fields
+            code, table = start + L.off("mp_raw_code_t.fun_data"), start + L.off("mp_raw_code_t.const_table")
+        else:                                         # 1.9: a union whose bytecode part is (code, const_table)
+            code = start + L.off("mp_raw_code_t.data")
+            table = code + WORD
+        self.buf(code, "bytecode", start, self.h_bytecode, allow_interior=False)
+        self.buf(table, "const_table", start, self.h_const_table, allow_interior=False)
 
     def h_mp_type_fun_native(self, a, parent):
         self.problem(a, "native (@micropython.native) function: machine code in the heap is not relocatable",
@@ -531,8 +522,8 @@ class Walker(ContextCode):
     h_mp_type_fun_viper = h_mp_type_fun_native
 
     def h_mp_type_gen_wrap(self, a, parent):
-        if self.profile.fun_bc == "context":
-            return self.ctx_fun_bc(a, parent)        # 1.19+: a bytecode function with another type
+        if not self.L.has("mp_obj_gen_wrap_t.fun"):  # 1.18+: a bytecode function with another type
+            return self.h_mp_type_fun_bc(a, parent)
         self.obj(a + self.L.off("mp_obj_gen_wrap_t.fun"), a)
 
     def h_closure_type(self, a, parent):
@@ -723,7 +714,7 @@ class Walker(ContextCode):
 
     # -- generators -----------------------------------------------------------------------------------
     def h_mp_type_gen_instance(self, a, parent):
-        if self.profile.fun_bc == "context":
+        if self.L.has("mp_code_state_t.exc_sp_idx"):          # 1.18+: pend_exc, n_state, exc_sp_idx
             return self.ctx_gen_instance(a, parent)
         L = self.L
         cs = a + L.off("mp_obj_gen_instance_t.code_state")
@@ -763,7 +754,8 @@ class Walker(ContextCode):
             self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
             return
         # locals: the top n_locals slots of the state (fastn[-i])
-        nl = bc.n_locals(pre, insns)
+        gen = self.bytecode_generation()
+        nl = gen.n_locals(pre, insns)
         self.objs(state + 4 * (pre.n_state - nl), nl, a)
         # exception stack entries 0..exc_sp
         exc_base = state + 4 * pre.n_state
@@ -788,12 +780,12 @@ class Walker(ContextCode):
             self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
             return
         try:
-            states = bc.stack_shapes(pre, insns)
-        except bc.BytecodeError as e:
+            states = gen.stack_shapes(pre, insns)
+        except gen_errors() as e:
             self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
             return
         cand = {s for s, blocks in states.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
-        kinds = {tuple(bc.slot_kind(t) for t in s) for s in cand}
+        kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
         if len(kinds) != 1:
             self.problem(a, f"generator stack shape at offset {ip - code} is {'unknown' if not kinds else 'ambiguous'}",
                          parent, "generator")
