@@ -130,6 +130,39 @@ class _Rom:
         return None
 
 
+# type -> the fields of its objects that hold objects (struct.field as DWARF names them;
+# "a/b": array a whose length is field b); raw fields (counters, cursors) are not listed.
+OBJECT_FIELDS = {
+    "mp_type_cell": ("mp_obj_cell_t.obj",),
+    "mp_type_bound_meth": ("mp_obj_bound_meth_t.meth", "mp_obj_bound_meth_t.self"),
+    "mp_type_property": ("mp_obj_property_t.proxy",),
+    "mp_type_staticmethod": ("mp_obj_static_class_method_t.fun",),
+    "mp_type_classmethod": ("mp_obj_static_class_method_t.fun",),
+    "mp_type_checked_fun": ("mp_obj_checked_fun_t.type", "mp_obj_checked_fun_t.fun"),
+    "mp_type_super": ("mp_obj_super_t.type", "mp_obj_super_t.obj"),
+    "mp_type_slice": ("mp_obj_slice_t.start", "mp_obj_slice_t.stop", "mp_obj_slice_t.step"),
+    "mp_type_zip": ("mp_obj_zip_t.iters/mp_obj_zip_t.n_iters",),
+    "mp_type_map": ("mp_obj_map_t.fun", "mp_obj_map_t.iters/mp_obj_map_t.n_iters"),
+    "mp_type_filter": ("mp_obj_filter_t.fun", "mp_obj_filter_t.iter"),
+    "mp_type_enumerate": ("mp_obj_enumerate_t.iter",),
+    "mp_type_reversed": ("mp_obj_reversed_t.seq",),
+}
+# iterator types that may live inline in a generator's for-loop slots
+ITERATORS = {
+    "range_it_type": (),
+    "array_it_type": ("mp_obj_array_it_t.array",),
+    "dict_view_it_type": ("mp_obj_dict_view_it_t.dict",),
+    "it_type": ("mp_obj_getitem_iter_t.args",),
+}
+# polymorphic iterators: iternext function -> the field holding the container
+POLY_ITERNEXT = {
+    "list_it_iternext": "mp_obj_list_it_t.list", "tuple_it_iternext": "mp_obj_tuple_it_t.tuple",
+    "str_it_iternext": "mp_obj_str8_it_t.str", "bytes_it_iternext": "mp_obj_str8_it_t.str",
+    "dict_it_iternext": "mp_obj_dict_it_t.dict", "set_it_iternext": "mp_obj_set_it_t.set",
+    "deque_it_iternext": "mp_obj_deque_it_t.deque",
+}
+
+
 def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
     """address -> name of the firmware's type objects: every object whose first word
     is ``&mp_type_type`` (type objects are variable-length since 1.20, so their size
@@ -294,6 +327,10 @@ class Walker(ContextCode):
         name = self.type_names.get(t)
         if name is not None:
             handler = getattr(self, "h_" + name, None)
+            if handler is None and name in OBJECT_FIELDS:
+                if self.claim(a, self.role_for(name), parent):
+                    self.fields(a, parent, OBJECT_FIELDS[name])
+                return
             if handler is None and self.is_exception_type(t):
                 handler, name = self.h_exception, name
             if handler is None:
@@ -547,54 +584,23 @@ class Walker(ContextCode):
             return
         self.objs(start, alloc, parent)
 
-    def h_mp_type_cell(self, a, parent):
-        self.obj(a + 4, a)
-
-    def h_mp_type_bound_meth(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_property(self, a, parent):
-        self.objs(a + 4, 3, a)
-
-    def h_mp_type_staticmethod(self, a, parent):
-        self.obj(a + 4, a)
-
-    h_mp_type_classmethod = h_mp_type_staticmethod
-
-    def h_mp_type_checked_fun(self, a, parent):
-        self.objs(a + 4, 2, a)
-
     def h_mp_type_module(self, a, parent):
         self.obj(a + self.L.off("mp_obj_module_t.globals"), a)
         if self.profile.fun_bc == "context":
             self.ctx_module_constants(a, parent)
 
-    def h_mp_type_super(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_slice(self, a, parent):
-        self.objs(a + 4, 3, a)
-
     # -- iterators -------------------------------------------------------------------------------------
-    POLY_ITERNEXT = ("list_it_iternext", "tuple_it_iternext", "str_it_iternext", "bytes_it_iternext",
-                     "dict_it_iternext", "set_it_iternext")
-
     def iterator_fields(self, a, parent, type_name, inline=False):
         """Fields of iterator objects that may also live inline in a for-loop's stack slots."""
         if type_name == "mp_type_polymorph_iter":
-            fn = self.sym_at.get(self.w(a + 4) & ~1)
-            if fn not in self.POLY_ITERNEXT:
+            fn = self.sym_at.get(self.w(a + self.L.off("mp_obj_polymorph_iter_t.iternext")) & ~1)
+            layout = POLY_ITERNEXT.get(fn)
+            if layout is None:
                 self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
                 return
-            self.obj(a + 8, parent)          # the list/tuple/str/dict/set; cur is raw
-        elif type_name == "range_it_type":
-            pass
-        elif type_name == "array_it_type":
-            self.obj(a + 4, parent)
-        elif type_name == "dict_view_it_type":
-            self.obj(a + self.L.off("mp_obj_dict_view_it_t.dict"), parent)
-        elif type_name == "it_type":
-            self.objs(a + 4, 3, parent)
+            self.obj(a + self.L.off(layout), parent)      # the container; cur is raw
+        elif type_name in ITERATORS:
+            self.fields(a, parent, ITERATORS[type_name])
         else:
             self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
 
@@ -613,23 +619,6 @@ class Walker(ContextCode):
     def h_dict_view_type(self, a, parent):
         self.obj(a + self.L.off("mp_obj_dict_view_t.dict"), a)
 
-    def h_mp_type_zip(self, a, parent):
-        n = self.w(a + 4)
-        self.objs(a + 8, n, a)
-
-    def h_mp_type_map(self, a, parent):
-        n = self.w(a + 4)
-        self.objs(a + 8, n + 1, a)           # fun, then the iterators
-
-    def h_mp_type_filter(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_enumerate(self, a, parent):
-        self.obj(a + 4, a)                   # cur is raw
-
-    def h_mp_type_reversed(self, a, parent):
-        self.obj(a + 4, a)
-
     # -- exceptions -----------------------------------------------------------------------------------
     def exception_fields(self, a, parent):
         L = self.L
@@ -643,6 +632,19 @@ class Walker(ContextCode):
 
     def h_exception(self, a, parent):
         self.exception_fields(a, parent)
+
+    def fields(self, a, parent, layout: tuple[str, ...]):
+        """The object fields ``layout`` names (struct.field, from DWARF); an array field is
+        walked whole, or as long as the count field before it says ("iters/n_iters")."""
+        for spec in layout:
+            path, _, count = spec.partition("/")
+            t = self.L.field(path)
+            if count:
+                self.objs(a + self.L.off(path), self.w(a + self.L.off(count)), a)
+            elif t.kind == "array":
+                self.objs(a + self.L.off(path), t.count or 0, a)
+            else:
+                self.obj(a + self.L.off(path), a)
 
     # -- classes and instances --------------------------------------------------------------------------
     def h_mp_type_type(self, a, parent):
