@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .errors import SimError, UsageError
+from .mpy import profiles
 
 RX_RING = 256            # the firmware's RX ring (firmware/uart.c RX_BUF_SIZE)
 RX_MARGIN = 16           # never fill it to the brim
@@ -61,7 +62,7 @@ RUN_SLICE_S = 0.02       # host time per machine.run call while the board is bus
 SETTLE_S = 5.0           # control requests that need the REPL idle wait this long for it
 ATTACH_POLL_S = 0.2      # pty with no client: how often to look for one (no event exists)
 WAIT_FUNCTION = "mp_hal_stdin_rx_chr"
-REPL_MODE = "pyexec_mode_kind"   # lib/utils/pyexec.c: 0 raw REPL, 1 friendly
+REPL_MODE = "pyexec_mode_kind"   # pyexec.c; the enum's order depends on the version (sim.mpy.profiles)
 CTRL_C = b"\x03"
 COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "quit", "help")
 
@@ -405,6 +406,7 @@ class Bridge:
         else:
             self._wait_range = None
         self._mode = fw.symbol(REPL_MODE).addr if fw.has_symbol(REPL_MODE) else None
+        self._mode_names = dict(enumerate(profiles.repl_mode_names(fw)))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -631,7 +633,7 @@ class Bridge:
                   f"in={self.counters.bytes_in}", f"out={self.counters.bytes_out}",
                   f"clients={self.counters.clients}"]
         if self._mode is not None and self.state == "waiting":
-            fields.append(f"repl={({0: 'raw', 1: 'friendly'}).get(m.read(self._mode, 1)[0], 'other')}")
+            fields.append(f"repl={self._mode_names.get(m.read(self._mode, 1)[0], 'other')}")
         if self.state == "exited":
             fields.append(f"exit_status={m.exit_status}")
         if self.fault:
