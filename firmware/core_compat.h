@@ -33,7 +33,9 @@
 #define MICROPY_PY_BUILTINS_EXECFILE (0)
 #define MICROPY_PY_COLLECTIONS_DEQUE (1)
 #define MICROPY_PY_BUILTINS_PROPERTY (1)
+#ifdef __thumb__
 #define MICROPY_EMIT_INLINE_THUMB   (1) // @micropython.asm_thumb (no FPU: no float instructions)
+#endif
 #define MICROPY_EMIT_INLINE_THUMB_FLOAT (0)
 #define MICROPY_ENABLE_SCHEDULER    (1)
 #else

@@ -49,13 +49,13 @@ static void heap_bounds(uint8_t **start, uint8_t **end) {
     // Must be 16-byte aligned, at least 16 KiB, in data RAM above .bss (it may
     // cover the unused static heap) and clear of the C stack.
     if ((s | e) & 15 || e < s + 16 * 1024
-        || s < (uint32_t)_ebss || e > BOARD_RAM_END
-        || (s < (uint32_t)_estack && e > (uint32_t)_sstack)) {
+        || s < (uintptr_t)_ebss || e > BOARD_RAM_END
+        || (s < (uintptr_t)_estack && e > (uintptr_t)_sstack)) {
         mp_hal_stdout_tx_str("mpsim: boot parameters rejected, using static heap\r\n");
         return;
     }
-    *start = (uint8_t *)s;
-    *end = (uint8_t *)e;
+    *start = (uint8_t *)(uintptr_t)s;
+    *end = (uint8_t *)(uintptr_t)e;
 }
 
 // The hibernate controller breaks here: the interpreter is initialised but no

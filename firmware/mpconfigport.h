@@ -28,7 +28,9 @@
 
 // compiler and emitters: native/viper code for Thumb-2 (the inline
 // assembler is enabled in core_compat.h where the core can build it)
+#ifdef __thumb__
 #define MICROPY_EMIT_THUMB          (1)
+#endif
 #define MICROPY_COMP_MODULE_CONST   (1)
 #define MICROPY_COMP_TRIPLE_TUPLE_ASSIGN (1)
 #define MICROPY_COMP_RETURN_IF_EXPR (1)
@@ -83,7 +85,11 @@
 #define MICROPY_PY_SYS_MAXSIZE      (1)
 #define MICROPY_PY_SYS_EXIT         (1)
 #define MICROPY_PY_SYS_MODULES      (1)
+#ifdef BOARD_SYS_PLATFORM
+#define MICROPY_PY_SYS_PLATFORM     BOARD_SYS_PLATFORM
+#else
 #define MICROPY_PY_SYS_PLATFORM     "mps2"
+#endif
 #define MICROPY_PY_UERRNO           (1) // MICROPY_PY_ERRNO from 1.21
 #define MICROPY_PY_ERRNO            (1)
 #define MICROPY_MODULE_WEAK_LINKS   (1) // `import time` finds utime, etc.
@@ -94,12 +100,19 @@
 #define MICROPY_END_ATOMIC_SECTION(state) mpsim_irq_restore(state)
 
 // type definitions for the machine
+#ifdef __thumb__
 #define MICROPY_MAKE_POINTER_CALLABLE(p) ((void *)((uintptr_t)(p) | 1))
+#endif
 #define MP_PLAT_PRINT_STRN(str, len) mp_hal_stdout_tx_strn_cooked(str, len)
 #define MP_STATE_PORT MP_STATE_VM
-#define MP_SSIZE_MAX (0x7fffffff)
+#define MP_SSIZE_MAX (INTPTR_MAX)
+#if UINTPTR_MAX > 0xffffffffu
+#define UINT_FMT "%lu"
+#define INT_FMT "%ld"
+#else
 #define UINT_FMT "%u"
 #define INT_FMT "%d"
+#endif
 typedef intptr_t mp_int_t;   // must be pointer size
 typedef uintptr_t mp_uint_t; // must be pointer size
 typedef long mp_off_t;

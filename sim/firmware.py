@@ -146,6 +146,11 @@ class Firmware:
         self._cache_file = _cache_file(content_hash)
 
     @property
+    def elf_machine(self) -> int:
+        """ELF e_machine (40: ARM, 243: RISC-V), from the header."""
+        return int.from_bytes(self._raw[18:20], "little")
+
+    @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = _fingerprint(self.segments)

@@ -62,7 +62,7 @@ from .. import interrupt
 from ..arch import core_class
 from ..board import BoardSpec
 from .clock import SliceTimer, VirtualClock
-from ..errors import GuestFault, SimError
+from ..errors import FirmwareError, GuestFault, SimError
 from ..firmware import Firmware
 from ..peripherals.base import PERIPHERAL_TYPES, Peripheral
 from ..semihosting import BadAddress, Semihosting
@@ -182,6 +182,9 @@ class Machine:
         self.debug_gate: Callable[[StopReason | None], None] | None = None
 
         Core = core_class(board.cpu)
+        if firmware.elf_machine != Core.elf_machine:
+            raise FirmwareError(f"{firmware.path.name} is not built for board {board.name}'s {board.cpu} "
+                                f"(ELF machine {firmware.elf_machine})")
         try:
             uc = self.uc = Uc(*Core.uc_args)
         except UcError as e:

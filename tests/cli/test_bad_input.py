@@ -148,6 +148,17 @@ def test_x86_64_elf(mpsim):
         user_error(mpsim(cmd[0], "--firmware", str(ls), *cmd[1:]), 2, "not a little-endian 32-bit ARM (Cortex-M) or 64-bit RISC-V")
 
 
+def test_firmware_for_the_other_architecture(mpsim, tmp_path):
+    """An ARM ELF on the RISC-V board, and the other way round: refused by name."""
+    from tests.guest_rv.build import build as rv_build
+    rv = rv_build("traps", tmp_path)
+    if rv is None:
+        pytest.skip("riscv64-unknown-elf-gcc not installed")
+    user_error(mpsim("run", "--board", "virt-rv64", "--firmware", arm_guest(tmp_path), "-c", "1"), 2,
+               "not built for board virt-rv64's rv64imac")
+    user_error(mpsim("run", "--firmware", rv, "-c", "1"), 2, "not built for board mps2-an385's cortex-m3")
+
+
 def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
     elf = arm_guest(tmp_path)
     before = flash_file.read_bytes()

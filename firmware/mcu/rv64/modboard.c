@@ -1,13 +1,19 @@
 // The `board` module on QEMU's RISC-V virt machine. virt has no LEDs, buttons
-// or GPIO, so board.LED(n) drives a word of RAM, `mpsim_leds` (bit n = LED n):
-// the same in QEMU and mpsim, and a host sees it through the ELF symbol (mpsim:
-// Machine.read at firmware.symbol("mpsim_leds")). It is ordinary .bss: reset
-// turns the LEDs off, and it is not part of a hibernate image.
+// or GPIO, so board.LED(n) drives a word of MicroPython's state, the root
+// pointer `board_leds` (bit n = LED n): the same in QEMU and mpsim, saved and
+// restored with the interpreter by hibernation (as the MPS2's LED register is
+// with its device state), and cleared by a power-on reset. A host reads it as
+// mp_state_ctx.vm.board_leds (DWARF).
 #include <stdint.h>
 #include "py/runtime.h"
+#include "py/mpstate.h"
 #include "board.h"
 
-volatile uint32_t mpsim_leds;
+#if !MPSIM_CORE_AT_LEAST(1, 20)
+#error "the virt-rv64 port needs MicroPython 1.20 or later (root pointer registration)"
+#endif
+MP_REGISTER_ROOT_POINTER(mp_uint_t board_leds);
+#define mpsim_leds MP_STATE_PORT(board_leds)
 
 typedef struct {
     mp_obj_base_t base;

@@ -58,9 +58,9 @@ mp_uint_t mp_hal_ticks_cpu(void) {
 // Ctrl-C then raises KeyboardInterrupt from mp_handle_pending().
 static void sleep_until(uint64_t end) {
     for (;;) {
-        if (MP_STATE_THREAD(mp_pending_exception) != MP_OBJ_NULL) {
+        if (MPSIM_PENDING_EXCEPTION() != MP_OBJ_NULL) {
             MTIMECMP = NEVER;
-            mp_handle_pending(true);
+            MPSIM_HANDLE_PENDING();
         }
         uintptr_t irq = mpsim_irq_disable();
         if (now() >= end) {

@@ -14,11 +14,9 @@
 #define RBR REG(0)
 #define THR REG(0)
 #define IER REG(1)
-#define FCR REG(2)
 #define LCR REG(3)
 #define LSR REG(5)
 #define IER_RDI 0x01
-#define FCR_ENABLE_CLEAR 0x07        // FIFO on, both cleared, RX trigger at 1 byte
 #define LCR_8N1 0x03
 #define LSR_DR 0x01
 #define LSR_THRE 0x20
@@ -34,8 +32,9 @@ static volatile uint32_t rx_head, rx_tail;
 
 void uart_init(void) {
     rx_head = rx_tail = 0;
+    // The FIFO stays off (FCR at its reset value): switching it on flushes the
+    // receiver, and a byte that arrived before this point would be lost.
     LCR = LCR_8N1;
-    FCR = FCR_ENABLE_CLEAR;
     IER = IER_RDI;
     PLIC_PRIORITY(BOARD_UART0_IRQ) = 1;
     PLIC_THRESHOLD0 = 0;
@@ -56,7 +55,7 @@ void uart_rx_irq_handler(void) {
     while (LSR & LSR_DR) {
         int c = RBR;
         if (c == mp_interrupt_char) {
-            mp_sched_keyboard_interrupt();
+            MPSIM_KEYBOARD_INTERRUPT();
         } else if (rx_head - rx_tail < RX_BUF_SIZE) {
             rx_buf[rx_head % RX_BUF_SIZE] = c;
             rx_head = rx_head + 1;

@@ -82,6 +82,7 @@ class ArmV7M:
 
     uc_args = (UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     thumb = 1                        # emu_start addresses carry the Thumb bit
+    elf_machine = 40                 # ELF e_machine EM_ARM
     word = 4
     variable_page_size = True      # the machine sets 4 KiB pages (only before the first mem_map)
     no_address = 0x3FFFFFFE          # "no until address": unmapped, and executable per the default map

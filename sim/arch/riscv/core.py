@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import struct
 
 from unicorn import UC_ARCH_RISCV, UC_HOOK_CODE, UC_MODE_RISCV64, UcError
@@ -95,18 +96,24 @@ class _Regs64:
             raise UcError(self._lib.uc_errno(self._h))
 
 
+# Candidates: little-endian words with opcode SYSTEM (0x73) and csr 0x300/0x304 in the top
+# bits (byte 3 = 0x30, byte 2's high nibble 0 or 4), or mret; checked exactly below.
+_CSR_CANDIDATE = re.compile(rb"(?=[\x73\xf3].[\x00-\x0f\x40-\x4f]\x30|\x73\x00\x20\x30)", re.S)   # overlapping
+
+
 def unmask_sites(segments) -> tuple[list[int], list[int]]:
     """(addresses after each CSR write to mstatus or mie, addresses of each mret)
-    in the firmware's executable segments (halfword scan: RVC code)."""
+    in the firmware's executable segments (RVC code: any halfword boundary)."""
     after, mrets = [], []
     for seg in segments:
         if not seg.executable:
             continue
         data = seg.data
-        for off in range(0, len(data) - 3, 2):
-            w = _U32.unpack_from(data, off)[0]
-            if w & 0x7F != 0x73:
+        for m in _CSR_CANDIDATE.finditer(data):
+            off = m.start()
+            if off & 1:
                 continue
+            w = _U32.unpack_from(data, off)[0]
             if w == MRET:
                 mrets.append(seg.addr + off)
             elif (w >> 12) & 7 in (1, 2, 5, 6) and w >> 20 in (0x300, 0x304):   # csrrw/s(i) mstatus/mie
@@ -119,14 +126,19 @@ class RiscV:
 
     uc_args = (UC_ARCH_RISCV, UC_MODE_RISCV64)
     thumb = 0
+    elf_machine = 243                # ELF e_machine EM_RISCV
     word = 8
     variable_page_size = False      # the machine sets 4 KiB pages (only before the first mem_map)
-    no_address = 0xFFC               # "no until address": nothing is mapped there on virt
     regs_names = CORE_REGS
 
     def __init__(self, machine, uc):
         self.m = machine
         self.uc = uc
+        # "No until address" for emu_start, and the return address of host calls:
+        # never executed, but it must be mapped (Unicorn translates the page there
+        # when it stops): the last word of the boot RAM.
+        boot = next(r for r in machine.board.memory if r.boot)
+        self.no_address = boot.base + boot.size - 4
         uc.ctl_set_cpu_model(R.UC_CPU_RISCV64_SIFIVE_E51)    # rv64imac, M + U; before the first mem_map
         self.regs = _Regs64(uc)
         self.read_pc = lambda r=self.regs.read, pc=R.UC_RISCV_REG_PC: r(pc)
