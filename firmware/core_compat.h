@@ -9,11 +9,27 @@
 
 #if MPSIM_CORE_AT_LEAST(1, 18)
 // Start from upstream's "extra features" level (what ports/qemu uses), then
-// switch off what needs a filesystem, streams or extmod/ (not in the sdists).
+// switch off what needs streams or extmod/ (not in the sdists). Imports
+// look for files as on 1.9.2 (mp_import_stat finds none): 1.18/1.19 without
+// that path would not find `sys` as `usys`.
 #define MICROPY_CONFIG_ROM_LEVEL    (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
-#define MICROPY_ENABLE_EXTERNAL_IMPORT (0)
 #define MICROPY_PY_SYS_STDFILES     (0)
 #define MICROPY_PY_UCTYPES          (0) // extmod/; the parser would refer to it
+#if !MPSIM_CORE_AT_LEAST(1, 19)
+// 1.18 lists extmod/'s modules in its own table: none of them is built.
+#define MICROPY_PY_UASYNCIO (0)
+#define MICROPY_PY_UZLIB (0)
+#define MICROPY_PY_UJSON (0)
+#define MICROPY_PY_URE (0)
+#define MICROPY_PY_UHEAPQ (0)
+#define MICROPY_PY_UTIMEQ (0)
+#define MICROPY_PY_UHASHLIB (0)
+#define MICROPY_PY_UBINASCII (0)
+#define MICROPY_PY_URANDOM (0)
+#define MICROPY_PY_USELECT (0)
+#define MICROPY_PY_FRAMEBUF (0)
+#define MICROPY_PY_UPLATFORM (0)
+#endif
 #define MICROPY_PY_BUILTINS_EXECFILE (0)
 #define MICROPY_PY_COLLECTIONS_DEQUE (1)
 #define MICROPY_PY_BUILTINS_PROPERTY (1)

@@ -35,9 +35,13 @@ typedef struct {
 __attribute__((section(".noinit"), used))
 volatile mpsim_boot_params_t mpsim_boot_params;
 
+// The bounds of .heap from the linker script (which PROVIDEs them only when
+// referenced, so a port without this heap has no such symbols).
+extern uint8_t mpsim_heap_start[], mpsim_heap_end[];
+
 static void heap_bounds(uint8_t **start, uint8_t **end) {
-    *start = mpsim_heap;
-    *end = mpsim_heap + sizeof(mpsim_heap);
+    *start = mpsim_heap_start;
+    *end = mpsim_heap_end;
     if (mpsim_boot_params.magic != MPSIM_BOOT_MAGIC) {
         return;
     }

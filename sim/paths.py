@@ -33,20 +33,49 @@ def boards_dir() -> Path:
     return installed if installed.is_dir() else REPO / "boards"
 
 
+VERSIONS_FILE = REPO / "firmware" / "versions.txt"
+
+
+def firmware_versions() -> tuple[list[str], str]:
+    """The MicroPython versions the firmware builds against and the default one.
+
+    Read from firmware/versions.txt, which firmware/Makefile reads too, so the
+    default is one fact in one place ("default <version>" line).
+    """
+    versions, default = [], ""
+    if not VERSIONS_FILE.is_file():          # an installed wheel: no firmware builds beside it
+        return versions, default
+    for line in VERSIONS_FILE.read_text().splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0] == "default":
+            default = fields[1]
+        else:
+            versions.append(fields[0])
+    return versions, default
+
+
+def firmware_elf(board: str, version: str | None = None, plain: bool = False) -> Path:
+    """Where `make -C firmware MPY_VERSION=<version> [PORT=plain]` puts its ELF."""
+    version = version or firmware_versions()[1]
+    return REPO / "firmware" / "build" / board / (version + ("-plain" if plain else "")) / "firmware.elf"
+
+
 def default_firmware(board: str) -> Path:
     env = os.environ.get("MPSIM_FIRMWARE")
     if env:
         return Path(env)
-    flat = REPO / "firmware" / "build" / board / "firmware.elf"
-    if flat.exists():
-        return flat
-    # firmware/Makefile builds into build/<board>/<MicroPython version>/: the newest
-    # port build there (a board the default core cannot target, e.g. virt-rv64, has only those).
-    builds = [p for p in flat.parent.glob("*/firmware.elf") if p.parent.name[:1].isdigit()
+    elf = firmware_elf(board)
+    if elf.exists():
+        return elf
+    # A board the default core cannot target (virt-rv64: no 1.9.2) has only other
+    # versions' builds: the newest port build there.
+    builds = [p for p in elf.parent.parent.glob("*/firmware.elf") if p.parent.name[:1].isdigit()
               and not p.parent.name.endswith("-plain")]
     if builds:
         return max(builds, key=lambda p: tuple(int(x) for x in p.parent.name.split(".") if x.isdigit()))
-    return flat
+    return elf
 
 
 def require_default_firmware(board: str) -> Path:

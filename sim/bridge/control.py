@@ -44,7 +44,7 @@ class ControlServer:
         if st is not None:
             if not stat.S_ISSOCK(st.st_mode):
                 raise UsageError(f"cannot create control socket {path}: it exists and is not a socket "
-                                 f"(nothing was removed)")
+                                 f"(not touched)")
             if not _is_stale_socket(path):
                 raise UsageError(f"cannot create control socket {path}: another server is listening on it")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import SimError
+from ..mpy import profiles
 from .control import ControlServer
 from .endpoint import Endpoint
 
@@ -58,7 +59,7 @@ MAX_PENDING_OUT = 64 * 1024  # board->host bytes held before the machine is paus
 RUN_SLICE_S = 0.02       # host time per machine.run call while the board is busy
 SETTLE_S = 5.0           # control requests that need the REPL idle wait this long for it
 WAIT_FUNCTION = "mp_hal_stdin_rx_chr"
-REPL_MODE = "pyexec_mode_kind"   # lib/utils/pyexec.c: 0 raw REPL, 1 friendly
+REPL_MODE = "pyexec_mode_kind"   # pyexec.c; the enum's order depends on the version (sim.mpy.profiles)
 CTRL_C = b"\x03"
 COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "quit", "help")
 
@@ -95,6 +96,7 @@ class Bridge:
         else:
             self._wait_range = None
         self._mode = fw.symbol(REPL_MODE).addr if fw.has_symbol(REPL_MODE) else None
+        self._mode_names = dict(enumerate(profiles.repl_mode_names(fw)))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -343,7 +345,7 @@ class Bridge:
                   f"in={self.counters.bytes_in}", f"out={self.counters.bytes_out}",
                   f"clients={self.counters.clients}"]
         if self._mode is not None and self.state == "waiting":
-            fields.append(f"repl={({0: 'raw', 1: 'friendly'}).get(m.read(self._mode, 1)[0], 'other')}")
+            fields.append(f"repl={self._mode_names.get(m.read(self._mode, 1)[0], 'other')}")
         if self.state == "exited":
             fields.append(f"exit_status={m.exit_status}")
         if self.fault:

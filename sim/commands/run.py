@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from pathlib import Path
 
 from ..cli import command
 from ..errors import BoardStopped, GuestFault, ReplTimeout, UsageError
@@ -46,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
         codes.append(read_text(args.script, "script"))
     if not codes:
         raise UsageError("nothing to run: give a script file, - for stdin, or -c CODE")
-    if args.timeout is not None:
-        from ..numbers import check_seconds
-        check_seconds(args.timeout, "--timeout")      # nan/inf/0/negative: refused, never a hang
+    from ..numbers import check_seconds
+    check_seconds(args.timeout, "--timeout")   # the script's limit; the boot has its own
     limit, args.timeout = args.timeout, BOOT_TIMEOUT_S
     with open_board(args, hibernatable=args.hibernate, writes_flash=args.hibernate) as board:
         gdb = _gdb_for_run(args, board)

@@ -1,4 +1,5 @@
-"""Commands that boot the board: run, hibernate, resume, power-cycle, demo.
+"""Commands that boot the board: hibernate, resume, power-cycle (and the helpers run, demo,
+heap, snapshot, serve and repl share).
 
 Each boots the firmware in this process; the flash image on disk is what links
 one command to the next (``mpsim hibernate`` in one process, ``mpsim resume`` in

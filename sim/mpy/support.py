@@ -45,7 +45,7 @@ def support(firmware) -> Support:
     if not firmware.has_symbol("mp_state_ctx"):
         why_not = "no mp_state_ctx symbol (not a MicroPython firmware, or stripped)"
     elif not firmware.has_debug_info:
-        why_not = "no DWARF debug info (build with -g): the interpreter's layout cannot be read"
+        why_not = "no debug info (build it with -g): the interpreter's layout cannot be read"
     else:
         try:
             profile = profiles.for_firmware(firmware)

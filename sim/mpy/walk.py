@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
-from .bytecode import v1_9 as bc
 from .geometry import AT_FREE, AT_TAIL
 from .objects import Layout, QstrPools, Types
 from .state import MpState
-from .walk_context import ContextCode
+from .walk_context import ContextCode, gen_errors
 
 BYTES_PER_BLOCK = 16
 WORD = 4
@@ -129,6 +128,39 @@ class _Rom:
             if base <= addr and addr + n <= base + len(data):
                 return data[addr - base:addr - base + n]
         return None
+
+
+# type -> the fields of its objects that hold objects (struct.field as DWARF names them;
+# "a/b": array a whose length is field b); raw fields (counters, cursors) are not listed.
+OBJECT_FIELDS = {
+    "mp_type_cell": ("mp_obj_cell_t.obj",),
+    "mp_type_bound_meth": ("mp_obj_bound_meth_t.meth", "mp_obj_bound_meth_t.self"),
+    "mp_type_property": ("mp_obj_property_t.proxy",),
+    "mp_type_staticmethod": ("mp_obj_static_class_method_t.fun",),
+    "mp_type_classmethod": ("mp_obj_static_class_method_t.fun",),
+    "mp_type_checked_fun": ("mp_obj_checked_fun_t.type", "mp_obj_checked_fun_t.fun"),
+    "mp_type_super": ("mp_obj_super_t.type", "mp_obj_super_t.obj"),
+    "mp_type_slice": ("mp_obj_slice_t.start", "mp_obj_slice_t.stop", "mp_obj_slice_t.step"),
+    "mp_type_zip": ("mp_obj_zip_t.iters/mp_obj_zip_t.n_iters",),
+    "mp_type_map": ("mp_obj_map_t.fun", "mp_obj_map_t.iters/mp_obj_map_t.n_iters"),
+    "mp_type_filter": ("mp_obj_filter_t.fun", "mp_obj_filter_t.iter"),
+    "mp_type_enumerate": ("mp_obj_enumerate_t.iter",),
+    "mp_type_reversed": ("mp_obj_reversed_t.seq",),
+}
+# iterator types that may live inline in a generator's for-loop slots
+ITERATORS = {
+    "range_it_type": (),
+    "array_it_type": ("mp_obj_array_it_t.array",),
+    "dict_view_it_type": ("mp_obj_dict_view_it_t.dict",),
+    "it_type": ("mp_obj_getitem_iter_t.args",),
+}
+# polymorphic iterators: iternext function -> the field holding the container
+POLY_ITERNEXT = {
+    "list_it_iternext": "mp_obj_list_it_t.list", "tuple_it_iternext": "mp_obj_tuple_it_t.tuple",
+    "str_it_iternext": "mp_obj_str8_it_t.str", "bytes_it_iternext": "mp_obj_str8_it_t.str",
+    "dict_it_iternext": "mp_obj_dict_it_t.dict", "set_it_iternext": "mp_obj_set_it_t.set",
+    "deque_it_iternext": "mp_obj_deque_it_t.deque",
+}
 
 
 def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
@@ -295,6 +327,10 @@ class Walker(ContextCode):
         name = self.type_names.get(t)
         if name is not None:
             handler = getattr(self, "h_" + name, None)
+            if handler is None and name in OBJECT_FIELDS:
+                if self.claim(a, self.role_for(name), parent):
+                    self.fields(a, parent, OBJECT_FIELDS[name])
+                return
             if handler is None and self.is_exception_type(t):
                 handler, name = self.h_exception, name
             if handler is None:
@@ -480,37 +516,24 @@ class Walker(ContextCode):
         pre = self.code_info(code, a)
         if pre is None:
             return
-        n_extra = pre[0].n_def_pos_args + bool(pre[0].scope_flags & bc.SCOPE_DEFKWARGS)
+        n_extra = pre[0].n_extra_args
         self.objs(a + L.off("mp_obj_fun_bc_t.extra_args"), n_extra, a)
 
     def code_info(self, code: int, parent):
         """(prelude, instructions) of the bytecode at ``code``, or None after a problem."""
-        if code in self._bc_cache:
-            return self._bc_cache[code]
-        start = self.block_start(code)
-        if start != code:
-            self.problem(code, "bytecode pointer is not the start of a heap block", parent)
-            self._bc_cache[code] = None
-            return None
-        try:
-            out = bc.decode(self.read(code, self.block_size(code)), code)
-        except bc.BytecodeError as e:
-            self.problem(code, f"bytecode does not decode: {e}", parent)
-            out = None
-        self._bc_cache[code] = out
-        return out
+        return self.ctx_code(code, parent)
 
     def h_bytecode(self, start, parent, arg):
         info = self.code_info(start, parent)
         if info is None:
             return
-        for ins in info[1]:
-            if ins.word is None:
-                continue
-            if ins.op == bc.LOAD_CONST_OBJ:
-                self.obj(start + ins.word, start)
-            else:
-                self.buf(start + ins.word, "raw_code", start, self.h_raw_code, allow_interior=False)
+        for ref in self.bytecode_generation().references(*info):
+            if ref.word is None:
+                continue                      # qstrs, or indexes into tables walked elsewhere
+            if ref.kind == "obj":
+                self.obj(start + ref.word, start)
+            elif ref.kind == "child":
+                self.buf(start + ref.word, "raw_code", start, self.h_raw_code, allow_interior=False)
 
     def h_const_table(self, start, parent, arg):
         self.objs(start, self.block_size(start) // WORD, start)     # arg-name qstrs, zero padding
@@ -520,9 +543,14 @@ class Walker(ContextCode):
         if kind != 2:                   # MP_CODE_BYTECODE
             self.problem(start, f"raw code of kind {kind} (native code in the heap is not relocatable)", parent)
             return
-        u = self.L.off("mp_raw_code_t.data")
-        self.buf(start + u, "bytecode", start, self.h_bytecode, allow_interior=False)
-        self.buf(start + u + 4, "const_table", start, self.h_const_table, allow_interior=False)
+        L = self.L
+        if L.has("mp_raw_code_t.fun_data"):           # 1.18: named fields
+            code, table = start + L.off("mp_raw_code_t.fun_data"), start + L.off("mp_raw_code_t.const_table")
+        else:                                         # 1.9: a union whose bytecode part is (code, const_table)
+            code = start + L.off("mp_raw_code_t.data")
+            table = code + WORD
+        self.buf(code, "bytecode", start, self.h_bytecode, allow_interior=False)
+        self.buf(table, "const_table", start, self.h_const_table, allow_interior=False)
 
     def h_mp_type_fun_native(self, a, parent):
         self.problem(a, "native (@micropython.native) function: machine code in the heap is not relocatable",
@@ -531,8 +559,8 @@ class Walker(ContextCode):
     h_mp_type_fun_viper = h_mp_type_fun_native
 
     def h_mp_type_gen_wrap(self, a, parent):
-        if self.profile.fun_bc == "context":
-            return self.ctx_fun_bc(a, parent)        # 1.19+: a bytecode function with another type
+        if not self.L.has("mp_obj_gen_wrap_t.fun"):  # 1.18+: a bytecode function with another type
+            return self.h_mp_type_fun_bc(a, parent)
         self.obj(a + self.L.off("mp_obj_gen_wrap_t.fun"), a)
 
     def h_closure_type(self, a, parent):
@@ -556,54 +584,23 @@ class Walker(ContextCode):
             return
         self.objs(start, alloc, parent)
 
-    def h_mp_type_cell(self, a, parent):
-        self.obj(a + 4, a)
-
-    def h_mp_type_bound_meth(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_property(self, a, parent):
-        self.objs(a + 4, 3, a)
-
-    def h_mp_type_staticmethod(self, a, parent):
-        self.obj(a + 4, a)
-
-    h_mp_type_classmethod = h_mp_type_staticmethod
-
-    def h_mp_type_checked_fun(self, a, parent):
-        self.objs(a + 4, 2, a)
-
     def h_mp_type_module(self, a, parent):
         self.obj(a + self.L.off("mp_obj_module_t.globals"), a)
         if self.profile.fun_bc == "context":
             self.ctx_module_constants(a, parent)
 
-    def h_mp_type_super(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_slice(self, a, parent):
-        self.objs(a + 4, 3, a)
-
     # -- iterators -------------------------------------------------------------------------------------
-    POLY_ITERNEXT = ("list_it_iternext", "tuple_it_iternext", "str_it_iternext", "bytes_it_iternext",
-                     "dict_it_iternext", "set_it_iternext")
-
     def iterator_fields(self, a, parent, type_name, inline=False):
         """Fields of iterator objects that may also live inline in a for-loop's stack slots."""
         if type_name == "mp_type_polymorph_iter":
-            fn = self.sym_at.get(self.w(a + 4) & ~1)
-            if fn not in self.POLY_ITERNEXT:
+            fn = self.sym_at.get(self.w(a + self.L.off("mp_obj_polymorph_iter_t.iternext")) & ~1)
+            layout = POLY_ITERNEXT.get(fn)
+            if layout is None:
                 self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
                 return
-            self.obj(a + 8, parent)          # the list/tuple/str/dict/set; cur is raw
-        elif type_name == "range_it_type":
-            pass
-        elif type_name == "array_it_type":
-            self.obj(a + 4, parent)
-        elif type_name == "dict_view_it_type":
-            self.obj(a + self.L.off("mp_obj_dict_view_it_t.dict"), parent)
-        elif type_name == "it_type":
-            self.objs(a + 4, 3, parent)
+            self.obj(a + self.L.off(layout), parent)      # the container; cur is raw
+        elif type_name in ITERATORS:
+            self.fields(a, parent, ITERATORS[type_name])
         else:
             self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
 
@@ -622,23 +619,6 @@ class Walker(ContextCode):
     def h_dict_view_type(self, a, parent):
         self.obj(a + self.L.off("mp_obj_dict_view_t.dict"), a)
 
-    def h_mp_type_zip(self, a, parent):
-        n = self.w(a + 4)
-        self.objs(a + 8, n, a)
-
-    def h_mp_type_map(self, a, parent):
-        n = self.w(a + 4)
-        self.objs(a + 8, n + 1, a)           # fun, then the iterators
-
-    def h_mp_type_filter(self, a, parent):
-        self.objs(a + 4, 2, a)
-
-    def h_mp_type_enumerate(self, a, parent):
-        self.obj(a + 4, a)                   # cur is raw
-
-    def h_mp_type_reversed(self, a, parent):
-        self.obj(a + 4, a)
-
     # -- exceptions -----------------------------------------------------------------------------------
     def exception_fields(self, a, parent):
         L = self.L
@@ -652,6 +632,19 @@ class Walker(ContextCode):
 
     def h_exception(self, a, parent):
         self.exception_fields(a, parent)
+
+    def fields(self, a, parent, layout: tuple[str, ...]):
+        """The object fields ``layout`` names (struct.field, from DWARF); an array field is
+        walked whole, or as long as the count field before it says ("iters/n_iters")."""
+        for spec in layout:
+            path, _, count = spec.partition("/")
+            t = self.L.field(path)
+            if count:
+                self.objs(a + self.L.off(path), self.w(a + self.L.off(count)), a)
+            elif t.kind == "array":
+                self.objs(a + self.L.off(path), t.count or 0, a)
+            else:
+                self.obj(a + self.L.off(path), a)
 
     # -- classes and instances --------------------------------------------------------------------------
     def h_mp_type_type(self, a, parent):
@@ -723,7 +716,7 @@ class Walker(ContextCode):
 
     # -- generators -----------------------------------------------------------------------------------
     def h_mp_type_gen_instance(self, a, parent):
-        if self.profile.fun_bc == "context":
+        if self.L.has("mp_code_state_t.exc_sp_idx"):          # 1.18+: pend_exc, n_state, exc_sp_idx
             return self.ctx_gen_instance(a, parent)
         L = self.L
         cs = a + L.off("mp_obj_gen_instance_t.code_state")
@@ -763,7 +756,8 @@ class Walker(ContextCode):
             self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
             return
         # locals: the top n_locals slots of the state (fastn[-i])
-        nl = bc.n_locals(pre, insns)
+        gen = self.bytecode_generation()
+        nl = gen.n_locals(pre, insns)
         self.objs(state + 4 * (pre.n_state - nl), nl, a)
         # exception stack entries 0..exc_sp
         exc_base = state + 4 * pre.n_state
@@ -788,12 +782,12 @@ class Walker(ContextCode):
             self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
             return
         try:
-            states = bc.stack_shapes(pre, insns)
-        except bc.BytecodeError as e:
+            states = gen.stack_shapes(pre, insns)
+        except gen_errors() as e:
             self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
             return
         cand = {s for s, blocks in states.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
-        kinds = {tuple(bc.slot_kind(t) for t in s) for s in cand}
+        kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
         if len(kinds) != 1:
             self.problem(a, f"generator stack shape at offset {ip - code} is {'unknown' if not kinds else 'ambiguous'}",
                          parent, "generator")

@@ -93,7 +93,10 @@ class ContextCode:
         """The decoder of this firmware's bytecode (sim.mpy.bytecode), made once."""
         if getattr(self, "_bcgen", None) is None:
             from . import bytecode
-            persistent = self.L.has("mp_module_constants_t.qstr_table")
+            if self.profile.fun_bc == "context":
+                persistent = self.L.has("mp_module_constants_t.qstr_table")
+            else:
+                persistent = bytecode.built_with_persistent_code(self.fw.has_symbol)
             self._bcgen = bytecode.for_version(self.fw.micropython_version, persistent_code=persistent)
         return self._bcgen
 

@@ -576,7 +576,7 @@ def test_serve_control_refuses_a_path_that_is_not_a_socket(mpsim, tmp_path, firm
     keep = tmp_path / "notes.txt"
     keep.write_text("precious\n")
     r = mpsim("serve", "--flash", tmp_path / "f.bin", "--control", keep, timeout=60)
-    user_error(r, 2, "notes.txt", "not a socket", "nothing was removed")
+    user_error(r, 2, "notes.txt", "not a socket", "not touched")
     assert keep.read_text() == "precious\n"
 
 

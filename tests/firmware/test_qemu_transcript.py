@@ -1,7 +1,9 @@
-"""The default firmware in QEMU, an independent model of the mps2-an385 board.
+"""Our firmware in QEMU, an independent model of the mps2-an385 board.
 
-Boots firmware/build/mps2-an385/firmware.elf in ``qemu-system-arm -M mps2-an385``
-with the UART on stdio pipes and drives a REPL transcript. QEMU's LED trace
+Boots firmware/build/mps2-an385/<version>/firmware.elf, for every MicroPython
+version in firmware/versions.txt that is built (MPSIM_FIRMWARE: just that ELF),
+in ``qemu-system-arm -M mps2-an385`` with the UART on stdio pipes and drives a
+REPL transcript; the hook-free "plain" firmware gets a short one. QEMU's LED trace
 events show the FPGA I/O LEDs from outside the firmware. Every wait has a
 timeout, so a broken firmware fails instead of hanging.
 """
@@ -18,14 +20,37 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ELF = Path(os.environ.get("MPSIM_FIRMWARE", REPO / "firmware" / "build" / "mps2-an385" / "firmware.elf"))
-QEMU = shutil.which("qemu-system-arm")
+from sim.paths import firmware_elf, firmware_versions
 
-pytestmark = [
-    pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed (apt-get install qemu-system-arm)"),
-    pytest.mark.skipif(not ELF.exists(), reason=f"firmware not built ({ELF}); run: make -C firmware"),
-]
+QEMU = shutil.which("qemu-system-arm")
+BOARD = "mps2-an385"
+PLAIN_VERSIONS = ["1.19", "1.23"]
+
+pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed (apt-get install qemu-system-arm)")
+
+
+def _firmwares() -> list:
+    """(version, ELF) per version; the version is None for an MPSIM_FIRMWARE of unknown origin."""
+    if os.environ.get("MPSIM_FIRMWARE"):
+        return [pytest.param((None, Path(os.environ["MPSIM_FIRMWARE"])), id="MPSIM_FIRMWARE")]
+    return [pytest.param((v, firmware_elf(BOARD, v)), id=v) for v in firmware_versions()[0]]
+
+
+def _require(elf: Path, hint: str) -> Path:
+    if not elf.exists():
+        pytest.skip(f"firmware not built ({elf}); run: {hint}")
+    return elf
+
+
+@pytest.fixture(scope="module", params=_firmwares())
+def firmware(request):
+    version, elf = request.param
+    return version, _require(elf, f"make -C firmware MPY_VERSION={version}")
+
+
+@pytest.fixture(scope="module")
+def ELF(firmware):
+    return firmware[1]
 
 PROMPT = b">>> "
 TIMEOUT = 10.0
@@ -81,15 +106,18 @@ class Qemu:
 
 
 @pytest.fixture(scope="module")
-def qemu():
-    q = Qemu(ELF)
+def qemu(firmware):
+    q = Qemu(firmware[1])
+    q.version = firmware[0]
     q.banner = q.expect(PROMPT).decode()
     yield q
     q.close()
 
 
 def test_banner(qemu):
-    assert re.search(r"MicroPython v1\.9\.2\S* on \d{4}-\d\d-\d\d; mps2-an385 with Cortex-M3\r\n", qemu.banner)
+    version = re.escape(qemu.version) if qemu.version else r"1\.\d+"
+    assert re.search(rf"MicroPython v{version}(\.\d+)?\S* on \d{{4}}-\d\d-\d\d; mps2-an385 with Cortex-M3\r\n",
+                     qemu.banner), qemu.banner
 
 
 def test_expression(qemu):
@@ -118,9 +146,11 @@ def test_paste_mode(qemu):
 
 def test_exception_traceback(qemu):
     out = qemu.run("1/0")
+    # The message's wording changed after 1.9.2.
+    message = {"1.9.2": "division by zero", None: out.rsplit(": ", 1)[-1][:-2]}.get(qemu.version, "divide by zero")
     assert out == ('Traceback (most recent call last):\r\n'
                    '  File "<stdin>", line 1, in <module>\r\n'
-                   'ZeroDivisionError: division by zero\r\n')
+                   f'ZeroDivisionError: {message}\r\n')
 
 
 def test_ctrl_c_interrupts_infinite_loop(qemu):
@@ -181,6 +211,21 @@ def test_raw_repl(qemu):
     qemu.expect(PROMPT)
 
 
+def test_raw_paste_mode(qemu):
+    """Raw-paste (flow-controlled raw REPL, what mpremote prefers) exists from 1.13 on."""
+    if qemu.version == "1.9.2":
+        pytest.skip("MicroPython 1.9.2 predates raw-paste mode (mpremote falls back to the raw REPL)")
+    qemu.send(b"\x01")
+    qemu.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    qemu.send(b"\x05A\x01")
+    reply = qemu.expect(b"R\x01") + qemu.expect(b"\x01")   # R\x01, window size (2 bytes), window grant
+    assert reply.startswith(b"R\x01") and len(reply) == 5
+    qemu.send(b"print(2 ** 10)\x04")
+    assert qemu.expect(b"\x04>") == b"\x04" + b"1024\r\n\x04\x04>"
+    qemu.send(b"\x02")
+    qemu.expect(PROMPT)
+
+
 def test_soft_reset_clears_state(qemu):
     qemu.run("x = 5")
     qemu.send(b"\x04")
@@ -189,7 +234,7 @@ def test_soft_reset_clears_state(qemu):
     assert "NameError" in qemu.run("x")
 
 
-def test_mpremote_drives_raw_repl(tmp_path):
+def test_mpremote_drives_raw_repl(tmp_path, ELF):
     """mpremote (which needs a stock raw REPL) runs code over QEMU's pty."""
     mpremote = shutil.which("mpremote")
     if mpremote is None:
@@ -225,7 +270,7 @@ def _boot_params(magic: int, start: int, end: int) -> list[str]:
     (0x20010000, 0x20030000, False),   # would overlap the C stack: rejected
     (0x20000000, 0x20010000, False),   # would overlap .data/.bss: rejected
 ])
-def test_boot_params_move_heap(start, end, moved):
+def test_boot_params_move_heap(start, end, moved, ELF):
     q = Qemu(ELF, *_boot_params(0x4D505348, start, end))
     try:
         banner = q.expect(PROMPT).decode()
@@ -238,3 +283,33 @@ def test_boot_params_move_heap(start, end, moved):
             assert 0x20000000 < addr < 0x20100000
     finally:
         q.close()
+
+
+# -- the hook-free firmware (firmware/plain): MicroPython's own REPL, polled UART --------------------
+
+@pytest.fixture(params=PLAIN_VERSIONS)
+def plain(request):
+    elf = _require(firmware_elf(BOARD, request.param, plain=True),
+                   f"make -C firmware MPY_VERSION={request.param} PORT=plain")
+    q = Qemu(elf, "-semihosting")
+    q.version = request.param
+    yield q
+    q.close()
+
+
+def test_plain_firmware_repl(plain):
+    banner = plain.expect(PROMPT).decode()
+    assert f"MicroPython v{plain.version}." in banner and "mps2-an385 (plain) with Cortex-M3" in banner
+    assert plain.run("print(1+1)") == "2\r\n"
+    assert plain.run("2**70") == f"{2**70}\r\n"
+    plain.send(b"\x01")
+    plain.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    plain.send(b"print(6 * 7)\x04")
+    assert plain.expect(b"\x04>") == b"OK42\r\n\x04\x04>"
+    plain.send(b"\x02")
+    plain.expect(PROMPT)
+    plain.run("x = 5")
+    plain.send(b"\x04")
+    plain.expect(b"MPY: soft reboot\r\n")
+    plain.expect(PROMPT)
+    assert "NameError" in plain.run("x")

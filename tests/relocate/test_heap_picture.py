@@ -5,12 +5,12 @@ import pytest
 from sim.mpy.picture import block_kinds, census_table, svg, terminal_map
 from sim.mpy.walk import walk_memory
 
-from tests.firmware_versions import VERSIONS, boards, selected
+from tests.firmware_versions import ALL, boards, selected
 
-RELOCATABLE = selected(VERSIONS)      # the hook-free builds cannot take a new heap
+UNDER_TEST = selected(ALL)
 
 
-@pytest.fixture(params=RELOCATABLE)
+@pytest.fixture(params=UNDER_TEST)
 def mp_version(request):
     return request.param
 

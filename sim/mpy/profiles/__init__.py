@@ -35,6 +35,7 @@ class Profile:
     type_layout: str                # "fixed" (named slots) or "slots" (slot_index_* + slots[], 1.20+)
     fun_bc: str                     # "const_table" (<1.19) or "context" (mp_module_context_t)
     qstr_pool: str                  # qstr pool layout generation
+    repl_modes: tuple[str, ...]     # pyexec_mode_kind_t's names by value (the enum's order changed)
     walker: bool                    # the precise heap walk (relocation, census) knows this generation
     requires: tuple[str, ...]       # mp_state_ctx paths that must exist in the DWARF
 
@@ -101,3 +102,12 @@ def check(firmware, profile: Profile, ctx_type) -> None:
             why = f"is newer than mpsim knows ({'.'.join(map(str, NEWEST_TESTED))}) and " if newer else ""
             raise FirmwareError(f"{firmware.path.name}: MicroPython {version} {why}has no mp_state_ctx.{path}, "
                                 f"which the {profile.name} profile relies on") from None
+
+
+def repl_mode_names(firmware) -> tuple[str, ...]:
+    """pyexec_mode_kind's names by value for this firmware (1.9's order when unknown)."""
+    v = firmware.micropython_version
+    try:
+        return for_version(v).repl_modes if v else load(GENERATIONS[0]).repl_modes
+    except FirmwareError:
+        return load(GENERATIONS[0]).repl_modes

@@ -11,7 +11,8 @@ PROFILE = dict(
     type_layout="fixed",
     fun_bc="const_table",
     qstr_pool="1.9",
-    walker=False,
+    repl_modes=("friendly", "raw"),      # pyexec_mode_kind values, in order
+    walker=True,
     requires=("mem.gc_alloc_table_start", "mem.gc_alloc_table_byte_len", "mem.gc_pool_start", "mem.gc_pool_end",
               "thread.gc_lock_depth", "vm.last_pool", "vm.qstr_last_chunk"),
 )

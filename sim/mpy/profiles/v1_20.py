@@ -14,6 +14,7 @@ PROFILE = dict(
     type_layout="slots",
     fun_bc="context",
     qstr_pool="1.19",
+    repl_modes=("friendly", "raw"),      # pyexec_mode_kind values, in order
     walker=True,
     requires=("mem.area.gc_alloc_table_start", "mem.area.gc_alloc_table_byte_len", "mem.area.gc_pool_start",
               "mem.area.gc_pool_end", "thread.gc_lock_depth", "vm.last_pool", "vm.qstr_last_chunk"),

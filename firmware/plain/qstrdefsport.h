@@ -1,0 +1,1 @@
+// port qstrs not found by scanning (none)
