@@ -191,6 +191,7 @@ class Machine:
                            f"rebuild it (tools/build-unicorn --force) or run with MPSIM_ENGINE=stock") from None
         self.core = core = Core(self, uc)                  # before the first mem_map (CPU model)
         self._thumb = core.thumb
+        self._debug_regs = getattr(core, "debug_regs", {})
         self._no_address = core.no_address
         if core.variable_page_size:                   # ARM's (1 KiB by default); RISC-V's is 4 KiB, fixed
             uc.ctl_set_page_size(PAGE)
@@ -388,10 +389,15 @@ class Machine:
         self.uc.mem_write(addr, struct.pack("<I", value & 0xFFFFFFFF))
 
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(self.core.regs_names[name])
+        """A core register, or one the core shows a debugger only (``debug_regs``)."""
+        read = self._debug_regs.get(name)
+        return read() if read is not None else self.uc.reg_read(self.core.regs_names[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(self.core.regs_names[name], value & ((1 << 8 * self.core.word) - 1))
+        """A write to a register the core shows a debugger only (x0, misa) is ignored,
+        as the hart ignores it."""
+        if name not in self._debug_regs:
+            self.uc.reg_write(self.core.regs_names[name], value & ((1 << 8 * self.core.word) - 1))
 
     def symbol(self, name: str) -> int:
         return self.firmware.symbol(name).addr
