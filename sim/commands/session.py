@@ -48,6 +48,9 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
                    help="GC heap size, e.g. 256K, set through the firmware's boot parameters (default: the firmware's own static heap)")
     p.add_argument("--heap-base", type=lambda v: int(v, 0), metavar="ADDR",
                    help="GC heap address (default: the firmware's own; with --heap-size: above the stack)")
+    p.add_argument("--load", action="append", default=[], metavar="FILE@ADDR",
+                   help="write FILE's bytes at ADDR (RAM or flash) after the ELF, on every reset, as QEMU's "
+                        "-device loader,file=FILE,addr=ADDR,force-raw=on (repeatable)")
 
 
 def parse_size(text: str) -> int:
@@ -78,8 +81,12 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
-    return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
+    from ..machine import loads
+    files = loads.read(args.load, spec)               # refused before anything boots
+    board = Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
+                  timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
+    board.machine.loads = files
+    return board
 
 
 def require_hibernatable(fw) -> None:

@@ -132,6 +132,7 @@ class Machine:
         self.clock = VirtualClock(board.clock_hz, deterministic)
         self.exit_status: int | None = None
         self.resets = 0                 # reset() calls, the firmware's own included
+        self.loads: list = []           # files written after the ELF on each reset (sim.machine.loads)
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -346,7 +347,7 @@ class Machine:
 
     # -- public: life cycle -----------------------------------------------------------
     def reset(self) -> None:
-        """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
+        """Power-on / system reset: (re)load the ELF and then the ``loads`` as QEMU does, reset devices,
         take SP and PC from the vector table of the boot region."""
         self.resets += 1
         self.exit_status = None
@@ -357,6 +358,8 @@ class Machine:
             except UcError:
                 raise SimError(f"{self.firmware.path.name}: segment at {seg.addr:#010x}+{len(seg.data):#x} "
                                f"is outside the RAM of board {self.board.name}") from None
+        for load in self.loads:
+            self.uc.mem_write(load.addr, load.data)
         for p in self.peripherals.values():
             p.reset()
         self.core.reset(next(r for r in self.board.memory if r.boot))
