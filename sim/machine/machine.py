@@ -36,6 +36,8 @@ a measurement (see ../shared/DESIGN.md):
 * WFI makes ``emu_start`` return: that is a wait point. So is firmware that
   busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
   to the next deadline, or ``run`` reports the board idle.
+* A firmware that sleeps by polling clock registers (no WFI) has its clock moved
+  forward on each poll once the loop is recognised (busywait.py; host-paced only).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from unicorn import (UC_ERR_ARCH, UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR
 from .. import interrupt
 from ..arch import core_class
 from ..board import BoardSpec
+from .busywait import BusyWait
 from .clock import SliceTimer, VirtualClock
 from ..errors import GuestFault, SimError
 from ..firmware import Firmware
@@ -133,6 +136,8 @@ class Machine:
         self.exit_status: int | None = None
         self.resets = 0                 # reset() calls, the firmware's own included
         self.loads: list = []           # files written after the ELF on each reset (sim.machine.loads)
+        # Busy-wait sleeps are fast-forwarded in host-paced time (busywait.py).
+        self._busy_wait = None if deterministic else BusyWait()
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -320,10 +325,25 @@ class Machine:
             self._replay = None
             if r[0] is p and r[1] == offset and not r[2] and self._read_pc() == r[4]:
                 return r[3]
+        bw = self._busy_wait
+        if bw is not None:
+            if offset in p.clock_regs:
+                skip = bw.clock_read((p, offset, self._read_pc()), self.clock.now())
+                if skip:
+                    self._fast_forward(skip)
+            else:
+                bw.interrupted()
         with self._access_lock:
             v = p.read(offset, size)
         self._last_access = (p, offset, False, v)
         return v
+
+    def _fast_forward(self, ns: int) -> None:
+        """A busy-wait sleep (busywait.py): time jumps; past the slice's deadline the
+        slice ends, so that timer interrupts due meanwhile are taken."""
+        self.clock.skip(ns)
+        if self._slice_stop_at is not None and self.clock.now() >= self._slice_stop_at:
+            self._request_stop("replan")
 
     def _mmio_write(self, uc, offset: int, size: int, value: int, p: Peripheral) -> None:
         r = self._replay
@@ -331,6 +351,8 @@ class Machine:
             self._replay = None
             if r[0] is p and r[1] == offset and r[2] and r[3] == value and self._read_pc() == r[4]:
                 return
+        if self._busy_wait is not None:
+            self._busy_wait.interrupted()
         with self._access_lock:
             p.write(offset, size, value)
             if p in self._tickers:
@@ -545,6 +567,8 @@ class Machine:
             if self.core.in_fault is not None:
                 self.core.check_fault_handler(pc, kind in ("wait", "input") or self._stopped_by_wfi(pc))
             if kind in ("wait", "input") or (kind is None and self._stopped_by_wfi(pc)):
+                if self._busy_wait is not None:
+                    self._busy_wait.interrupted()
                 now = self.clock.now()
                 nd = self._tick(now)
                 if kind == "input" or self._input_ready():
