@@ -53,6 +53,13 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
                         "-device loader,file=FILE,addr=ADDR,force-raw=on (repeatable)")
 
 
+def realtime_arg(p: argparse.ArgumentParser) -> None:
+    """``--realtime`` (serve, run): virtual time locked to the wall clock."""
+    p.add_argument("--realtime", action="store_true",
+                   help="keep the board's time to the wall clock: sleeps take their time, busy-waits are not "
+                        "fast-forwarded (default: a sleeping board's clock jumps ahead)")
+
+
 def parse_size(text: str) -> int:
     from ..numbers import size           # finite, whole bytes, in the 32-bit space
     return size(text)
@@ -86,6 +93,8 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False):
     board = Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
                   timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock)
     board.machine.loads = files
+    if getattr(args, "realtime", False):
+        board.machine.lock_to_wall_clock()
     return board
 
 

@@ -138,6 +138,7 @@ class Machine:
         self.loads: list = []           # files written after the ELF on each reset (sim.machine.loads)
         # Busy-wait sleeps are fast-forwarded in host-paced time (busywait.py).
         self._busy_wait = None if deterministic else BusyWait()
+        self.pace = None                # lock_to_wall_clock()
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -500,7 +501,21 @@ class Machine:
             reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
                                stop_on_idle, idle_ns, stop_on_output)
         self.last_stop = reason
+        if self.pace is not None:
+            time.sleep(self.pace.wait_s())   # asleep and ahead of the wall clock: let it catch up
         return reason
+
+    def lock_to_wall_clock(self) -> None:
+        """Real-time behaviour (``--realtime``): a sleep takes its time on the wall
+        clock (each ``run`` that leaves the board asleep ahead of it waits), and
+        busy-wait sleeps run at host pace instead of being fast-forwarded."""
+        from .pace import WallClockPace
+        if self.deterministic:
+            from ..errors import UsageError
+            raise UsageError("--realtime and --deterministic exclude each other (time is either the wall "
+                             "clock or the instruction count)")
+        self.pace = WallClockPace(self)
+        self._busy_wait = None
 
     def run_until(self, address: int, timeout: float = 10.0) -> StopReason:
         """Run until the CPU is about to execute ``address``; anything else is an error."""
