@@ -50,7 +50,7 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
                    help="GC heap address (default: the firmware's own; with --heap-size: above the stack)")
     p.add_argument("--load", action="append", default=[], metavar="FILE@ADDR",
                    help="write FILE's bytes at ADDR (RAM or flash) after the ELF, on every reset, as QEMU's "
-                        "-device loader,file=FILE,addr=ADDR,force-raw=on (repeatable)")
+                        "-device loader,file=FILE,addr=ADDR,force-raw=on (repeatable; default: none)")
 
 
 def realtime_arg(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ def _port(text: str) -> int:
 
 def gdb_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gdb", type=_port, metavar="PORT",
-                   help="GDB remote stub on 127.0.0.1:PORT (0: any free port; printed as gdb:HOST:PORT)")
+                   help="GDB remote stub on 127.0.0.1:PORT (0: any free port; printed as gdb:HOST:PORT; default: no stub)")
     p.add_argument("--gdb-wait", action="store_true",
                    help="with --gdb: hold the board at reset until GDB attaches and continues (QEMU's -S)")
 
