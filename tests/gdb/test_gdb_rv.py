@@ -103,3 +103,20 @@ def test_memory_map_is_the_boards_dram_and_flash(rv_served, target_elf):
     assert re.search(r"0x0*80000000\s+0x0*88000000\s+rw", out), out
     assert re.search(r"0x0*20000000\s+0x0*20800000\s+flash\s+blocksize 0x1000", out), out
     assert "Cannot access memory at address 0x10000000" in out, out       # the UART is not memory
+
+
+def test_gdb_wait_holds_the_hart_at_its_reset_vector(tmp_path, target_elf):
+    s = Server(tmp_path, "--board", "virt-rv64", "--firmware", str(target_elf), "--gdb-wait")
+    try:
+        console = socket.create_connection(("127.0.0.1", s.serial_port), timeout=10)
+        out = _gdb(s.gdb_port, target_elf, "p/x $pc", "p/x $a0", "info symbol $pc", "break main", "continue",
+                   "p counter", "delete", "set var released = 1", "detach")
+        entry = int(subprocess.run(["riscv64-unknown-elf-nm", str(target_elf)], capture_output=True,
+                                   text=True).stdout.split(" T _start")[0].rsplit("\n", 1)[-1], 16)
+        assert pc_values(out)[:2] == [entry, 0], out               # QEMU virt -bios none: a0 = hart id 0
+        assert "_start in section .text" in out and re.search(r"Breakpoint 1, main \(\)", out), out
+        assert re.search(r"^\$\d+ = 0$", out, re.M), out           # held from reset: bump() never ran
+        assert b"gdb target\n" in _read_until(console, b"released 0x")
+        console.close()
+    finally:
+        s.stop()
