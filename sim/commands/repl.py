@@ -26,6 +26,7 @@ import tty
 from ..cli import command
 from ..errors import GuestFault, SimError
 from ..gdb.options import gdb_args, gdb_server
+from ..machine.pace import WallClockPace
 from .session import board_args, open_board
 
 ESCAPE = 0x1D          # Ctrl-]
@@ -61,28 +62,6 @@ def repl(args: argparse.Namespace) -> int:
 def _say(text: str) -> None:
     sys.stdout.write(f"\r\n[mpsim] {text}\r\n")
     sys.stdout.flush()
-
-
-class WallClockPace:
-    """How long to wait before running a sleeping board on, so that its time keeps
-    to the wall clock. Only sleeps are slowed: when the board waits for input or
-    computes and falls behind, the reference moves instead (no catching up)."""
-
-    def __init__(self, machine):
-        self.machine = machine
-        self._anchor()
-
-    def _anchor(self) -> None:
-        self.wall, self.board = time.monotonic(), self.machine.now_ns
-
-    def wait_s(self) -> float:
-        m = self.machine
-        asleep = m.last_stop is not None and m.last_stop.kind == "idle" and not m.is_waiting_for_input()
-        ahead = (m.now_ns - self.board) / 1e9 - (time.monotonic() - self.wall)
-        if not asleep or ahead <= 0:
-            self._anchor()
-            return 0.0
-        return min(ahead, 1.0)
 
 
 class Screen:

@@ -18,7 +18,7 @@ import sys
 from ..cli import command
 from ..errors import BoardStopped, GuestFault, ReplTimeout, UsageError
 from .program import STATUS_QUERY, wrap
-from .session import board_args, boot, err, hibernate_with_progress, open_board, save_table
+from .session import board_args, boot, err, hibernate_with_progress, open_board, realtime_arg, save_table
 
 BOOT_TIMEOUT_S = 30.0          # booting to the prompt: a firmware that never gets there fails
 
@@ -31,6 +31,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("script", nargs="?", help="a Python file to run on the board; - reads it from stdin")
     p.add_argument("--hibernate", action="store_true",
                    help="hibernate to flash after the code has run (default: no); the report goes to stderr")
+    realtime_arg(p)
     from ..gdb.options import gdb_args
     gdb_args(p)
 

@@ -25,7 +25,7 @@ from ..cli import command
 from ..numbers import seconds
 from ..errors import UsageError
 from ..gdb.options import gdb_args, gdb_server
-from .session import board_args, open_board
+from .session import board_args, open_board, realtime_arg
 
 CONTROL_ENV = "MPSIM_CONTROL"
 
@@ -42,6 +42,7 @@ def _port(text: str) -> int:
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
+    realtime_arg(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal, /dev/pts/N (the default)")
     where.add_argument("--tcp", type=_port, metavar="PORT",

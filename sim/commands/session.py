@@ -49,6 +49,16 @@ def board_args(p: argparse.ArgumentParser, timeout: float | None = 30.0,
                    help="GC heap size, e.g. 256K, set through the firmware's boot parameters (default: the firmware's own static heap)")
     p.add_argument("--heap-base", type=lambda v: int(v, 0), metavar="ADDR",
                    help="GC heap address (default: the firmware's own; with --heap-size: above the stack)")
+    p.add_argument("--load", action="append", default=[], metavar="FILE@ADDR",
+                   help="write FILE's bytes at ADDR (RAM or flash) after the ELF, on every reset, as QEMU's "
+                        "-device loader,file=FILE,addr=ADDR,force-raw=on (repeatable; default: none)")
+
+
+def realtime_arg(p: argparse.ArgumentParser) -> None:
+    """``--realtime`` (serve, run): virtual time locked to the wall clock."""
+    p.add_argument("--realtime", action="store_true",
+                   help="keep the board's time to the wall clock: sleeps take their time, busy-waits are not "
+                        "fast-forwarded (default: a sleeping board's clock jumps ahead)")
 
 
 def parse_size(text: str) -> int:
@@ -80,8 +90,15 @@ def open_board(args: argparse.Namespace, hibernatable: bool = False, writes_flas
     heap = heap_bounds(fw, args.heap_base, args.heap_size)
     if heap is not None and not 0 <= heap[0] < heap[1] < 1 << 32:
         raise UsageError(f"heap {heap[0]:#x}..{heap[1]:#x} is outside the 32-bit address space")
-    return Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
-                 timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock, read_only=not writes_flash)
+    from ..machine import loads
+    files = loads.read(args.load, spec)               # refused before anything boots
+    board = Board(spec, fw, flash_path=args.flash_path, deterministic=args.deterministic,
+                  timeout_s=args.timeout, heap=heap, wait_lock=args.wait_lock,
+                  read_only=not writes_flash)
+    board.machine.loads = files
+    if getattr(args, "realtime", False):
+        board.machine.lock_to_wall_clock()
+    return board
 
 
 def require_hibernatable(fw) -> None:

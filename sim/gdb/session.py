@@ -89,13 +89,11 @@ class Session:
         return [""]
 
     # -- registers ------------------------------------------------------------------------
-    def _reg_value(self, n: int) -> str:
-        r = self.arch.regs[n]
+    def _reg_value(self, r) -> str:
         v = self.machine.reg(r.machine_name or r.name)
         return v.to_bytes(r.bits // 8, "little" if self.arch.little_endian else "big").hex()
 
-    def _set_reg(self, n: int, hexval: str) -> None:
-        r = self.arch.regs[n]
+    def _set_reg(self, r, hexval: str) -> None:
         data = bytes.fromhex(hexval)
         if len(data) != r.bits // 8:
             raise ValueError("register width")
@@ -103,28 +101,28 @@ class Session:
         self.machine.set_reg(r.machine_name or r.name, v)
 
     def _g(self, args, raw):
-        return ["".join(self._reg_value(n) for n in range(len(self.arch.regs)))]
+        return ["".join(self._reg_value(r) for r in self.arch.regs)]
 
     def _G(self, args, raw):
         pos = 0
-        for n, r in enumerate(self.arch.regs):
+        for r in self.arch.regs:
             width = r.bits // 4
             if pos + width > len(args):
                 break
-            self._set_reg(n, args[pos:pos + width])
+            self._set_reg(r, args[pos:pos + width])
             pos += width
         return ["OK"]
 
     def _p(self, args, raw):
-        n = int(args, 16)
-        return [self._reg_value(n)] if n < len(self.arch.regs) else ["E45"]
+        r = self.arch.numbers.get(int(args, 16))
+        return [self._reg_value(r)] if r is not None else ["E45"]
 
     def _P(self, args, raw):
         num, _, val = args.partition("=")
-        n = int(num, 16)
-        if n >= len(self.arch.regs):
+        r = self.arch.numbers.get(int(num, 16))
+        if r is None:
             return ["E45"]
-        self._set_reg(n, val)
+        self._set_reg(r, val)
         return ["OK"]
 
     # -- memory -------------------------------------------------------------------------------
@@ -229,9 +227,8 @@ class Session:
     # -- running --------------------------------------------------------------------------------
     def _resume_at(self, args: str) -> None:
         if args:
-            n = [r.name for r in self.arch.regs].index(self.arch.pc)
-            bits = self.arch.regs[n].bits
-            self._set_reg(n, int(args, 16).to_bytes(bits // 8, "little" if self.arch.little_endian else "big").hex())
+            r = next(r for r in self.arch.regs if r.name == self.arch.pc)
+            self._set_reg(r, int(args, 16).to_bytes(r.bits // 8, "little" if self.arch.little_endian else "big").hex())
 
     def _c(self, args, raw):
         self._resume_at(args)

@@ -36,6 +36,8 @@ a measurement (see ../shared/DESIGN.md):
 * WFI makes ``emu_start`` return: that is a wait point. So is firmware that
   busy-polls UART STATE (detected by the UART). At a wait point the clock jumps
   to the next deadline, or ``run`` reports the board idle.
+* A firmware that sleeps by polling clock registers (no WFI) has its clock moved
+  forward on each poll once the loop is recognised (busywait.py; host-paced only).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from unicorn import (UC_ERR_ARCH, UC_ERR_INSN_INVALID, UC_ERR_FETCH_PROT, UC_ERR
 from .. import interrupt
 from ..arch import core_class
 from ..board import BoardSpec
+from .busywait import BusyWait
 from .clock import SliceTimer, VirtualClock
 from ..errors import FirmwareError, GuestFault, SimError
 from ..firmware import Firmware
@@ -132,6 +135,10 @@ class Machine:
         self.clock = VirtualClock(board.clock_hz, deterministic)
         self.exit_status: int | None = None
         self.resets = 0                 # reset() calls, the firmware's own included
+        self.loads: list = []           # files written after the ELF on each reset (sim.machine.loads)
+        # Busy-wait sleeps are fast-forwarded in host-paced time (busywait.py).
+        self._busy_wait = None if deterministic else BusyWait()
+        self.pace = None                # lock_to_wall_clock()
         self.idle_ns = 20_000_000
         self._exec_pages: set[int] = set()
         self._ram: dict[str, tuple[mmap.mmap, int, int]] = {}   # name -> (buffer, base, size)
@@ -194,6 +201,7 @@ class Machine:
                            f"rebuild it (tools/build-unicorn --force) or run with MPSIM_ENGINE=stock") from None
         self.core = core = Core(self, uc)                  # before the first mem_map (CPU model)
         self._thumb = core.thumb
+        self._debug_regs = getattr(core, "debug_regs", {})
         self._no_address = core.no_address
         if core.variable_page_size:                   # ARM's (1 KiB by default); RISC-V's is 4 KiB, fixed
             uc.ctl_set_page_size(PAGE)
@@ -321,10 +329,25 @@ class Machine:
             self._replay = None
             if r[0] is p and r[1] == offset and not r[2] and self._read_pc() == r[4]:
                 return r[3]
+        bw = self._busy_wait
+        if bw is not None:
+            if offset in p.clock_regs:
+                skip = bw.clock_read((p, offset, self._read_pc()), self.clock.now())
+                if skip:
+                    self._fast_forward(skip)
+            else:
+                bw.interrupted()
         with self._access_lock:
             v = p.read(offset, size)
         self._last_access = (p, offset, False, v)
         return v
+
+    def _fast_forward(self, ns: int) -> None:
+        """A busy-wait sleep (busywait.py): time jumps; past the slice's deadline the
+        slice ends, so that timer interrupts due meanwhile are taken."""
+        self.clock.skip(ns)
+        if self._slice_stop_at is not None and self.clock.now() >= self._slice_stop_at:
+            self._request_stop("replan")
 
     def _mmio_write(self, uc, offset: int, size: int, value: int, p: Peripheral) -> None:
         r = self._replay
@@ -332,6 +355,8 @@ class Machine:
             self._replay = None
             if r[0] is p and r[1] == offset and r[2] and r[3] == value and self._read_pc() == r[4]:
                 return
+        if self._busy_wait is not None:
+            self._busy_wait.interrupted()
         with self._access_lock:
             p.write(offset, size, value)
             if p in self._tickers:
@@ -348,7 +373,7 @@ class Machine:
 
     # -- public: life cycle -----------------------------------------------------------
     def reset(self) -> None:
-        """Power-on / system reset: (re)load the ELF as QEMU does, reset devices,
+        """Power-on / system reset: (re)load the ELF and then the ``loads`` as QEMU does, reset devices,
         take SP and PC from the vector table of the boot region."""
         self.resets += 1
         self.exit_status = None
@@ -359,6 +384,8 @@ class Machine:
             except UcError:
                 raise SimError(f"{self.firmware.path.name}: segment at {seg.addr:#010x}+{len(seg.data):#x} "
                                f"is outside the RAM of board {self.board.name}") from None
+        for load in self.loads:
+            self.uc.mem_write(load.addr, load.data)
         for p in self.peripherals.values():
             p.reset()
         self.core.reset(next(r for r in self.board.memory if r.boot))
@@ -391,10 +418,15 @@ class Machine:
         self.uc.mem_write(addr, struct.pack("<I", value & 0xFFFFFFFF))
 
     def reg(self, name: str) -> int:
-        return self.uc.reg_read(self.core.regs_names[name])
+        """A core register, or one the core shows a debugger only (``debug_regs``)."""
+        read = self._debug_regs.get(name)
+        return read() if read is not None else self.uc.reg_read(self.core.regs_names[name])
 
     def set_reg(self, name: str, value: int) -> None:
-        self.uc.reg_write(self.core.regs_names[name], value & ((1 << 8 * self.core.word) - 1))
+        """A write to a register the core shows a debugger only (x0, misa) is ignored,
+        as the hart ignores it."""
+        if name not in self._debug_regs:
+            self.uc.reg_write(self.core.regs_names[name], value & ((1 << 8 * self.core.word) - 1))
 
     def symbol(self, name: str) -> int:
         return self.firmware.symbol(name).addr
@@ -472,7 +504,21 @@ class Machine:
             reason = self._run(until_ns, address, timeout if timeout is not None else timeout_s,
                                stop_on_idle, idle_ns, stop_on_output)
         self.last_stop = reason
+        if self.pace is not None:
+            time.sleep(self.pace.wait_s())   # asleep and ahead of the wall clock: let it catch up
         return reason
+
+    def lock_to_wall_clock(self) -> None:
+        """Real-time behaviour (``--realtime``): a sleep takes its time on the wall
+        clock (each ``run`` that leaves the board asleep ahead of it waits), and
+        busy-wait sleeps run at host pace instead of being fast-forwarded."""
+        from .pace import WallClockPace
+        if self.deterministic:
+            from ..errors import UsageError
+            raise UsageError("--realtime and --deterministic exclude each other (time is either the wall "
+                             "clock or the instruction count)")
+        self.pace = WallClockPace(self)
+        self._busy_wait = None
 
     def run_until(self, address: int, timeout: float = 10.0) -> StopReason:
         """Run until the CPU is about to execute ``address``; anything else is an error."""
@@ -539,6 +585,8 @@ class Machine:
             if self.core.in_fault is not None:
                 self.core.check_fault_handler(pc, kind in ("wait", "input") or self._stopped_by_wfi(pc))
             if kind in ("wait", "input") or (kind is None and self._stopped_by_wfi(pc)):
+                if self._busy_wait is not None:
+                    self._busy_wait.interrupted()
                 now = self.clock.now()
                 nd = self._tick(now)
                 if kind == "input" or self._input_ready():

@@ -29,6 +29,9 @@ def register(cls: type["Peripheral"]) -> type["Peripheral"]:
 
 class Peripheral:
     type_name: ClassVar[str] = ""
+    # Registers that read the time (a timer's count): polling one is a busy-wait sleep
+    # (sim/machine/busywait.py).
+    clock_regs: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(self, spec: PeripheralSpec, board: BoardSpec, irq: IrqSink | None = None):
         self.spec = spec

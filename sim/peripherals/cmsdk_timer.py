@@ -21,6 +21,7 @@ _ID = (0x04, 0x00, 0x00, 0x00, 0x22, 0xB8, 0x1B, 0x00, 0x0D, 0xF0, 0x05, 0xB1)
 @register
 class CmsdkTimer(Peripheral):
     type_name = "cmsdk_timer"
+    clock_regs = frozenset({VALUE, INTSTATUS})
 
     def __init__(self, spec, board, irq=None):
         super().__init__(spec, board, irq)

@@ -18,6 +18,7 @@ LED0, BUTTON, CLK1HZ, CLK100HZ, COUNTER, PRESCALE, PSCNTR, MISC = 0x0, 0x8, 0x10
 @register
 class Mps2FpgaIo(Peripheral):
     type_name = "mps2_fpgaio"
+    clock_regs = frozenset({CLK1HZ, CLK100HZ, COUNTER, PSCNTR})
 
     def __init__(self, spec, board, irq=None):
         super().__init__(spec, board, irq)

@@ -28,6 +28,7 @@ _NEVER_NS = 1 << 62           # ~146 years away (e.g. mtimecmp = all ones): no d
 @register
 class RiscvClint(Peripheral):
     type_name = "riscv_clint"
+    clock_regs = frozenset({MTIME, MTIME + 4})
 
     def __init__(self, spec, board, irq=None):
         super().__init__(spec, board, irq)

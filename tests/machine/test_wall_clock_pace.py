@@ -1,11 +1,11 @@
 """``mpsim repl`` on a terminal keeps a sleeping board to the wall clock
-(sim/commands/repl.py: WallClockPace), on the real firmware: time.sleep(1) takes
+(sim/machine/pace.py: WallClockPace), on the real firmware: time.sleep(1) takes
 about a second there, while run() alone fast-forwards it."""
 
 import time
 
 from sim.board import load_board
-from sim.commands.repl import WallClockPace
+from sim.machine.pace import WallClockPace
 from sim.firmware import Firmware
 from sim.machine.machine import Machine
 
@@ -22,7 +22,7 @@ def test_a_sleep_takes_its_time_when_paced():
         m.console.feed(b"import time; time.sleep(1); print('woke')\r")
         t0 = time.monotonic()
         out = b""
-        while b"woke" not in out.split(b"\r\n", 1)[-1] and time.monotonic() - t0 < 10:
+        while b"woke\r\n" not in out.split(b"\r\n", 1)[-1] and time.monotonic() - t0 < 10:
             m.run(timeout_s=0.02)
             out += m.console.take_output()
             time.sleep(pace.wait_s())

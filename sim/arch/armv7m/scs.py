@@ -30,6 +30,7 @@ _ID = (0x04, 0x00, 0x00, 0x00, 0x00, 0xB0, 0x0B, 0x00, 0x0D, 0xE0, 0x05, 0xB1)
 @register
 class Scs(Peripheral):
     type_name = "scs"
+    clock_regs = frozenset({0x010, 0x018})      # SysTick CSR (COUNTFLAG) and CVR
 
     def __init__(self, spec, board, irq=None):
         super().__init__(spec, board, irq)

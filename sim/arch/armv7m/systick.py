@@ -69,8 +69,8 @@ class SysTick:
             self.countflag = True
             if self.csr & TICKINT:
                 self.pend()
-        if self.rvr == 0 and self.wraps:
-            return None
+        if (self.rvr == 0 and self.wraps) or not self.csr & TICKINT:
+            return None            # no interrupt to deliver: COUNTFLAG and CVR are computed when read
         nxt = self.v0 + self.wraps * (self.rvr + 1)  # tick index of the next wrap
         return self.t0 + -(-nxt * NS // self.hz)
 

@@ -150,6 +150,12 @@ class RiscV:
         self.clint = self.plic = None
         self._step_masked = False
         self._masked_steps = 0
+        r = self.regs.read
+        # Registers a debugger reads that are not saved state (sim/gdb/targets.py):
+        # read-only to it. mip as the hart sees it: the CLINT/PLIC lines live on the
+        # host; Unicorn's own mip holds only the software-writable bits.
+        self.debug_regs = {"zero": lambda: 0, "misa": lambda: r(R.UC_RISCV_REG_MISA),
+                           "mip": lambda: r(R.UC_RISCV_REG_MIP) | self._pending()}
 
     @staticmethod
     def executable_address(addr: int) -> bool:
