@@ -87,8 +87,8 @@ int main(void) {
             }
         }
         mp_hal_stdout_tx_str("MPY: soft reboot\r\n");
-        mp_deinit();
         MPSIM_GC_SWEEP_ALL();
+        mp_deinit();
     }
 }
 
