@@ -1,5 +1,5 @@
 """Object layouts that changed between MicroPython generations, read the way the
-firmware's profile says (offsets from DWARF): type objects and qstr pools.
+firmware's profile says (offsets from DWARF): type objects (and the qstr reader).
 
 Type objects (py/obj.h): up to 1.19 ``mp_obj_type_t`` has one named field per slot
 (``make_new``, ``parent``, ``locals_dict``...); since 1.20 it has one byte per slot
@@ -7,10 +7,7 @@ Type objects (py/obj.h): up to 1.19 ``mp_obj_type_t`` has one named field per sl
 type object is only as long as the slots it uses. Slot names here are 1.20's; the
 fixed layout's differ for two (``getiter``, ``buffer_p``).
 
-qstr pools (py/qstr.h): up to 1.18 each entry points to [hash, length, text]; since
-1.19 the pool holds ``hashes`` and ``lengths`` arrays (in the pool's own block) and
-entries point to the bare text; since 1.22 ``total_prev_len`` shares its word with
-the ``is_sorted`` bit.
+qstr pools are read by sim.mpy.qstr_pools (one reader per memory: ``qstr_reader``).
 
 Every function takes the memory to read as ``w(addr) -> word`` and ``read(addr, n)``,
 so the walker (old heap) and the relocator (new heap) share them.
@@ -102,60 +99,14 @@ class Types:
         return self.L.read_uint("mp_obj_type_t.name", t, read)
 
 
-class QstrPools:
-    """Find a qstr's hash and text through the pool chain (ROM pool and heap pools)."""
-
-    def __init__(self, layout: Layout):
-        self.L = layout
-        self.split = layout.has("qstr_pool_t.lengths")        # 1.19+
-        self.has_hash = layout.has("qstr_pool_t.hashes")      # absent with MICROPY_QSTR_BYTES_IN_HASH 0
-        self.len_size, self.hash_size = 1, 2                   # 1.9-1.18 entries: 2 bytes hash, 1 length
-        if self.split:
-            self.len_size = self._target_size("lengths", 1)
-            self.hash_size = self._target_size("hashes", 2) if self.has_hash else 0
-
-    @property
-    def hash_bits(self) -> int:
-        return 8 * self.hash_size
-
-    def _target_size(self, fld: str, default: int) -> int:
-        target = self.L.field(f"qstr_pool_t.{fld}").target
-        try:
-            return self.L.size(target) if target else default
-        except SimError:
-            return default
-
-    def pool_of(self, q: int, last_pool: int, w, read) -> tuple[int, int] | None:
-        """(pool address, index in it) of qstr ``q``."""
-        pool = last_pool
-        for _ in range(256):
-            if pool == 0:
-                return None
-            prev_len = self.L.read_uint("qstr_pool_t.total_prev_len", pool, read)
-            n = w(pool + self.L.off("qstr_pool_t.len"))
-            if prev_len <= q < prev_len + n:
-                return pool, q - prev_len
-            pool = w(pool + self.L.off("qstr_pool_t.prev"))
-        return None
-
-    def entry(self, q: int, last_pool: int, w, read) -> tuple[int, bytes] | None:
-        """(hash, text) of qstr ``q``."""
-        found = self.pool_of(q, last_pool, w, read)
-        if found is None:
-            return None
-        pool, i = found
-        p = w(pool + self.L.off("qstr_pool_t.qstrs") + 4 * i)
-        if not self.split:
-            head = read(p, 3)
-            return head[0] | head[1] << 8, read(p + 3, head[2])
-        n = int.from_bytes(read(w(pool + self.L.off("qstr_pool_t.lengths")) + self.len_size * i, self.len_size),
-                           "little")
-        h = 0
-        if self.has_hash:
-            h = int.from_bytes(read(w(pool + self.L.off("qstr_pool_t.hashes")) + self.hash_size * i,
-                                    self.hash_size), "little")
-        return h, read(p, n)
-
-    def entry_bytes(self, alloc: int) -> int:
-        """Bytes a heap pool of ``alloc`` entries takes after its fixed fields."""
-        return alloc * (4 + self.hash_size + self.len_size) if self.split else 4 * alloc
+def qstr_reader(layout: Layout, version: tuple[int, ...], read):
+    """sim.mpy.qstr_pools' reader for this firmware, over the memory ``read`` reads."""
+    from . import qstr_pools
+    offsets = {k: o for k, (o, _) in layout.fw.struct("qstr_pool_t").fields.items()}
+    pool_layout = qstr_pools.layout_for(version)
+    if pool_layout.entry == "split":
+        nh = layout.size("qstr_hash_t") if "hashes" in offsets else 0
+        nl = layout.size("qstr_len_t")
+    else:
+        nh, nl = 2, 1       # 1.9-1.18 builds: MICROPY_QSTR_BYTES_IN_HASH 2, BYTES_IN_LEN 1 (checked on the ROM pool)
+    return qstr_pools.QstrPools(pool_layout, read, offsets, nh, nl)

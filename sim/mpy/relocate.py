@@ -48,6 +48,8 @@ from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
 from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
+from .objects import qstr_reader
+from .qstr_pools import compute_hash
 from .walk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
 
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
@@ -321,14 +323,17 @@ class _Hasher:
         fw = walker.fw
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
+        self.pools = qstr_reader(walker.L, fw.micropython_version, read)
 
     def qstr_entry(self, q: int) -> tuple[int, bytes]:
         """(hash, text) of a qstr, through this side's pool chain."""
         W = self.W
-        found = W.qstrs.entry(q, self.w(W.ctx_addr + W.L.off("mp_state_ctx_t.vm.last_pool")), self.w, self.read)
-        if found is None:
-            raise RelocationError(f"qstr {q} not found in the qstr pools")
-        return found
+        try:
+            pools = self.pools.chain(self.w(W.ctx_addr + W.L.off("mp_state_ctx_t.vm.last_pool")))
+            pool, i = self.pools.locate(pools, q)
+            return self.pools.stored_hash(pool, i), self.pools.text(pool, i)
+        except SimError as e:
+            raise RelocationError(f"qstr {q}: {e}") from None
 
     def qstr_hash(self, q: int) -> int:
         return self.qstr_entry(q)[0]
@@ -393,7 +398,7 @@ class _Hasher:
             h = self.w(k + L.off("mp_obj_str_t.hash"))
             if h == 0:
                 n, data = self.w(k + L.off("mp_obj_str_t.len")), self.w(k + L.off("mp_obj_str_t.data"))
-                h = _djb2(self.read(data, n), self.W.qstrs.hash_bits)
+                h = compute_hash(self.read(data, n), self.pools.nh)
             return h
         uop = self.slot(t, "unary_op") & ~1
         name = self.W.sym_at.get(uop) if uop else None
@@ -471,16 +476,6 @@ class _Hasher:
         if neg:
             val = -val
         return val & 0xFFFFFFFF
-
-
-def _djb2(data: bytes, bits: int = 16) -> int:
-    """qstr_compute_hash (py/qstr.c), kept to MICROPY_QSTR_BYTES_IN_HASH bytes."""
-    h = 5381
-    for b in data:
-        h = ((h << 5) + h) ^ b
-        h &= 0xFFFFFFFF
-    h &= (1 << bits) - 1
-    return h or 1
 
 
 def _float_hash(bits: int) -> int:

@@ -32,7 +32,7 @@ from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
 from .geometry import AT_FREE, AT_TAIL
-from .objects import Layout, QstrPools, Types
+from .objects import Layout, Types, qstr_reader
 from .state import MpState
 from .walk_context import ContextCode, gen_errors
 
@@ -184,7 +184,7 @@ class Walker(ContextCode):
         self.profile = profiles.for_firmware(firmware)
         self.L = Layout(firmware)
         self.types = Types(self.L, self.profile)
-        self.qstrs = QstrPools(self.L)
+        self.qstrs = qstr_reader(self.L, firmware.micropython_version, self.read)
         self.rom = _Rom(firmware)
         self.ctx_addr, self.ctx = ctx_addr, ctx
         self.pool_start, self.pool = pool_start, pool
@@ -366,10 +366,9 @@ class Walker(ContextCode):
         """A qstr's text, through the pool chain (ROM pool and heap pools)."""
         last_pool = self.w(self.ctx_addr + self.L.off("mp_state_ctx_t.vm.last_pool"))
         try:
-            found = self.qstrs.entry(q, last_pool, self.w, self.read)
-        except WalkError:
-            found = None
-        return found[1].decode(errors="replace") if found else f"qstr#{q}"
+            return self.qstrs.text(*self.qstrs.locate(self.qstrs.chain(last_pool), q)).decode(errors="replace")
+        except SimError:
+            return f"qstr#{q}"
 
     # -- roots: mp_state_ctx.vm root-pointer section ------------------------------------------
     def roots(self):
@@ -695,24 +694,21 @@ class Walker(ContextCode):
 
     # -- qstr pools ----------------------------------------------------------------------------------
     def h_qstr_pool(self, start, parent, arg):
-        L = self.L
-        self.buf(start + L.off("qstr_pool_t.prev"), "qstr.pool", start, self.h_qstr_pool, allow_interior=False)
-        n = self.w(start + L.off("qstr_pool_t.len"))
-        alloc = self.w(start + L.off("qstr_pool_t.alloc"))
+        pool = self.qstrs.pool(start)
         size = self.block_size(start)
-        if L.off("qstr_pool_t.qstrs") + self.qstrs.entry_bytes(alloc) > size or n > alloc:
-            self.problem(start, f"qstr pool of {n}/{alloc} entries does not fit its block", parent)
+        if self.qstrs.heap_pool_size(pool.alloc) > size or pool.len > pool.alloc:
+            self.problem(start, f"qstr pool of {pool.len}/{pool.alloc} entries does not fit its block", parent)
             return
-        for arr in ("hashes", "lengths") if self.qstrs.split else ():
-            if not L.has("qstr_pool_t." + arr):
-                continue
-            slot = start + L.off("qstr_pool_t." + arr)       # 1.19+: arrays inside the pool's own block
-            self.result.slots[slot] = PTR
-            if not start <= self.w(slot) < start + size:
-                self.problem(start, f"qstr pool's {arr} array is outside its block", parent)
-                return
-        for i in range(n):
-            self.buf(start + L.off("qstr_pool_t.qstrs") + 4 * i, "qstr.chunk", start)
+        for slot, what in self.qstrs.pointer_slots(pool):
+            if what == "pool":
+                self.buf(slot, "qstr.pool", start, self.h_qstr_pool, allow_interior=False)
+            elif what == "chunk":
+                self.buf(slot, "qstr.chunk", start)
+            else:                                # 1.19+: hashes/lengths inside the pool's own block
+                self.result.slots[slot] = PTR
+                if not start <= self.w(slot) < start + size:
+                    self.problem(start, "qstr pool's hashes/lengths array is outside its block", parent)
+                    return
 
     # -- generators -----------------------------------------------------------------------------------
     def h_mp_type_gen_instance(self, a, parent):

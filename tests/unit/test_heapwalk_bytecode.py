@@ -9,7 +9,7 @@ import pytest
 
 from sim.mpy.bytecode import v1_9 as bc
 from sim.mpy.geometry import gc_layout
-from sim.mpy.relocate import _djb2, _float_hash, _small_int
+from sim.mpy.relocate import _float_hash, _small_int
 
 
 def prelude(n_state=4, n_exc=0, flags=bc.SCOPE_GENERATOR, npos=0, cells=()):
@@ -118,8 +118,6 @@ def test_gc_geometry_matches_the_formula_of_gc_init():
 
 
 def test_host_hashes_follow_the_firmware():
-    assert _djb2(b"") == 5381 & 0xFFFF
-    assert _djb2(b"a") == ((5381 * 33) ^ ord("a")) & 0xFFFF
     assert _float_hash(struct.unpack("<I", struct.pack("<f", 0.0))[0]) == 0
     assert _float_hash(struct.unpack("<I", struct.pack("<f", 3.0))[0]) == 3        # whole numbers hash as ints
     assert _float_hash(struct.unpack("<I", struct.pack("<f", -2.0))[0]) == (-2) & 0xFFFFFFFF
