@@ -13,10 +13,11 @@ FETCH_CMD := { [ -d build/micropython-src ] && [ ! -e $(FETCH_SRC) ] && mkdir -p
 	&& mv build/micropython-src $(FETCH_SRC); ../tools/fetch-micropython $(abspath $(FETCH_SRC)); }
 QSTR_DEFS_CORE := $(MICROPY_SRC)/inc/py/qstrdefs.h
 
+# (ls, not $(wildcard): make caches a directory it saw missing before the fetch made it.)
 # Everything in py/ except the fork's parse2.c/compile2.c (and emitnative.c,
 # built as emitnthumb.c below), plus the REPL helpers.
 MPY_C = $(filter-out py/parse2.c py/compile2.c py/emitnative.c, \
-	$(patsubst $(MPY_TOP)/%,%,$(wildcard $(MPY_TOP)/py/*.c))) \
+	$(sort $(shell cd $(MPY_TOP) 2>/dev/null && ls py/*.c))) \
 	lib/utils/pyexec.c lib/utils/interrupt_char.c lib/mp-readline/readline.c
 
 # 1.9.2 has no emitnthumb.c: compat/1.9/py/emitnthumb.c builds emitnative.c

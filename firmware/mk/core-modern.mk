@@ -13,7 +13,7 @@ MPY_SENTINEL := $(MICROPY_SRC)/shared/runtime/pyexec.c
 FETCH_CMD := ../tools/fetch-micropython-pypi $(MPY_VERSION) $(abspath $(FETCH_SRC))
 QSTR_DEFS_CORE := $(MICROPY_SRC)/py/qstrdefs.h
 
-MPY_C = $(patsubst $(MPY_TOP)/%,%,$(wildcard $(MPY_TOP)/py/*.c)) \
+MPY_C = $(sort $(shell cd $(MPY_TOP) 2>/dev/null && ls py/*.c)) \
 	shared/runtime/pyexec.c shared/runtime/interrupt_char.c shared/readline/readline.c \
 	$(PORT_SHARED_C)
 
