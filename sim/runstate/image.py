@@ -3,14 +3,14 @@
 Capture (any moment after the firmware's ``gc_init``; the CPU stopped between
 two instructions):
 
-- ``run.cpu``   every core register (incl. xPSR: handler mode and the exception
-                number being served) and the virtual clock, JSON;
-- ``periph.*``  every device's state, as the prompt-time image has it: the NVIC's
-                enabled/pending/active tables (exception nesting), SysTick and the
-                timers' counters (pending timer events), the UARTs' registers;
-- ``run.ram``   the statics and the used C stack (``sim.runstate.live``);
-- ``ctx``       mp_state_ctx, and the GC heap as the prompt-time image stores it:
-                its tables and only the used blocks of the pool.
+- ``run.cpu``     every core register (incl. xPSR: handler mode and the exception
+                  number being served) and the virtual clock, JSON;
+- ``run.devices`` every device's state (JSON): the NVIC's enabled/pending/active
+                  tables (exception nesting), SysTick and the timers' counters
+                  (pending timer events), the UARTs' registers;
+- ``run.ram``     the statics (mp_state_ctx among them) and the used C stack
+                  (``sim.runstate.live``);
+- ``run.heap``    the GC heap's tables and only the used blocks of its pool.
 
 Restore: reset the board (the ELF's code and initial data are back), write those
 ranges, the heap and the ctx, then the devices, the clock and the CPU registers
@@ -26,14 +26,16 @@ import zlib
 from typing import Any
 
 from ..errors import ImageError
-from ..image import (SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, HibernateImage, ImageKind,
-                     check_shape, pack_used_blocks, unpack_used_blocks, _inflate)
+from ..image import (HibernateImage, ImageKind, _inflate, check_heap_inside, check_shape, check_used_blocks,
+                     pack_used_blocks, unpack_used_blocks)
 from ..mpy.state import MpState
 from . import live
 
-SECTION_CPU, SECTION_RAM = "run.cpu", "run.ram"
+SECTION_CPU, SECTION_RAM, SECTION_HEAP, SECTION_DEVICES = "run.cpu", "run.ram", "run.heap", "run.devices"
+SECTIONS = (SECTION_CPU, SECTION_RAM, SECTION_HEAP, SECTION_DEVICES)
 NOT_CAPTURED = {"nor_flash"}        # storage, not volatile state: it keeps its contents anyway
 _RANGE = struct.Struct("<II")
+_HEAP = struct.Struct("<III")       # alloc table, finaliser table, packed pool lengths
 MAX_RAM = 64 << 20
 
 
@@ -41,8 +43,14 @@ def captured_peripherals(machine):
     return {n: p for n, p in machine.peripherals.items() if getattr(p, "type_name", "") not in NOT_CAPTURED}
 
 
+def _json(value) -> bytes:
+    return zlib.compress(json.dumps(value, sort_keys=True, separators=(",", ":")).encode(), 9)
+
+
 def capture(machine) -> HibernateImage:
-    """The run-state image of ``machine`` as it stands (the caller stopped it)."""
+    """The run-state image of ``machine`` as it stands (the caller stopped it).
+    Four zlib-compressed sections: each costs header bytes, and every byte is
+    flash program time paid out of the hold-up budget."""
     fw = machine.firmware
     state = MpState(machine, fw)
     geo = state.geometry()
@@ -51,44 +59,69 @@ def capture(machine) -> HibernateImage:
                            kind=ImageKind.RUN_STATE)
     image.check_saveable(machine.board)
     stack = live.stack_range(machine)
-    ctx = (state.ctx_addr, state.ctx_addr + state.ctx_size)
-    ranges = live.static_ranges(fw, [(geo.heap_start, geo.heap_end), stack, ctx]) + [stack]
-    image.sections[SECTION_CPU] = zlib.compress(json.dumps(
-        {"cpu": machine.cpu_state(), "now_ns": machine.clock.now()}, sort_keys=True).encode(), 9)
+    ranges = live.static_ranges(fw, [(geo.heap_start, geo.heap_end), stack]) + [stack]
+    atb = machine.read(geo.atb_start, geo.atb_len)
+    ftb = machine.read(geo.ftb_start, geo.ftb_len) if geo.has_ftb else b""
+    pool = pack_used_blocks(machine.read(geo.pool_start, geo.pool_end - geo.pool_start), geo.block_size,
+                            state.used_blocks(geo))
+    image.sections[SECTION_CPU] = _json({"cpu": machine.cpu_state(), "now_ns": machine.clock.now()})
     image.sections[SECTION_RAM] = zlib.compress(b"".join(
         _RANGE.pack(a, b - a) + machine.read(a, b - a) for a, b in ranges), 9)
-    image.sections[SECTION_CTX] = state.read_ctx()
-    image.set_table(SECTION_ATB, machine.read(geo.atb_start, geo.atb_len))
-    if geo.has_ftb:
-        image.set_table(SECTION_FTB, machine.read(geo.ftb_start, geo.ftb_len))
-    pool = machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
-    image.sections[SECTION_POOL] = pack_used_blocks(pool, geo.block_size, state.used_blocks(geo))
-    for name, periph in captured_peripherals(machine).items():
-        image.set_peripheral_state(name, periph.state())
+    image.sections[SECTION_HEAP] = zlib.compress(_HEAP.pack(len(atb), len(ftb), len(pool)) + atb + ftb + pool, 9)
+    image.sections[SECTION_DEVICES] = _json({n: p.state() for n, p in captured_peripherals(machine).items()})
     return image
 
 
-def check_resumable(machine, image: HibernateImage, heap: tuple[int, int] | None = None) -> tuple[dict, list]:
+def _load_json(image: HibernateImage, name: str):
+    try:
+        return json.loads(_inflate(image.section(name), name, None, 1 << 20))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ImageError(f"section {name!r} is not valid JSON") from None
+
+
+def check_resumable(machine, image: HibernateImage, heap: tuple[int, int] | None = None):
     """Everything a restore needs, checked before the machine is touched: returns
-    (cpu section, RAM ranges). ``heap``: the bounds the user asked for (None: any)."""
+    (cpu section, RAM ranges, (atb, ftb, pool), device states). ``heap``: the bounds
+    the user asked for (None: any)."""
     if image.kind is not ImageKind.RUN_STATE:
         raise ImageError(f"image #{image.sequence} is a {image.kind.label} image, not a run-state image")
     state = MpState(machine, machine.firmware)
     image.check_matches(fingerprint=machine.firmware.fingerprint, board=machine.board.name,
                         ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
-    if heap is not None and (image.heap.heap_start, image.heap.heap_end) != (heap[0], heap[1] & ~15):
-        raise ImageError(f"run-state image has heap {image.heap.heap_start:#x}..{image.heap.heap_end:#x}, "
+    geo = image.heap
+    if heap is not None and (geo.heap_start, geo.heap_end) != (heap[0], heap[1] & ~15):
+        raise ImageError(f"run-state image has heap {geo.heap_start:#x}..{geo.heap_end:#x}, "
                          f"not the requested {heap[0]:#x}..{heap[1]:#x}: its stack holds untyped words, "
                          f"so it cannot be relocated")
-    for name in (SECTION_CPU, SECTION_RAM, SECTION_CTX, SECTION_ATB, SECTION_POOL):
-        image.section(name)
-    image.check_usable(machine.board, captured_peripherals(machine))
-    try:
-        cpu = json.loads(_inflate(image.sections[SECTION_CPU], SECTION_CPU, None, 1 << 16))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ImageError(f"section {SECTION_CPU!r} is not valid JSON") from None
+    image.check_consistent()
+    check_heap_inside(geo, machine.board)
+    cpu = _load_json(image, SECTION_CPU)
     check_shape(cpu, {"cpu": machine.cpu_state(), "now_ns": 0}, SECTION_CPU)
-    return cpu, _ranges(machine, _inflate(image.sections[SECTION_RAM], SECTION_RAM, None, MAX_RAM))
+    devices = _load_json(image, SECTION_DEVICES)
+    mine = captured_peripherals(machine)
+    check_shape(devices, {n: p.state() for n, p in mine.items()}, SECTION_DEVICES)
+    for name, st in devices.items():
+        try:
+            mine[name].check_state(st)
+        except ValueError as e:
+            raise ImageError(f"section {SECTION_DEVICES!r}: {name}: {e}") from None
+    ranges = _ranges(machine, _inflate(image.section(SECTION_RAM), SECTION_RAM, None, MAX_RAM))
+    return cpu, ranges, _heap(image), devices
+
+
+def _heap(image: HibernateImage) -> tuple[bytes, bytes, bytes]:
+    geo = image.heap
+    raw = _inflate(image.section(SECTION_HEAP), SECTION_HEAP, None, MAX_RAM)
+    if len(raw) < _HEAP.size:
+        raise ImageError(f"section {SECTION_HEAP!r} is truncated")
+    n_atb, n_ftb, n_pool = _HEAP.unpack_from(raw)
+    if (n_atb, n_ftb) != (geo.atb_len, geo.ftb_len if geo.has_ftb else 0) or _HEAP.size + n_atb + n_ftb + n_pool != len(raw):
+        raise ImageError(f"section {SECTION_HEAP!r} does not hold the tables of its heap geometry")
+    atb = raw[_HEAP.size:_HEAP.size + n_atb]
+    ftb = raw[_HEAP.size + n_atb:_HEAP.size + n_atb + n_ftb]
+    packed = raw[_HEAP.size + n_atb + n_ftb:]
+    check_used_blocks(packed, geo.pool_end - geo.pool_start, geo.block_size)
+    return atb, ftb, unpack_used_blocks(packed, geo.pool_end - geo.pool_start, geo.block_size)
 
 
 def _ranges(machine, raw: bytes) -> list[tuple[int, bytes]]:
@@ -106,25 +139,20 @@ def _ranges(machine, raw: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def restore(machine, image: HibernateImage, heap: tuple[int, int] | None = None) -> dict[str, Any]:
+def restore(machine, image: HibernateImage, heap: tuple[int, int] | None = None) -> None:
     """Power on into ``image``: the CPU continues at the very instruction it was
-    stopped before. Returns what was restored (bytes per part)."""
-    cpu, ranges = check_resumable(machine, image, heap)
+    stopped before."""
+    cpu, ranges, (atb, ftb, pool), devices = check_resumable(machine, image, heap)
     geo = image.heap
-    atb, ftb = image.table(SECTION_ATB), image.table(SECTION_FTB)
-    pool = unpack_used_blocks(image.section(SECTION_POOL), geo.pool_end - geo.pool_start, geo.block_size)
     machine.reset()
     for addr, data in ranges:
         machine.write(addr, data)
-    machine.write(image.ctx_addr, image.section(SECTION_CTX))
     machine.write(geo.atb_start, atb)
-    if geo.has_ftb and ftb is not None:
+    if ftb:
         machine.write(geo.ftb_start, ftb)
     machine.write(geo.pool_start, pool)
     machine.uc.ctl_flush_tb()
     machine.clock.set(cpu["now_ns"])
-    for name, st in image.peripheral_states().items():
+    for name, st in devices.items():
         machine.peripherals[name].load_state(st)
     machine.load_cpu_state(cpu["cpu"])
-    return {"ram_bytes": sum(len(d) for _, d in ranges), "ctx_bytes": image.ctx_size,
-            "pool_bytes": len(image.section(SECTION_POOL))}
