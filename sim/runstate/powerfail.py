@@ -40,6 +40,8 @@ class PowerFailReport:
     sequence: int
     slot: int
     cut: str = ""               # the operation the power died in ("" when it fitted)
+    unprepared_us: int = 0      # the same write had the slot not been pre-erased
+
 
     @property
     def fitted(self) -> bool:
@@ -53,8 +55,9 @@ class PowerFailReport:
                 f"erases, {self.programs} page programs), hold-up {self.holdup_us / 1000:.1f} ms: {verdict}")
 
 
-def holdup_default(flash) -> int:
-    return int(flash.spec.settings.get("holdup_us", 10_000))
+def holdup_default(settings) -> int:
+    """The board file's hold-up time (the flash's ``holdup_us`` setting)."""
+    return int(settings.get("holdup_us", 10_000))
 
 
 def warning_line(flash) -> int | None:
@@ -66,7 +69,7 @@ def power_fail(board, holdup_us: int | None = None, seed: int = 0) -> PowerFailR
     """Fail the power of ``board`` now: warn, hibernate within the hold-up budget,
     cut power (RAM lost, flash kept and saved to its file). The board is left off."""
     machine, flash = board.machine, board.flash
-    holdup = holdup_default(flash) if holdup_us is None else holdup_us
+    holdup = holdup_default(flash.spec.settings) if holdup_us is None else holdup_us
     at = machine.clock.now()
     image = run_image.capture(machine)
     line = warning_line(flash)
@@ -77,7 +80,8 @@ def power_fail(board, holdup_us: int | None = None, seed: int = 0) -> PowerFailR
     data = image.encode()
     plan = plan_write(part, data)
     report = PowerFailReport(at, holdup, plan.duration_us(flash), len(data), plan.erases(),
-                             len(plan.ops) - plan.erases(), plan.sequence, plan.slot)
+                             len(plan.ops) - plan.erases(), plan.sequence, plan.slot,
+                             unprepared_us=plan.unprepared_us(flash, len(data)))
     fits = plan.ops_within(flash, holdup)
     if fits < len(plan.ops):
         flash.arm_power_cut(fits, PowerLossMode.TORN, seed)

@@ -43,6 +43,11 @@ class Plan:
     def erases(self) -> int:
         return sum(op.kind == "erase" for op in self.ops)
 
+    def unprepared_us(self, flash, image_len: int) -> int:
+        """This write's time had every sector of its span needed an erase first."""
+        span = -(-(flash.page_size + image_len) // flash.sector_size)
+        return self.duration_us(flash) + (span - self.erases()) * flash.sector_erase_us
+
     def ops_within(self, flash, budget_us: int) -> int:
         """How many operations complete within ``budget_us``."""
         spent = 0

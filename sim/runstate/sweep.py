@@ -56,10 +56,9 @@ class SweepResult:
 
 
 def start(board, code: str) -> int:
-    """Boot, send ``code`` to the raw REPL and the Ctrl-D that runs it; return the
+    """Send ``code`` to the raw REPL and the Ctrl-D that runs it; return the
     emulated time of that Ctrl-D. Everything the board prints from then on (the raw
     REPL's "OK", the program's output, the end marker) is the run's output."""
-    board.boot()
     board.repl.enter_raw()
     board.repl.write(code.encode())
     t0 = board.machine.now_ns
@@ -98,22 +97,38 @@ def state_digest(board) -> str:
 
 def reference(new_board: Callable, code: str, timeout_s: float) -> Reference:
     with new_board() as b:
+        b.boot()
         t0 = start(b, code)
         out = bytearray()
         run_until(b, out, None, timeout_s)
         return Reference(bytes(out), state_digest(b), b.machine.now_ns - t0)
 
 
+def prompt_hibernate_us(new_board: Callable) -> int:
+    """Emulated flash time of a prompt-time hibernate (it erases before it programs)."""
+    with new_board() as b:
+        b.boot()
+        return b.hibernate().flash_time_us
+
+
 def one_case(new_board: Callable, code: str, ref: Reference, index: int, at_us: int, holdup_us: int | None,
              timeout_s: float) -> Case:
+    """Boot, hibernate at the prompt (the previous image a failed write must not
+    lose), run the program until ``at_us``, fail the power, resume, finish, compare."""
     with new_board() as b:
-        t0 = start(b, code)
+        b.boot()
+        previous = b.hibernate().sequence
         erase_next(Partition(b.flash))          # the slot a power fail writes is kept erased
+        t0 = start(b, code)
         out = bytearray()
         if run_until(b, out, t0 + at_us * 1000, timeout_s):
             return Case(index, at_us, False, "the program ended before the power failed")
         report = power_fail(b, holdup_us)
         if not report.fitted:
+            kept = [info.sequence for info, _ in Partition(b.flash).images_newest_first()]
+            if not kept or kept[0] != previous:
+                return Case(index, at_us, False, f"{report.line()}; PREVIOUS IMAGE #{previous} LOST "
+                                                 f"(valid images: {kept})", report)
             return Case(index, at_us, False, report.line(), report)
         b.resume()
         run_until(b, out, None, timeout_s)
@@ -123,6 +138,18 @@ def one_case(new_board: Callable, code: str, ref: Reference, index: int, at_us: 
         if digest != ref.digest:
             return Case(index, at_us, False, f"output equal, state digest {digest} != {ref.digest}", report)
         return Case(index, at_us, True, "", report)
+
+
+def sweep(new_board: Callable, code: str, n: int, holdup_us: int | None = None, timeout_s: float = 30.0,
+          at_us: list[int] | None = None, progress: Callable[[int], None] | None = None) -> SweepResult:
+    """The reference run, then one case per point (``at_us``, default ``n`` spread evenly)."""
+    ref = reference(new_board, code, timeout_s)
+    result = SweepResult(ref)
+    for i, at in enumerate(at_us if at_us is not None else points(ref.duration_ns, n)):
+        result.cases.append(one_case(new_board, code, ref, i, at, holdup_us, timeout_s))
+        if progress is not None:
+            progress(i + 1)
+    return result
 
 
 def points(duration_ns: int, n: int) -> list[int]:
