@@ -10,7 +10,8 @@ two instructions):
                   (pending timer events), the UARTs' registers;
 - ``run.ram``     the statics (mp_state_ctx among them) and the used C stack
                   (``sim.runstate.live``);
-- ``run.heap``    the GC heap's tables and only the used blocks of its pool.
+- ``run.heap``    the GC heap's tables and only the reachable blocks of its pool
+                  (``sim.runstate.reach``); dead blocks come back as zeros.
 
 Restore: reset the board (the ELF's code and initial data are back), write those
 ranges, the heap and the ctx, then the devices, the clock and the CPU registers
@@ -29,7 +30,7 @@ from ..errors import ImageError
 from ..image import (HibernateImage, ImageKind, _inflate, check_heap_inside, check_shape, check_used_blocks,
                      pack_used_blocks, unpack_used_blocks)
 from ..mpy.state import MpState
-from . import live
+from . import live, reach
 
 SECTION_CPU, SECTION_RAM, SECTION_HEAP, SECTION_DEVICES = "run.cpu", "run.ram", "run.heap", "run.devices"
 SECTIONS = (SECTION_CPU, SECTION_RAM, SECTION_HEAP, SECTION_DEVICES)
@@ -62,11 +63,13 @@ def capture(machine) -> HibernateImage:
     ranges = live.static_ranges(fw, [(geo.heap_start, geo.heap_end), stack]) + [stack]
     atb = machine.read(geo.atb_start, geo.atb_len)
     ftb = machine.read(geo.ftb_start, geo.ftb_len) if geo.has_ftb else b""
-    pool = pack_used_blocks(machine.read(geo.pool_start, geo.pool_end - geo.pool_start), geo.block_size,
-                            state.used_blocks(geo))
+    raw_pool = machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
+    ram = [(a, machine.read(a, b - a)) for a, b in ranges]
+    roots = [w for _, data in ram for w in reach.words(data)]
+    roots += [v for v in machine.cpu_state().values()]
+    pool = pack_used_blocks(raw_pool, geo.block_size, reach.live_blocks(geo, atb, ftb, raw_pool, roots))
     image.sections[SECTION_CPU] = _json({"cpu": machine.cpu_state(), "now_ns": machine.clock.now()})
-    image.sections[SECTION_RAM] = zlib.compress(b"".join(
-        _RANGE.pack(a, b - a) + machine.read(a, b - a) for a, b in ranges), 9)
+    image.sections[SECTION_RAM] = zlib.compress(b"".join(_RANGE.pack(a, len(d)) + d for a, d in ram), 9)
     image.sections[SECTION_HEAP] = zlib.compress(_HEAP.pack(len(atb), len(ftb), len(pool)) + atb + ftb + pool, 9)
     image.sections[SECTION_DEVICES] = _json({n: p.state() for n, p in captured_peripherals(machine).items()})
     return image

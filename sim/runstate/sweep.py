@@ -161,3 +161,21 @@ def _first_difference(got: bytes, want: bytes) -> str:
     i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
     return (f"output differs at byte {i}: got {got[max(0, i - 20):i + 20]!r}, "
             f"expected {want[max(0, i - 20):i + 20]!r}")
+
+
+def run_with_power_fail(board, code: str, at_us: int, holdup_us: int | None = None,
+                        timeout_s: float = 30.0) -> tuple[bytes, PowerFailReport]:
+    """On a booted ``board``: run ``code``, fail the power ``at_us`` after it starts,
+    power on into what was saved and let the program finish. Returns (everything
+    the program printed, across the power failure; the power-fail report). When the
+    write did not fit, the board resumes whatever image survived (or boots fresh)."""
+    erase_next(Partition(board.flash))
+    t0 = start(board, code)
+    out = bytearray()
+    if run_until(board, out, t0 + at_us * 1000, timeout_s):
+        raise SimError(f"the program ended before {at_us} µs: nothing to power-fail")
+    report = power_fail(board, holdup_us)
+    if report.fitted:
+        board.resume()
+        run_until(board, out, None, timeout_s)
+    return bytes(out), report
