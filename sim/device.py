@@ -217,7 +217,8 @@ class Board:
         valid image" is a normal state: a board that never hibernated, an erased
         flash, or images from other firmware). ``report`` gets one line per image
         skipped and one for the fresh boot."""
-        image, skipped = self.hibernator.latest_usable_image()
+        from .runstate.control import latest_image
+        image, skipped = latest_image(self)
         for line in skipped:
             report(f"skipped {line}")
         if image is None:

@@ -61,4 +61,16 @@ def resume(board, image: HibernateImage):
                         host_time_s=time.perf_counter() - t0)
 
 
-__all__ = ["save", "resume", "newest_run_state", "ImageError"]
+def latest_image(board) -> tuple[HibernateImage | None, list[str]]:
+    """The image a resume takes: the newest one when it is a run-state image this
+    board can take, else what the prompt-time controller picks (which skips
+    run-state images: they are not its kind)."""
+    running = newest_run_state(board, None)
+    if running is not None:
+        try:
+            run_image.check_resumable(board.machine, running, board.heap)
+            return running, []
+        except ImageError as e:
+            image, skipped = board.hibernator.latest_usable_image()
+            return image, [f"run-state image #{running.sequence}: {e}"] + skipped
+    return board.hibernator.latest_usable_image()
