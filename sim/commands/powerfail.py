@@ -26,7 +26,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--points", type=int, default=10, help="power-fail moments spread over the run (default 10)")
     p.add_argument("--at-us", type=int, action="append", metavar="US",
                    help="fail the power at this many µs of emulated time after the program starts "
-                        "(repeatable; replaces --points; replays a failure)")
+                        "(repeatable; replaces --points; replays a failure; default: none)")
     p.add_argument("--holdup-us", type=int, metavar="US",
                    help="hold-up time between the power-fail warning and the power dying "
                         "(default: the board file's holdup_us)")
