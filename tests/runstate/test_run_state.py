@@ -165,3 +165,38 @@ def test_sweep_command_reports_and_replays(new_board, tmp_path):
     assert r.returncode == 1
     assert "DOES NOT FIT" in r.stderr and "replay: mpsim power-fail-sweep" in r.stderr
     assert "0 of 2 resumed runs" in r.stdout
+
+
+def _host_output(code: str) -> bytes:
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(code, {})
+    return buf.getvalue().replace("\n", "\r\n").encode()
+
+
+def test_power_fail_fixture_resumes_the_program(power_fail):
+    out, report = power_fail(CHECKSUM, at_ms=1)
+    assert report.fitted and report.erases == 0
+    assert out == b"OK" + _host_output(CHECKSUM) + b"\x04\x04>"
+
+
+def test_unknown_image_kind_is_refused_in_one_line(new_board):
+    import struct
+    import zlib
+    from sim.image import MAGIC
+    b = new_board()
+    b.boot()
+    data = bytearray(run_image.capture(b.machine).encode())
+    assert decode(bytes(data)).kind is ImageKind.RUN_STATE
+    struct.pack_into("<H", data, len(MAGIC) + 2, 7)          # the flags field: the kind
+    head_len = len(data) - sum(len(v) for v in decode_sections(b)) - 4
+    struct.pack_into("<I", data, head_len, zlib.crc32(bytes(data[:head_len])))
+    with pytest.raises(ImageError, match="unknown image kind 7") as e:
+        decode(bytes(data))
+    assert "\n" not in str(e.value)
+
+
+def decode_sections(b):
+    return run_image.capture(b.machine).sections.values()
