@@ -119,7 +119,7 @@ _STUB_KEYS = {"name", "base", "size"}
 # Checked here so a typo in [peripheral.settings] is an error, never a silent default.
 _SETTINGS = {
     "nor_flash": {"sector_size", "page_size", "erase_value", "sector_erase_us", "page_program_us",
-                  "hibernate_offset", "hibernate_size"},
+                  "hibernate_offset", "hibernate_size", "holdup_us", "power_fail_irq"},
     "cmsdk_timer": {"pclk_hz"},
     "mps2_fpgaio": {"num_leds", "prescale_clk"},
 }

@@ -180,7 +180,12 @@ class Board:
             out += self.repl.drain(0)
         return bytes(out)
 
-    def hibernate(self) -> SaveReport:
+    def hibernate(self, run_state: bool = False) -> SaveReport:
+        """Save the interpreter at its prompt; ``run_state``: save the whole live machine
+        where it stands instead, a program running or not (sim.runstate)."""
+        if run_state:
+            from .runstate import control
+            return control.save(self)
         self.settle()
         report = self.hibernator.save()
         self.store.save()
@@ -196,6 +201,12 @@ class Board:
         """Power on, restore ``image`` (default: the newest usable one), continue to
         the prompt. Raises ImageError naming why when there is no usable image."""
         self.console_log += b"\n[mpsim: power on, resuming]\n"
+        from .runstate import control
+        running = control.newest_run_state(self, image)
+        if running is not None:          # the program continues mid-run: no prompt to wait for
+            report = control.resume(self, running)
+            self.repl = self._new_repl(self.repl.timeout_s)
+            return report
         report = self.hibernator.resume(image)
         self.repl = self._new_repl(self.repl.timeout_s)
         self.boot_output = self.repl.wait_prompt()
@@ -206,7 +217,8 @@ class Board:
         valid image" is a normal state: a board that never hibernated, an erased
         flash, or images from other firmware). ``report`` gets one line per image
         skipped and one for the fresh boot."""
-        image, skipped = self.hibernator.latest_usable_image()
+        from .runstate.control import latest_image
+        image, skipped = latest_image(self)
         for line in skipped:
             report(f"skipped {line}")
         if image is None:

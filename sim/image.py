@@ -30,6 +30,7 @@ peripheral states (``periph.<name>``, JSON).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import re
 import struct
@@ -44,6 +45,24 @@ from .mpy.geometry import HeapGeometry
 MAGIC = b"MPSHIB1\0"
 FORMAT_VERSION = 2          # 2: peripheral states and GC tables zlib-compressed
 PERIPHERAL_PREFIX = "periph."
+
+
+class ImageKind(enum.IntEnum):
+    """What an image holds, stored in the fixed header's flags field.
+
+    PROMPT: the interpreter at its REPL prompt (heap + mp_state_ctx), resumed into
+    a fresh boot (sim.hibernate). RUN_STATE: the whole live machine at an instruction
+    boundary (CPU, used C stack, statics, used heap, devices), resumed mid-program
+    (sim.runstate); its stack holds untyped words, so only the same firmware and
+    heap geometry can take it."""
+    PROMPT = 0
+    RUN_STATE = 1
+
+    @property
+    def label(self) -> str:
+        return {ImageKind.PROMPT: "prompt", ImageKind.RUN_STATE: "run-state"}[self]
+
+
 # The interpreter's sections (written by sim.hibernate). The GC tables are mostly
 # zeros and stored zlib-compressed: use ``table()`` to read them.
 SECTION_CTX, SECTION_ATB, SECTION_FTB, SECTION_POOL = "ctx", "heap.atb", "heap.ftb", "heap.pool"
@@ -70,6 +89,7 @@ class HibernateImage:
     endianness: str = "little"
     created_us: int = field(default_factory=lambda: time.time_ns() // 1000)
     encoded_size: int = field(default=0, compare=False)   # set by decode(): bytes in flash
+    kind: ImageKind = ImageKind.PROMPT
 
     # -- encoding ---------------------------------------------------------------
     def encode(self) -> bytes:
@@ -87,7 +107,7 @@ class HibernateImage:
             raise ValueError(f"fingerprint must be 64 hex digits, not {self.fingerprint!r}")
         if self.endianness not in _ENDIAN:
             raise ValueError(f"endianness must be 'little' or 'big', not {self.endianness!r}")
-        return _FIXED.pack(MAGIC, FORMAT_VERSION, 0, total, self.sequence, self.created_us, fp,
+        return _FIXED.pack(MAGIC, FORMAT_VERSION, int(self.kind), total, self.sequence, self.created_us, fp,
                            self.word_size, _ENDIAN[self.endianness], *dataclasses.astuple(self.heap),
                            self.ctx_addr, self.ctx_size)
 
@@ -272,7 +292,7 @@ def decode(data: bytes) -> HibernateImage:
     version = int.from_bytes(data[8:10], "little") if len(data) >= 10 else None
     if version is not None and version != FORMAT_VERSION:
         raise ImageError(f"unsupported format version {version} (this mpsim reads version {FORMAT_VERSION})")
-    (_, _, _flags, total, sequence, created, fp, word_size, endian, *rest) = r.unpack(_FIXED, "fixed header")
+    (_, _, flags, total, sequence, created, fp, word_size, endian, *rest) = r.unpack(_FIXED, "fixed header")
     heap = HeapGeometry(*rest[:9])
     ctx_addr, ctx_size = rest[9:]
     board = r.text(_U16, "board name")
@@ -282,6 +302,11 @@ def decode(data: bytes) -> HibernateImage:
     if zlib.crc32(data[:r.pos - 4]) != stored_crc:
         raise ImageError(f"header CRC mismatch (stored {stored_crc:#010x}, computed "
                          f"{zlib.crc32(data[:r.pos - 4]):#010x})")
+    try:
+        kind = ImageKind(flags)
+    except ValueError:
+        raise ImageError(f"unknown image kind {flags} (this mpsim knows: "
+                         f"{', '.join(f'{k.value} {k.label}' for k in ImageKind)})") from None
     if word_size != 4:
         raise ImageError(f"unsupported word size {word_size} (mpsim emulates 32-bit targets)")
     endianness = {v: k for k, v in _ENDIAN.items()}.get(endian)
@@ -296,7 +321,7 @@ def decode(data: bytes) -> HibernateImage:
         raise ImageError(f"section lengths add up to byte {r.pos}, the header says the image is {total} bytes")
     image = HibernateImage(fingerprint=fp.hex(), board=board, heap=heap, ctx_addr=ctx_addr, ctx_size=ctx_size,
                            ctx_layout=ctx_layout, sections=sections, sequence=sequence, word_size=word_size,
-                           endianness=endianness, created_us=created, encoded_size=total)
+                           endianness=endianness, created_us=created, encoded_size=total, kind=kind)
     return image
 
 

@@ -130,3 +130,16 @@ def power_cycle(board):
         b.power_cycle()
         return saved, b.resume()
     return cycle
+
+
+@pytest.fixture
+def power_fail(board):
+    """``power_fail(code, at_ms=..., holdup_us=None, target=board)``: run ``code`` on the
+    board, fail the power ``at_ms`` of emulated time after it starts (a run-state
+    hibernate within the hold-up budget, sim.runstate), power on into it and let it
+    finish. Returns (everything the program printed, the PowerFailReport)."""
+    from .runstate.sweep import run_with_power_fail
+
+    def fail(code: str, at_ms: float, holdup_us: int | None = None, target=None):
+        return run_with_power_fail(target or board, code, int(at_ms * 1000), holdup_us)
+    return fail

@@ -269,20 +269,20 @@ class Bridge:
             if word == "help":
                 return "ok commands: " + " ".join(COMMANDS)
             if word == "hibernate":
-                self._settle()
-                r = self.board.hibernate()
-                return (f"ok hibernated image #{r.sequence} ({r.image_bytes} B, {r.used_heap_bytes} B of heap) "
+                r, kind = self._hibernate(line)
+                heap = "" if kind else f", {r.used_heap_bytes} B of heap"
+                return (f"ok hibernated {kind}image #{r.sequence} ({r.image_bytes} B{heap}) "
                         f"in {r.host_time_s * 1000:.1f} ms")
             if word == "power-cycle":
-                self._settle()
-                r = self.board.hibernate()
+                r, _kind = self._hibernate(line)
                 self._power_off()
                 rr = self.board.resume()
                 self.state = "running"
                 return (f"ok hibernated image #{r.sequence}, power cut, resumed image #{rr.sequence} "
                         f"in {rr.host_time_s * 1000:.1f} ms")
             if word == "resume":
-                image, skipped = self.board.hibernator.latest_usable_image()
+                from ..runstate.control import latest_image
+                image, skipped = latest_image(self.board)
                 if image is None:          # say so before cutting the power
                     why = "; ".join(skipped) or "the hibernate partition is empty"
                     return f"error no valid hibernate image to resume ({why}); the board carries on"
@@ -306,6 +306,20 @@ class Bridge:
             return f"error {e}"
         finally:
             self._discard_console_buffer()
+
+    def _hibernate(self, line: str):
+        """``hibernate``: at the prompt, the prompt-time image; while a program runs
+        (it has not come back to the prompt within the settle time) or with
+        ``hibernate run-state``, the run-state image, saved where the program is."""
+        run_state = "run-state" in line.split()[1:]
+        if not run_state:
+            try:
+                self._settle()
+            except SimError as e:
+                if "not been waiting for input" not in str(e):
+                    raise
+                run_state = True
+        return self.board.hibernate(run_state=run_state), ("run-state " if run_state else "")
 
     def _settle(self, timeout_s: float = SETTLE_S) -> None:
         """Run until the firmware waits for input with nothing queued for it (a

@@ -53,23 +53,23 @@ def flash_info(args: argparse.Namespace) -> int:
     part = Partition(f)
     t = Table(title=f"hibernate partition at {f.base + part.offset:#010x} ({part.size // 1024} KiB, "
                     f"{len(part.slots)} slots)")
-    for col in ("slot", "address", "state", "image #", "bytes", "board", "firmware", "heap", "note"):
+    for col in ("slot", "address", "state", "kind", "image #", "bytes", "board", "firmware", "heap", "note"):
         t.add_column(col)
     for info in part.scan():
-        board = fw = heap = note = ""
+        board = fw = heap = note = kind = ""
         state = info.state
         if state == "empty" and not _erased(f, info.slot):
             state, note = "torn", "data but no commit record: a hibernate was cut before it committed"
         elif info.valid:
             try:
                 img = decode(part.body(info))
-                board, fw = img.board, img.fingerprint[:12]
+                board, fw, kind = img.board, img.fingerprint[:12], img.kind.label
                 heap = f"{img.heap.heap_start:#x}..{img.heap.heap_end:#x}"
             except Exception as e:  # noqa: BLE001 - a report, not a decision
                 note = str(e)
         elif not note:
             note = info.reason or ""
-        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", state,
+        t.add_row(str(info.slot.index), f"{f.base + info.slot.offset:#010x}", state, kind,
                   str(info.sequence or ""), str(info.length or ""), board, fw, heap, note)
     out.print(t)
     return 0

@@ -3,8 +3,9 @@
 Raw tty when stdin is a terminal (keys go to the board as typed); line by line
 when it is not (a pipe or file: each line is sent, and the session ends at EOF
 once the board is idle). The escape key Ctrl-] followed by a letter controls the
-board without leaving the session: h hibernate, p power-cycle (hibernate, cut
-power, resume), r resume the newest image, b reboot, q quit.
+board without leaving the session: h hibernate (a program running: its run
+state), p power-cycle (hibernate, cut power, resume), r resume the newest image,
+b reboot, q quit.
 
 On a terminal a person is on the other end, so a sleeping board keeps to the
 wall clock: ``time.sleep(5)`` takes five seconds (and Ctrl-C interrupts it), a
@@ -92,34 +93,32 @@ class Screen:
         self.out.flush()
 
 
-def _idle_for_save(board, screen: Screen) -> bool:
+def _at_prompt(board, screen: Screen) -> bool:
     """Let input typed just before finish, then: is the firmware at its prompt? A running
-    program is not waited for (it may never end): the user is told at once instead."""
+    program is not waited for (it may never end): it is hibernated where it runs."""
     screen.board(board.settle(timeout_s=SAVE_SETTLE_S))
-    if board.machine.is_waiting_for_input():
-        return True
-    screen.say("[mpsim] a program is running: nothing was saved or cut. Stop it with Ctrl-C, then try again")
-    return False
+    return board.machine.is_waiting_for_input()
 
 
 def _control(board, key: str, screen: Screen) -> bool:
     """Handle an escape command; False means quit. Nothing the user has is lost: power
     is cut only after the image it will resume from is known to be there."""
     try:
+        from ..runstate.control import latest_image
         if key == "q":
             return False
-        if key == "h":
-            if _idle_for_save(board, screen):
-                r = board.hibernate()
-                screen.say(f"[mpsim] hibernated: image #{r.sequence}, {r.image_bytes} B, "
+        if key in ("h", "p"):
+            idle = _at_prompt(board, screen)       # a program running: its run state is saved instead
+            r = board.hibernate(run_state=not idle)
+            kind = "" if idle else "run-state "
+            if key == "h":
+                screen.say(f"[mpsim] hibernated: {kind}image #{r.sequence}, {r.image_bytes} B, "
                            f"{r.host_time_s * 1000:.1f} ms")
-        elif key == "p":
-            if _idle_for_save(board, screen):
-                r = board.hibernate()
-                screen.say(f"[mpsim] hibernated image #{r.sequence}; cutting power", redraw=False)
-                _power_cycle_to(board, screen, board.hibernator.latest_usable_image()[0])
+            else:
+                screen.say(f"[mpsim] hibernated {kind}image #{r.sequence}; cutting power", redraw=False)
+                _power_cycle_to(board, screen, latest_image(board)[0])
         elif key == "r":
-            image, skipped = board.hibernator.latest_usable_image()
+            image, skipped = latest_image(board)
             if image is None:
                 why = "; ".join(skipped) or "the hibernate partition is empty"
                 screen.say(f"[mpsim] no valid hibernate image to resume ({why}); the board carries on")

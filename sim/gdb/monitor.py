@@ -1,7 +1,7 @@
 """``monitor`` commands for a board that no serial bridge owns (``mpsim repl``):
 the same requests as serve's control socket, carried out with ``Board``'s own
-methods, so the same safety rules apply (hibernate settles the REPL first and
-refuses a board that is not at its prompt). ``mpsim serve`` passes its bridge's
+methods, so the same safety rules apply (hibernate settles the REPL first; a
+board not at its prompt gets a run-state image). ``mpsim serve`` passes its bridge's
 ``command`` instead, which also keeps the bridge's queued input consistent."""
 
 from __future__ import annotations
@@ -15,8 +15,14 @@ def board_monitor(board) -> Callable[[str], str]:
     def run(word: str) -> str:
         try:
             if word == "hibernate":
-                r = board.hibernate()
-                return f"ok hibernated image #{r.sequence} ({r.image_bytes} B) in {r.host_time_s * 1000:.1f} ms"
+                try:
+                    r, kind = board.hibernate(), ""
+                except SimError as e:          # a program runs: save its run state (sim.runstate)
+                    if "not idle" not in str(e):
+                        raise
+                    r, kind = board.hibernate(run_state=True), "run-state "
+                return (f"ok hibernated {kind}image #{r.sequence} ({r.image_bytes} B) "
+                        f"in {r.host_time_s * 1000:.1f} ms")
             if word == "power-cycle":
                 r = board.hibernate()
                 board.power_cycle()

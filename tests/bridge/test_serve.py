@@ -305,6 +305,29 @@ def test_ctrl_c_interrupts_a_running_program(serve):
         term.close()
 
 
+def test_hibernate_while_a_program_runs_saves_its_run_state(serve):
+    """The program is power-cycled mid-loop and keeps counting where it was; Ctrl-C
+    then stops the resumed program."""
+    s = serve("--pty")
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"n = 0\r")
+        term.expect(b">>> ")
+        term.write(b"while True: n += 1\r\r")
+        time.sleep(0.3)
+        assert s.control("hibernate run-state").startswith("ok hibernated run-state image #1")
+        answer = s.control("power-cycle run-state")
+        assert answer.startswith("ok hibernated image #2, power cut, resumed image #2"), answer
+        time.sleep(0.3)
+        term.write(b"\x03")
+        assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
+        term.write(b"n > 1000\r")
+        assert b"True" in term.expect(b">>> ")
+    finally:
+        term.close()
+
+
 def test_typed_ahead_input_is_not_dropped(serve):
     """2 KB typed while a program runs: the firmware's 256-byte ring would drop
     most of it; the bridge holds it back until the REPL reads it."""

@@ -105,26 +105,27 @@ def test_resume_with_no_image_keeps_the_session(term):
     assert term.proc.wait(WAIT_S) == 0
 
 
-def test_hibernate_while_a_program_runs_answers_then_works_after_ctrl_c(term):
+def test_hibernate_while_a_program_runs_saves_its_run_state_and_ctrl_c_works_after(term):
     term.expect(b">>> ")
     term.type(b"n = 7\r")
     term.expect(b">>> ")
     term.type(b"while True: pass\r\r")
     term.type(ESC)
-    term.type(b"h")
-    term.expect(b"a program is running: nothing was saved or cut. Stop it with Ctrl-C")
+    term.type(b"p")                         # power-cycle mid-program: the program comes back running
+    term.expect(b"hibernated run-state image #1")
+    term.expect(b"resumed image #1")
     term.type(b"\x03")
     term.expect(b"KeyboardInterrupt")
     term.expect(b">>> ")
     term.type(b"ab")                        # typed, not entered: drawn again after the message
     term.type(ESC)
     term.type(b"h")
-    term.expect(b"hibernated: image #1")
+    term.expect(b"hibernated: image #2")
     term.expect(b"\r\n>>> ab")
     term.type(b"\x7f\x7f")
     term.type(ESC)
     term.type(b"p")
-    term.expect(b"resumed image #2")
+    term.expect(b"resumed image #3")
     term.expect(b">>> ")
     term.type(b"print(n * 6)\r")
     assert b"42" in term.expect(b">>> ")

@@ -131,10 +131,11 @@ def test_monitor_hibernate_and_resume_restore_the_saved_state(gdb_served):
     assert "5" in s.repl("print(h)")                                   # the state as hibernated
 
 
-def test_monitor_hibernate_is_refused_while_a_program_runs(gdb_served):
-    """The serve controller's rule: hibernate only at the REPL prompt."""
+def test_monitor_hibernate_saves_the_run_state_while_a_program_runs(gdb_served):
+    """The serve controller's rule: at the prompt a prompt-time image, while a program
+    runs its run state (sim.runstate)."""
     s = gdb_served
     out = s.gdb(s.send_cmd("while True: pass\\r\\r"), "shell (sleep 1; kill -INT $PPID) &", "continue",
-                "monitor hibernate", "detach")
-    assert "error cannot hibernate now" in out, out
+                "monitor hibernate run-state", "detach")
+    assert "ok hibernated run-state image #1" in out, out
     assert "ok" in s.repl("print('ok')")                               # Ctrl-C, and the REPL is back
