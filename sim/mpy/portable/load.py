@@ -43,6 +43,10 @@ ROLE_STRUCT = {
     "memoryview": "mp_obj_array_t", "deque": "mp_obj_deque_t", "namedtuple": "mp_obj_tuple_t",
     "bound_meth": "mp_obj_bound_meth_t", "cell": "mp_obj_cell_t", "property": "mp_obj_property_t",
 }
+# firmware objects renamed between releases (1.21 dropped the "u" of the u-modules): the
+# same object, so a reference to the old name resolves to the new one
+RENAMED = {"mp_module_ustruct": "mp_module_struct", "mp_module_uarray": "mp_module_array",
+           "mp_module_uerrno": "mp_module_errno", "mp_module_ucollections": "mp_module_collections"}
 EXTRA_STRUCTS = ("mp_code_state_t", "mp_obj_exception_t", "mp_map_t", "mp_set_t", "mpz_t", "mp_module_constants_t")
 
 
@@ -402,6 +406,8 @@ class _Resolver:
 
     def symbol(self, name: str, delta: int, block, where) -> int:
         s = self.syms.get(name)
+        if s is None and name in RENAMED:
+            s = self.syms.get(RENAMED[name])
         if s is None:
             if block is not None and delta == 0 and block.role == name.removeprefix("mp_type_"):
                 raise MigrationError(f"cannot migrate: {block.label or block.role} object: type {name.removeprefix('mp_type_')} "

@@ -48,7 +48,7 @@ class MigrationReport:
 
 def describe(fw: Firmware) -> str:
     v = ".".join(map(str, fw_version(fw))) or "unknown version"
-    return f"{fw.path.name} (MicroPython {v}, {fw.fingerprint[:12]})"
+    return f"{fw.path.parent.name}/{fw.path.name} (MicroPython {v}, {fw.fingerprint[:12]})"
 
 
 def find_firmware(fingerprint: str, candidates) -> Firmware | None:
@@ -107,3 +107,43 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
                            qstrs_interned=loaded.qstrs_interned, rehashed_tables=loaded.rehashed_tables,
                            converted=loaded.converted, live_bytes=portable.live_bytes, sequence=seq,
                            export_s=portable.export_s, load_s=loaded.load_s, host_time_s=time.perf_counter() - t0)
+
+
+def default_candidates() -> list[Path]:
+    """Firmware ELFs to look for an image's writer in: every build in this tree."""
+    from ...paths import REPO
+    return sorted((REPO / "firmware" / "build").glob("*/*/firmware.elf")) + \
+        sorted((REPO / "firmware" / "build").glob("*/firmware.elf"))
+
+
+def image_from_other_firmware(hibernator):
+    """The newest decodable image whose firmware is not the hibernator's (None: there is none,
+    or a newer image of this firmware exists)."""
+    from ...errors import ImageError
+    from ...image import decode
+    for _info, data in hibernator.partition.images_newest_first():
+        try:
+            img = decode(data)
+        except ImageError:
+            continue
+        return None if img.fingerprint == hibernator.firmware.fingerprint else img
+    return None
+
+
+def resume_migrating(board, candidates=None) -> MigrationReport | None:
+    """If the newest image was written by another firmware found among ``candidates``
+    (default: the builds in this tree), migrate it to the board's firmware, write it back
+    as an image of that firmware and resume it; the board is left at its prompt.
+    None when there is nothing to migrate (the caller resumes or boots as usual)."""
+    hib = board.hibernator
+    img = image_from_other_firmware(hib)
+    if img is None:
+        return None
+    old = find_firmware(img.fingerprint, list(candidates or []) + default_candidates())
+    if old is None:
+        return None
+    report = migrate(hib, old, img)
+    board.repl = board._new_repl(board.repl.timeout_s)
+    board.boot_output = board.repl.wait_prompt()
+    board.store.save()
+    return report
