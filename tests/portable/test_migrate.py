@@ -110,7 +110,7 @@ def resume_on(tmp_path, flash, new_elf):
     return board, report
 
 
-@pytest.mark.parametrize("old,new", [("1.22", "1.23"), ("1.23", "variant")])
+@pytest.mark.parametrize("old,new", [("1.19", "1.20"), ("1.20", "1.22"), ("1.22", "1.23"), ("1.23", "variant")])
 def test_survival_list_survives_a_firmware_update(tmp_path, old, new):
     flash, before = save_state(tmp_path, old)
     new_elf = variant_firmware() if new == "variant" else firmware_for(new)
@@ -136,14 +136,31 @@ def test_downgrade_is_refused_and_the_flash_untouched(tmp_path):
     assert flash.read_bytes() == saved
 
 
-def test_a_class_across_the_type_layout_change_is_refused_by_name(tmp_path):
-    # 1.20 turned type objects into slot tables; mpsim has no converter for heap classes yet
-    flash, _ = save_state(tmp_path, "1.19")
+@pytest.mark.parametrize("old,why", [("1.18", "only mpy v6 firmware \\(1.19 and later\\) can be migrated"),
+                                     ("1.9.2", "only mpy v6 firmware")])
+def test_another_bytecode_generation_is_refused_by_name(tmp_path, old, why):
+    flash, _ = save_state(tmp_path, old)
     saved = flash.read_bytes()
-    with Board(firmware=firmware_for("1.20"), flash_path=flash) as board:
-        with pytest.raises(MigrationError, match="cannot migrate class A: the layout of mp_obj_type_t"):
-            resume_migrating(board)
+    with Board(firmware=firmware_for("1.23"), flash_path=flash) as board:
+        with pytest.raises(MigrationError, match=why):
+            resume_migrating(board, [firmware_for(old)])
     assert flash.read_bytes() == saved
+
+
+def test_the_chain_of_updates_1_19_to_1_23(tmp_path):
+    flash, before = save_state(tmp_path, "1.19")
+    for new in ("1.20", "1.22", "1.23"):
+        board, report = resume_on(tmp_path, flash, firmware_for(new))
+        with board:
+            assert report is not None and report.target.startswith(f"{new}/")
+            assert board.repl.eval(VALUES[0]) == before[0]
+            assert board.repl.eval(VALUES[2]) == before[2]
+            board.hibernate()
+    board, report = resume_on(tmp_path, flash, firmware_for("1.23"))
+    with board:
+        assert report is None                  # the newest image is 1.23's own now
+        board.resume()
+        check_survival(board, before)
 
 
 def test_power_cut_at_every_flash_op_of_the_migrated_write_leaves_the_old_image(tmp_path):
@@ -176,3 +193,13 @@ def test_power_cut_at_every_flash_op_of_the_migrated_write_leaves_the_old_image(
             assert board.repl.eval(VALUES[0]) == before[0]
             # not saved to the file: the next case starts from the old image again
             board.store.save_if_changed = lambda: None
+
+
+def test_update_firmware_fixture_carries_a_running_board(make_board, update_firmware):
+    old = make_board(firmware=firmware_for("1.22"))
+    old.repl.exec("x = {'made': [1, 2.5, 'before the update']}\ncount = 41")
+    new, report = update_firmware(firmware_for("1.23"), target=old)
+    assert new.firmware.micropython_version[:2] == (1, 23)
+    assert "to 1.23/firmware.elf (MicroPython 1.23.0" in report.line()
+    new.repl.exec("count += 1")
+    assert new.repl.eval("(x, count)") == ({"made": [1, 2.5, "before the update"]}, 42)

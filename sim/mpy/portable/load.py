@@ -27,6 +27,7 @@ from ..qstr_pools import compute_hash
 from ..relocate import EMPTY_KEYS, _Hasher
 from ..walk import BYTES_PER_BLOCK, Walker, _Rom
 from . import MigrationError
+from .convert import CONVERTERS, move_sys_path
 from .export import Portable, _Names
 
 _U32 = struct.Struct("<I")
@@ -95,7 +96,7 @@ class Loader:
         for s in EXTRA_STRUCTS:
             if _struct_shape(source_fw, s) != _struct_shape(self.fw, s):
                 raise MigrationError(f"cannot migrate: {s} differs between the firmwares and mpsim has no converter")
-        for role in changed - {"raw_code"}:
+        for role in changed - set(CONVERTERS):
             b = next(b for b in self.P.blocks if b.role == role)
             raise MigrationError(f"cannot migrate {b.label or role}: the layout of {ROLE_STRUCT[role]} differs "
                                  "in the new firmware and mpsim has no converter for it")
@@ -131,8 +132,16 @@ class Loader:
     def run(self, source_fw) -> Loaded:
         t0 = time.perf_counter()
         P, L, g = self.P, self.L, self.geo
+        if move_sys_path(P, self.fw.variable_type("mp_state_ctx").field("vm")[1].fields):
+            self.converted["sys.path"] = 1
         changed = self.check_layouts(source_fw)
         keep = [i for i, b in enumerate(P.blocks) if b.role not in DROPPED_ROLES]
+        blocks = list(P.blocks)
+        src_L = Layout(source_fw)
+        for i in keep:
+            if blocks[i].role in changed:
+                blocks[i] = CONVERTERS[blocks[i].role](blocks[i], src_L, L)
+                self.converted[blocks[i].role] = self.converted.get(blocks[i].role, 0) + 1
         # qstrs: ROM ones by number, the rest into one new pool
         rom_head, rom, rom_total = self.rom_qstrs()
         dynamic = sorted(t for t in P.qstrs if t not in rom)
@@ -143,7 +152,7 @@ class Loader:
         addr, cursor = {}, g.pool_start
         for i in keep:
             addr[i] = cursor
-            cursor += P.blocks[i].size
+            cursor += blocks[i].size
         qpool_addr, qpool = cursor, self.qstr_pool(dynamic, rom_head, rom_total, cursor)
         cursor += len(qpool)
         chunk_addr = cursor
@@ -157,10 +166,8 @@ class Loader:
         pool = bytearray(g.pool_end - g.pool_start)
         resolve = _Resolver(self, addr, qid, set(range(len(P.blocks))) - set(keep))
         for i in keep:
-            b = P.blocks[i]
+            b = blocks[i]
             data = bytearray(b.data)
-            if b.role in changed:
-                data = self.convert(b.role, data, source_fw)
             for off, ref in b.refs:
                 resolve.apply(data, off, ref, b)
             o = addr[i] - g.pool_start
@@ -174,7 +181,7 @@ class Loader:
         # alloc and finaliser tables
         atb, ftb = bytearray(g.atb_len), bytearray(g.ftb_len)
         used = [False] * g.n_blocks
-        spans = [(addr[i], P.blocks[i].size, P.blocks[i].finaliser) for i in keep]
+        spans = [(addr[i], blocks[i].size, blocks[i].finaliser) for i in keep]
         spans += [(qpool_addr, len(qpool), False), (chunk_addr, len(chunk), False)]
         for a, size, fin in spans:
             first = (a - g.pool_start) // BYTES_PER_BLOCK
@@ -235,43 +242,6 @@ class Loader:
                 raise MigrationError(f"cannot migrate: the string {t[:20]!r}... is longer than a qstr of the new "
                                      "firmware can be")
             buf[lengths + qp.len_size * i:lengths + qp.len_size * (i + 1)] = len(t).to_bytes(qp.len_size, "little")
-
-    # -- converters ----------------------------------------------------------------------------------
-    def convert(self, role: str, data: bytearray, source_fw) -> bytearray:
-        if role != "raw_code":
-            raise MigrationError(f"internal: no converter for {role}")
-        src, dst = Layout(source_fw), self.L
-        rd = lambda a, n: bytes(data[a:a + n])   # noqa: E731
-        kind = src.read_uint("mp_raw_code_t.kind", 0, rd)
-        if src.has("mp_raw_code_t.is_generator"):
-            gen = src.read_uint("mp_raw_code_t.is_generator", 0, rd)
-        else:
-            gen = src.read_uint("mp_raw_code_t.scope_flags", 0, rd) & 1        # MP_SCOPE_FLAG_GENERATOR
-        out = bytearray(len(data))
-        for f in ("fun_data", "children"):
-            o = dst.off(f"mp_raw_code_t.{f}")
-            out[o:o + 4] = data[src.off(f"mp_raw_code_t.{f}"):src.off(f"mp_raw_code_t.{f}") + 4]
-        self._put_field(out, dst, "kind", kind)
-        if dst.has("mp_raw_code_t.is_generator"):
-            self._put_field(out, dst, "is_generator", gen)
-        else:
-            self._put_field(out, dst, "scope_flags", src.read_uint("mp_raw_code_t.scope_flags", 0, rd)
-                            if src.has("mp_raw_code_t.scope_flags") else gen)
-        self.converted[role] = self.converted.get(role, 0) + 1
-        return out
-
-    def _put_field(self, buf, L, name, value):
-        t = L.field(f"mp_raw_code_t.{name}")
-        off = L.off(f"mp_raw_code_t.{name}")
-        size = t.size if t.bits is None else 4
-        cur = int.from_bytes(buf[off:off + size], "little")
-        if t.bits is not None:
-            shift, width = t.bits
-            mask = ((1 << width) - 1) << shift
-            cur = (cur & ~mask) | ((value << shift) & mask)
-        else:
-            cur = value
-        buf[off:off + size] = cur.to_bytes(size, "little")
 
     # -- mp_state_ctx ---------------------------------------------------------------------------------
     def write_roots(self, resolve, qpool_addr):
