@@ -95,16 +95,15 @@ def make_board(request, tmp_path):
     firmware = request.config.getoption("--mpsim-firmware")
     if firmware is None:
         from .board import load_board
-        path = default_firmware(load_board(board_name).name)
-        if not path.exists():
-            pytest.skip(f"firmware not built ({path}); run: bash tools/setup")
-        firmware = path
+        firmware = default_firmware(load_board(board_name).name)
     made = []
     request.node._mpsim_boards = made
 
     def factory(flash_path=None, boot: bool = True, **kw):
         kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
         fw = kw.pop("firmware", firmware)
+        if not Path(fw).exists():
+            pytest.skip(f"firmware not built ({fw}); run: bash tools/setup")
         b = Board(board_name, fw, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
         made.append(b)
         if boot:

@@ -203,3 +203,17 @@ def test_update_firmware_fixture_carries_a_running_board(make_board, update_firm
     assert "to 1.23/firmware.elf (MicroPython 1.23.0" in report.line()
     new.repl.exec("count += 1")
     assert new.repl.eval("(x, count)") == ({"made": [1, 2.5, "before the update"]}, 42)
+
+
+def test_native_code_in_the_heap_is_refused_up_front(tmp_path):
+    flash = tmp_path / "flash.bin"
+    with Board(firmware=firmware_for("1.22"), flash_path=flash) as old:
+        old.boot()
+        old.repl.exec("import micropython\n@micropython.native\ndef fast(x):\n    return x + 1\nkeep = fast")
+        assert old.repl.eval("fast(1)") == 2
+        old.hibernate()
+    saved = flash.read_bytes()
+    with Board(firmware=firmware_for("1.23"), flash_path=flash) as board:
+        with pytest.raises(MigrationError, match="native"):
+            resume_migrating(board, [firmware_for("1.22")])
+    assert flash.read_bytes() == saved

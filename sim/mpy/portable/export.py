@@ -105,19 +105,15 @@ class Exporter:
         self.index = {a: i for i, a in enumerate(self.order)}
         self.walk = walk
         # each slot the walk found, by the block (or ctx) holding it
-        by_block: dict[int, list[tuple[int, str]]] = {}
-        ctx_slots: list[tuple[int, str]] = []
-        for slot, tag in walk.slots.items():
-            b = W.block_start(slot)
-            if b is None:
-                ctx_slots.append((slot, tag))
-            else:
-                by_block.setdefault(b, []).append((slot, tag))
+        slots = sorted(walk.slots.items())
+        keys = [s for s, _ in slots]
+        ctx_slots = [(s, t) for s, t in slots if not W.in_pool(s)]
         blocks = []
         for a in self.order:
             blk = walk.blocks[a]
             refs: dict[int, tuple] = {}
-            for slot, tag in by_block.get(a, ()):
+            for k in range(bisect.bisect_left(keys, a), bisect.bisect_left(keys, a + blk.size)):
+                slot, tag = slots[k]
                 r = self.ref(W.w(slot), tag, slot)
                 if r is not None:
                     refs[slot - a] = r

@@ -21,6 +21,7 @@ from ...image import SECTION_ATB, SECTION_CTX, SECTION_FTB, SECTION_POOL, Hibern
 from .. import heap_config
 from ..state import MpState
 from . import MigrationError
+from . import format as portable_format
 from .export import export_image, fw_version
 from .load import load
 
@@ -36,6 +37,7 @@ class MigrationReport:
     live_bytes: int
     sequence: int
     export_s: float
+    format_s: float          # encode + decode of the standalone form
     load_s: float
     host_time_s: float
 
@@ -79,7 +81,11 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
     t0 = time.perf_counter()
     new_fw = hibernator.firmware
     check_direction(old_fw, new_fw)
-    portable = export_image(old_fw, image)
+    exported = export_image(old_fw, image)
+    t1 = time.perf_counter()
+    portable, widths = portable_format.decode(portable_format.encode(exported, old_fw))
+    portable_format.check_widths(widths, new_fw)
+    format_s = time.perf_counter() - t1
     m = hibernator.machine
     point = hibernator._restore_point()
     m.reset()
@@ -106,7 +112,8 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
     return MigrationReport(source=describe(old_fw), target=describe(new_fw), objects=loaded.objects,
                            qstrs_interned=loaded.qstrs_interned, rehashed_tables=loaded.rehashed_tables,
                            converted=loaded.converted, live_bytes=portable.live_bytes, sequence=seq,
-                           export_s=portable.export_s, load_s=loaded.load_s, host_time_s=time.perf_counter() - t0)
+                           export_s=exported.export_s, format_s=format_s, load_s=loaded.load_s,
+                           host_time_s=time.perf_counter() - t0)
 
 
 def default_candidates() -> list[Path]:
