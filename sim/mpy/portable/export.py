@@ -40,7 +40,7 @@ class PBlock:
     label: str
     size: int                       # bytes (whole GC blocks)
     data: bytes                     # the block as saved; words named in refs are rewritten on load
-    refs: list[tuple[int, tuple]]   # (byte offset, Ref)
+    refs: list                      # (byte offset, Ref) pairs, in no particular order
     finaliser: bool = False
 
 
@@ -118,7 +118,7 @@ class Exporter:
                 if r is not None:
                     refs[slot - a] = r
             self.firmware_words(a, blk.role, refs)
-            blocks.append(PBlock(blk.role, blk.label, blk.size, W.read(a, blk.size), sorted(refs.items()),
+            blocks.append(PBlock(blk.role, blk.label, blk.size, W.read(a, blk.size), list(refs.items()),
                                  self.finaliser(a)))
         roots, mem = self.roots(ctx_slots)
         return Portable(source=dict(version=list(fw_version(self.fw)), firmware=self.fw.path.name,
@@ -180,9 +180,14 @@ class Exporter:
         tname = W.type_names.get(t)
         if tname is not None and W.role_for(tname) == role:
             refs[0] = ("sym", tname, 0)          # an object whose type is in the firmware
-        handler = getattr(self, "role_" + role.replace(".", "_"), None)
+        handler = self.ROLE_WORDS.get(role)
         if handler is not None:
+            handler = getattr(self, handler)
             handler(a, refs)
+
+    # roles whose blocks hold firmware pointers or qstrs outside the walk's slots
+    ROLE_WORDS = {"polymorph_iter": "role_polymorph_iter", "type": "role_type", "traceback": "role_traceback",
+                  "bytecode": "role_bytecode"}
 
     def role_polymorph_iter(self, a, refs):
         refs[4] = self.sym(self.W.w(a + 4), a + 4)
