@@ -11,7 +11,7 @@ from sim.device import Board
 from sim.firmware import Firmware
 from sim.mpy.portable import MigrationError
 from sim.mpy.portable.migrate import image_from_other_firmware, migrate, resume_migrating
-from sim.peripherals.nor_flash import PowerLoss
+from sim.peripherals.nor_flash import PowerLoss, PowerLossMode
 from sim.paths import REPO
 from tests.firmware_versions import BOARD, firmware_for
 
@@ -163,7 +163,8 @@ def test_the_chain_of_updates_1_19_to_1_23(tmp_path):
         check_survival(board, before)
 
 
-def test_power_cut_at_every_flash_op_of_the_migrated_write_leaves_the_old_image(tmp_path):
+@pytest.mark.parametrize("mode", list(PowerLossMode), ids=lambda m: m.value)
+def test_power_cut_at_every_flash_op_of_the_migrated_write_leaves_the_old_image(tmp_path, mode):
     flash, before = save_state(tmp_path, "1.22")
     old_fw = Firmware.load(firmware_for("1.22"))
     with Board(firmware=firmware_for("1.23"), flash_path=flash) as probe:
@@ -179,7 +180,7 @@ def test_power_cut_at_every_flash_op_of_the_migrated_write_leaves_the_old_image(
             hib = board.hibernator
             img = image_from_other_firmware(hib)
             assert img is not None and img.fingerprint == old_fw.fingerprint
-            board.flash.arm_power_cut(cut)
+            board.flash.arm_power_cut(cut, mode, seed=cut)
             with pytest.raises(PowerLoss):
                 migrate(hib, old_fw, img)
             board.flash.disarm_power_cut()
