@@ -63,11 +63,17 @@ import math, struct, collections, sys
 P = collections.namedtuple('P', 'x y')
 p = P(1, 2)
 sys.modules['made_at_runtime'] = [1, 2]
+def over(seq):
+    for x in seq:
+        yield x
+loops = [over([10, 20, 30]), over('abc'), over((7, 8, 9))]
+heads = [next(o) for o in loops]
 """
 VALUES = ("(i, big, f, s, by, ba, l, t, d, st, nested, name_made_at_runtime_xyzzy, g['dynamic'])",
           "(f2(1), f2(1, 2), add5(1), sq(7), first + [next(gg), next(gg)])",
           "(a.get(), b.get(), m(), isinstance(b, A), type(err).__name__, err.args, keyed[a], keyed[b])",
-          "(math.sqrt(16.0), struct.pack('<H', 258), p.x + p.y, P(3, 4).y, sys.modules['made_at_runtime'])")
+          "(math.sqrt(16.0), struct.pack('<H', 258), p.x + p.y, P(3, 4).y, sys.modules['made_at_runtime'])",
+          "(heads, [list(o) for o in loops])")
 AFTER = ("import gc\ngc.collect()\nmore = [bytearray(64) for _ in range(300)]\n"
          "def newf():\n    return len(more) + len(l)\n")
 
@@ -86,7 +92,7 @@ def save_state(tmp_path, version):
     with Board(firmware=firmware_for(version), flash_path=flash) as old:
         old.boot()
         old.repl.exec(STATE)
-        before = [old.repl.eval(v) for v in VALUES]
+        before = [old.repl.eval(v) for v in VALUES[:-1]]     # the last would run the suspended for-loops out
         old.hibernate()
     return flash, before
 
@@ -97,7 +103,8 @@ def check_survival(board, before):
     want = before[1:]
     want[0] = want[0][:4] + ([0, 1, 4, 25, 36],)      # the generator goes on from where it stopped (16)
     assert got[0] == want[0]
-    assert got[1:] == want[1:]
+    assert got[1:3] == want[1:3]
+    assert got[3] == ([10, "a", 7], [[20, 30], ["b", "c"], [8, 9]])   # for-loops resumed mid-way
     board.repl.exec(AFTER)
     assert board.repl.eval("newf()") == 303
     assert board.repl.eval("(gc.collect(), (i, l, d, st, keyed[a]))[1]") == (12345, [1, 2, [3, 4]], {"a": 1, "b": [2]},

@@ -187,7 +187,40 @@ class Exporter:
 
     # roles whose blocks hold firmware pointers or qstrs outside the walk's slots
     ROLE_WORDS = {"polymorph_iter": "role_polymorph_iter", "type": "role_type", "traceback": "role_traceback",
-                  "bytecode": "role_bytecode"}
+                  "bytecode": "role_bytecode", "gen_instance": "role_gen_instance"}
+
+    def role_gen_instance(self, a, refs):
+        """Iterators a suspended for-loop keeps inline in the generator's value stack
+        (mp_obj_iter_buf_t): their type word, and a polymorphic iterator's iternext, point
+        into the firmware. Found with the walk's own stack typing at the generator's ip."""
+        W, L = self.W, self.W.L
+        cs = a + L.off("mp_obj_gen_instance_t.code_state")
+        ip, sp = W.w(cs + L.off("mp_code_state_t.ip")), W.w(cs + L.off("mp_code_state_t.sp"))
+        if ip == 0:
+            return
+        state = cs + L.off("mp_code_state_t.state")
+        depth = (sp - state) // 4 + 1
+        if depth <= 0:
+            return
+        fun = W.w(cs + L.off("mp_code_state_t.fun_bc"))
+        code = W.w(fun + L.off("mp_obj_fun_bc_t.bytecode"))
+        pre, insns = W.ctx_code(code, a)
+        gen = W.bytecode_generation()
+        n_exc = L.read_uint("mp_code_state_t.exc_sp_idx", cs, W.read)
+        shapes = {tuple(gen.slot_kind(t) for t in s) for s, blocks in gen.stack_shapes(pre, insns).get(ip - code, ())
+                  if len(s) == depth and len(blocks) == n_exc}
+        shape = shapes.pop()                     # the walk refused anything but exactly one
+        i = 0
+        while i < depth:
+            if shape[i] == "iter":
+                slot = state + 4 * i
+                t = W.w(slot)
+                if t:
+                    refs[slot - a] = self.sym(t, slot)
+                    if W.type_names.get(t) == "mp_type_polymorph_iter":
+                        refs[slot + 4 - a] = self.sym(W.w(slot + 4), slot + 4)
+                i += 3
+            i += 1
 
     def role_polymorph_iter(self, a, refs):
         refs[4] = self.sym(self.W.w(a + 4), a + 4)
