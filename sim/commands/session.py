@@ -244,8 +244,12 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
 def resume(args: argparse.Namespace) -> int:
     codes = scripts(args)
     with open_board(args, hibernatable=True) as board:
+        from ..mpy.portable import GenerationError
         from ..mpy.portable.migrate import resume_migrating
-        migrated = resume_migrating(board, args.from_firmware) if board.store.existed else None
+        try:
+            migrated = resume_migrating(board, args.from_firmware) if board.store.existed else None
+        except GenerationError:
+            migrated = None             # not migratable at all: skipped and kept like any other firmware's
         if migrated is not None:
             err.print(migrated.line())
         else:

@@ -26,3 +26,8 @@ class MigrationError(SimError):
     """The state cannot be carried to the new firmware exactly (nothing was changed)."""
 
     exit_code = 2
+
+
+class GenerationError(MigrationError):
+    """The image's firmware is of a bytecode generation mpsim does not migrate from or to
+    (the CLI then treats the image as any image of another firmware: skipped, kept)."""

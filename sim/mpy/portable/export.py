@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ..geometry import HeapGeometry
 from ..walk import BYTES_PER_BLOCK, OBJ, Walker
 from ..walk_context import prelude_signature
-from . import MigrationError
+from . import GenerationError, MigrationError
 
 _U32 = struct.Struct("<I").unpack_from
 GENERATION = "mpy_v6"      # what this package migrates between (1.19 and later)
@@ -87,7 +87,7 @@ class Exporter:
         self.fw = fw
         self.W = Walker(fw, ctx_addr, ctx, geo.pool_start, atb, pool)
         if self.W.profile.bytecode != GENERATION:
-            raise MigrationError(f"MicroPython {_v(fw)}: only mpy v6 firmware (1.19 and later) can be migrated "
+            raise GenerationError(f"MicroPython {_v(fw)}: only mpy v6 firmware (1.19 and later) can be migrated "
                                  f"(this one's bytecode is {self.W.profile.bytecode})")
         self.geo, self.ftb = geo, ftb
         self.names = _Names(fw)

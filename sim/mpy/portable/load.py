@@ -165,6 +165,7 @@ class Loader:
         self.fill_qstr_pool(qpool, qpool_addr, chunk_addr, dynamic)
         pool = bytearray(g.pool_end - g.pool_start)
         resolve = _Resolver(self, addr, qid, set(range(len(P.blocks))) - set(keep))
+        resolve.source_fw = source_fw
         for i in keep:
             b = blocks[i]
             data = bytearray(b.data)
@@ -368,6 +369,25 @@ class _Resolver:
         else:
             raise MigrationError(f"internal: unknown reference kind {kind!r}")
 
+    def source_type_name(self, sym: str) -> str:
+        """A firmware type's Python name (module.Name when it is a module's), from the old firmware."""
+        from ..objects import Types
+        from .. import profiles
+        fw = self.source_fw
+        rom = _Rom(fw)
+        read = lambda a, n: rom.read(a, n) or bytes(n)          # noqa: E731
+        w = lambda a: _U32.unpack(read(a, 4))[0]                 # noqa: E731
+        L = Layout(fw)
+        try:
+            q = Types(L, profiles.for_firmware(fw)).name_qstr(fw.symbol(sym).addr, read)
+            head = fw.symbol("mp_qstr_const_pool").addr
+            found = QstrPools(L).entry(q, head, w, read)
+        except Exception:  # noqa: BLE001 - a name for a message: the symbol will do
+            found = None
+        name = found[1].decode() if found else sym
+        module = sym.split("_")[0] if not sym.startswith("mp_type_") else ""
+        return f"{module}.{name}" if module else name
+
     def q(self, text: str) -> int:
         return self.qid[text.encode("latin-1")]
 
@@ -380,8 +400,9 @@ class _Resolver:
             s = self.syms.get(RENAMED[name])
         if s is None:
             if block is not None and delta == 0 and block.role == name.removeprefix("mp_type_"):
-                raise MigrationError(f"cannot migrate: {block.label or block.role} object: type {name.removeprefix('mp_type_')} "
-                                     "does not exist in the new firmware")
+                t = self.source_type_name(name)
+                raise MigrationError(f"cannot migrate: instance of {t}: type {t} does not exist in the new firmware "
+                                     f"(no {name})")
             raise MigrationError(f"cannot migrate: {self.who(block, where)} refers to {name}, which does not exist "
                                  "in the new firmware")
         d = delta & ~1 if s.kind == "func" else delta

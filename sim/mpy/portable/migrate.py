@@ -76,10 +76,21 @@ def check_direction(old: Firmware, new: Firmware) -> None:
                              "builtins and layouts the state uses)")
 
 
+def check_generation(fw: Firmware) -> None:
+    from .. import profiles
+    from . import GenerationError
+    from .export import GENERATION
+    if profiles.for_firmware(fw).bytecode != GENERATION:
+        raise GenerationError(f"MicroPython {'.'.join(map(str, fw_version(fw)))}: only mpy v6 firmware "
+                              "(1.19 and later) can be migrated")
+
+
 def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationReport:
     """Write ``image`` (made by ``old_fw``) as an image of the hibernator's firmware, then resume it."""
     t0 = time.perf_counter()
     new_fw = hibernator.firmware
+    check_generation(old_fw)
+    check_generation(new_fw)
     check_direction(old_fw, new_fw)
     exported = export_image(old_fw, image)
     t1 = time.perf_counter()
