@@ -225,3 +225,20 @@ def test_native_code_in_the_heap_is_refused_up_front(tmp_path):
         with pytest.raises(MigrationError, match="native"):
             resume_migrating(board, [firmware_for("1.22")])
     assert flash.read_bytes() == saved
+
+
+@pytest.mark.parametrize("code,why", [
+    ("import extra\nbx = extra.Box(5)", "instance of extra.Box: type extra.Box does not exist in the new firmware"),
+    ("import extra\ntw = extra.twice", "refers to the builtin extra_twice_obj, which does not exist in the new firmware"),
+])
+def test_what_the_new_firmware_lacks_is_refused_by_name(tmp_path, code, why):
+    flash = tmp_path / "flash.bin"
+    with Board(firmware=variant_firmware(), flash_path=flash) as old:
+        old.boot()
+        old.repl.exec(code)
+        old.hibernate()
+    saved = flash.read_bytes()
+    with Board(firmware=firmware_for("1.23"), flash_path=flash) as board:
+        with pytest.raises(MigrationError, match=why):
+            resume_migrating(board, [variant_firmware()])
+    assert flash.read_bytes() == saved

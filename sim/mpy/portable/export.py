@@ -92,12 +92,14 @@ class Exporter:
         self.geo, self.ftb = geo, ftb
         self.names = _Names(fw)
         self.qstrs: set[bytes] = set()
+        self.target = None              # the new firmware, when known: names what it lacks
 
     def run(self) -> Portable:
         t0 = time.perf_counter()
         W = self.W
         walk = W.run()
         if walk.problems:
+            self.refuse_missing_types(walk.problems)
             p = walk.problems[0]
             raise MigrationError(f"cannot migrate: {len(walk.problems)} heap object(s) not understood exactly, "
                                  f"first {p}")
@@ -124,6 +126,20 @@ class Exporter:
         return Portable(source=dict(version=list(fw_version(self.fw)), firmware=self.fw.path.name,
                                     fingerprint=self.fw.fingerprint),
                         blocks=blocks, roots=roots, mem=mem, export_s=time.perf_counter() - t0, qstrs=self.qstrs)
+
+    def refuse_missing_types(self, problems) -> None:
+        """An object of a firmware type the walk has no layout for cannot move anyway; when
+        the new firmware does not even have the type, say that (the user can act on it)."""
+        W, target = self.W, self.target
+        for p in problems:
+            name = p.type_name
+            if target is None or not name or target.has_symbol(name) or not self.fw.has_symbol(name):
+                continue
+            t = self.fw.symbol(name).addr
+            module = "" if name.startswith("mp_type_") else name.split("_")[0] + "."
+            pyname = module + W.type_name(t)
+            raise MigrationError(f"cannot migrate: instance of {pyname}: type {pyname} does not exist in the new "
+                                 f"firmware ({name})")
 
     # -- references ------------------------------------------------------------------------------
     def ref(self, v: int, tag: str, where: int) -> tuple | None:
@@ -337,13 +353,15 @@ def _v(fw) -> str:
     return ".".join(map(str, fw_version(fw)))
 
 
-def export_image(fw, image) -> Portable:
-    """The portable form of a hibernate image written by ``fw``."""
+def export_image(fw, image, target=None) -> Portable:
+    """The portable form of a hibernate image written by ``fw`` (``target``: the firmware it
+    is meant for, to name what that one lacks)."""
     from ...image import unpack_used_blocks
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
-    return Exporter(fw, image.ctx_addr, image.section("ctx"), g, image.table("heap.atb"), pool,
-                    image.table("heap.ftb")).run()
+    ex = Exporter(fw, image.ctx_addr, image.section("ctx"), g, image.table("heap.atb"), pool, image.table("heap.ftb"))
+    ex.target = target
+    return ex.run()
 
 
 __all__ = ["Portable", "PBlock", "export_image", "prelude_signature"]

@@ -111,12 +111,20 @@ class Loader:
         while g.pool_start <= pool < g.pool_end:          # a pool the fresh boot made: not kept
             pool = self.word(pool + L.off("qstr_pool_t.prev"))
         head = pool
-        table: dict[bytes, int] = {}
         total = L.read_uint("qstr_pool_t.total_prev_len", pool, self.romread) + self.word(pool + L.off("qstr_pool_t.len"))
-        for q in range(1, total):
-            e = pools.entry(q, head, self.word, self.romread)
-            if e is not None:
-                table.setdefault(e[1], q)
+        table: dict[bytes, int] = {}
+        ls = pools.len_size
+        while pool:                                       # every ROM pool, newest first
+            first = L.read_uint("qstr_pool_t.total_prev_len", pool, self.romread)
+            n = self.word(pool + L.off("qstr_pool_t.len"))
+            ptrs = struct.unpack(f"<{n}I", self.romread(pool + L.off("qstr_pool_t.qstrs"), 4 * n))
+            lens = self.romread(self.word(pool + L.off("qstr_pool_t.lengths")), ls * n)
+            for i, p in enumerate(ptrs):
+                if first + i == 0:
+                    continue                              # MP_QSTRnull: never a reference's qstr
+                length = int.from_bytes(lens[ls * i:ls * (i + 1)], "little")
+                table.setdefault(self.romread(p, length), first + i)
+            pool = self.word(pool + L.off("qstr_pool_t.prev"))
         return head, table, total
 
     def romread(self, a: int, n: int) -> bytes:
@@ -153,7 +161,7 @@ class Loader:
         for i in keep:
             addr[i] = cursor
             cursor += blocks[i].size
-        qpool_addr, qpool = cursor, self.qstr_pool(dynamic, rom_head, rom_total, cursor)
+        qpool_addr, qpool = cursor, self.qstr_pool(dynamic)
         cursor += len(qpool)
         chunk_addr = cursor
         chunk = b"".join(t + b"\0" for t in dynamic)
@@ -207,7 +215,7 @@ class Loader:
                       converted=self.converted, load_s=time.perf_counter() - t0)
 
     # -- the new heap qstr pool (split layout, 1.19+) -----------------------------------------------
-    def qstr_pool(self, texts, prev, total_prev, at) -> bytearray:
+    def qstr_pool(self, texts) -> bytearray:
         qp = QstrPools(self.L)
         alloc = max(len(texts), 1)
         n = self.L.off("qstr_pool_t.qstrs") + qp.entry_bytes(alloc)
@@ -403,8 +411,9 @@ class _Resolver:
                 t = self.source_type_name(name)
                 raise MigrationError(f"cannot migrate: instance of {t}: type {t} does not exist in the new firmware "
                                      f"(no {name})")
-            raise MigrationError(f"cannot migrate: {self.who(block, where)} refers to {name}, which does not exist "
-                                 "in the new firmware")
+            what = "the builtin " if name.endswith("_obj") or name.startswith("mp_module_") else ""
+            raise MigrationError(f"cannot migrate: {self.who(block, where)} refers to {what}{name}, which does not "
+                                 "exist in the new firmware")
         d = delta & ~1 if s.kind == "func" else delta
         if not 0 <= d < max(s.size, 1):
             raise MigrationError(f"cannot migrate: {self.who(block, where)} points {d} bytes into {name}, which is "

@@ -92,7 +92,7 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
     check_generation(old_fw)
     check_generation(new_fw)
     check_direction(old_fw, new_fw)
-    exported = export_image(old_fw, image)
+    exported = export_image(old_fw, image, new_fw)
     t1 = time.perf_counter()
     portable, widths = portable_format.decode(portable_format.encode(exported, old_fw))
     portable_format.check_widths(widths, new_fw)
