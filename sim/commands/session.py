@@ -237,7 +237,7 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repl", action="store_true", help="open an interactive REPL after resuming")
     p.add_argument("--from-firmware", action="append", default=[], metavar="OLD.elf",
                    help="the firmware that wrote the image, when it is not a build in this tree: an image of "
-                        "another firmware is migrated to --firmware")
+                        "another firmware is migrated to --firmware (default: look among the tree's builds)")
 
 
 @command("resume", "power on, restore the newest valid hibernate image, run Python or open a REPL", _resume_args)
