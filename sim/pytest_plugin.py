@@ -5,6 +5,9 @@ Fixtures:
                   own flash image in the test's temp folder
     power_cycle   call it to hibernate, cut power and resume ``board``; returns the reports
     make_board    factory for more boards: ``make_board(flash_path=None, boot=True)``
+    update_firmware  ``update_firmware(new_elf, target=board)``: hibernate the board, swap
+                  its firmware ELF, resume (the image migrated to the new firmware); returns
+                  (the new board, the MigrationReport)
 
 Options: --mpsim-board, --mpsim-firmware (default: the built default firmware),
 --mpsim-artifacts DIR (default: mpsim-artifacts). When a test using a board fails,
@@ -92,16 +95,16 @@ def make_board(request, tmp_path):
     firmware = request.config.getoption("--mpsim-firmware")
     if firmware is None:
         from .board import load_board
-        path = default_firmware(load_board(board_name).name)
-        if not path.exists():
-            pytest.skip(f"firmware not built ({path}); run: bash tools/setup")
-        firmware = path
+        firmware = default_firmware(load_board(board_name).name)
     made = []
     request.node._mpsim_boards = made
 
     def factory(flash_path=None, boot: bool = True, **kw):
         kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
-        b = Board(board_name, firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
+        fw = kw.pop("firmware", firmware)
+        if not Path(fw).exists():
+            pytest.skip(f"firmware not built ({fw}); run: bash tools/setup")
+        b = Board(board_name, fw, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
         made.append(b)
         if boot:
             b.boot()
@@ -143,3 +146,26 @@ def power_fail(board):
     def fail(code: str, at_ms: float, holdup_us: int | None = None, target=None):
         return run_with_power_fail(target or board, code, int(at_ms * 1000), holdup_us)
     return fail
+
+
+@pytest.fixture
+def update_firmware(request, make_board):
+    """A firmware update of a running board: hibernate it, power it off, boot the new ELF
+    on the same flash and resume the state migrated to it (sim.mpy.portable). Returns
+    (new board, MigrationReport); the new board is at its prompt."""
+    def update(new_firmware, target=None):
+        from .errors import SimError
+        from .mpy.portable.migrate import resume_migrating
+        old = target or request.getfixturevalue("board")
+        old.hibernate()
+        old.power_cycle()
+        old.close()                          # saves the flash and lets go of its lock
+        boards = request.node._mpsim_boards
+        if old in boards:
+            boards.remove(old)               # closed: not again at teardown (it would save a stale flash)
+        new = make_board(flash_path=old.store.path, boot=False, firmware=new_firmware)
+        report = resume_migrating(new, [old.firmware.path])
+        if report is None:
+            raise SimError(f"nothing to migrate: {new_firmware} is the firmware that wrote the image")
+        return new, report
+    return update

@@ -63,7 +63,7 @@ def flash_info(args: argparse.Namespace) -> int:
         elif info.valid:
             try:
                 img = decode(part.body(info))
-                board, fw, kind = img.board, img.fingerprint[:12], img.kind.label
+                board, fw, kind = img.board, _firmware_name(img.fingerprint), img.kind.label
                 heap = f"{img.heap.heap_start:#x}..{img.heap.heap_end:#x}"
             except Exception as e:  # noqa: BLE001 - a report, not a decision
                 note = str(e)
@@ -73,6 +73,14 @@ def flash_info(args: argparse.Namespace) -> int:
                   str(info.sequence or ""), str(info.length or ""), board, fw, heap, note)
     out.print(t)
     return 0
+
+
+def _firmware_name(fingerprint: str) -> str:
+    """Which firmware wrote an image: a build in this tree with that fingerprint, by
+    version and path, else the fingerprint alone."""
+    from ..mpy.portable.migrate import default_candidates, describe, find_firmware
+    fw = find_firmware(fingerprint, default_candidates())
+    return fingerprint[:12] if fw is None else describe(fw)
 
 
 def _erased(flash, slot) -> bool:

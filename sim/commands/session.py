@@ -256,13 +256,25 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     code_args(p)
     p.add_argument("--repl", action="store_true", help="open an interactive REPL after resuming")
+    p.add_argument("--from-firmware", action="append", default=[], metavar="OLD.elf",
+                   help="the firmware that wrote the image, when it is not a build in this tree: an image of "
+                        "another firmware is migrated to --firmware (default: look among the tree's builds)")
 
 
 @command("resume", "power on, restore the newest valid hibernate image, run Python or open a REPL", _resume_args)
 def resume(args: argparse.Namespace) -> int:
     codes = scripts(args)
     with open_board(args, hibernatable=True) as board:
-        resume_or_boot(board)
+        from ..mpy.portable import GenerationError
+        from ..mpy.portable.migrate import resume_migrating
+        try:
+            migrated = resume_migrating(board, args.from_firmware) if board.store.existed else None
+        except GenerationError:
+            migrated = None             # not migratable at all: skipped and kept like any other firmware's
+        if migrated is not None:
+            err.print(migrated.line())
+        else:
+            resume_or_boot(board)
         if not run_all(board, codes):
             return 1
         if args.repl:
