@@ -144,6 +144,8 @@ class Firmware:
         self._types: dict[str, TypeInfo] = {}
         self._type_rows: dict[str, Any] = {}       # cached layouts, made into TypeInfo on first use
         self._cache_file = _cache_file(content_hash)
+        self._dwarf_elf = None                     # opened on the first uncached lookup, then kept:
+                                                   # pyelftools keeps the DIEs it parsed
 
     @property
     def fingerprint(self) -> str:
@@ -229,7 +231,9 @@ class Firmware:
                                 f"cannot read the layout of {key.split(':', 1)[1]}")
         from . import dwarf_types
         try:
-            found = dwarf_types.find(_open_elf(self._raw, self.path), key)
+            if self._dwarf_elf is None:
+                self._dwarf_elf = _open_elf(self._raw, self.path)
+            found = dwarf_types.find(self._dwarf_elf, key)
         except FirmwareError:
             raise
         except Exception as e:  # noqa: BLE001 - corrupt DWARF: pyelftools raises assorted errors
