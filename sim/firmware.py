@@ -175,7 +175,9 @@ class Firmware:
         except Exception as e:  # noqa: BLE001 - pyelftools raises assorted errors on a truncated/corrupt ELF
             raise FirmwareError(f"not a valid ELF file: {path} (truncated or corrupt: {e})") from None
         fw = cls(path, raw, segments, Symbols(symbols), elf.header.e_entry, debug, content_hash)
+        fw._dwarf_elf = elf
         fw._save_cache()
+        _evict_oldest(CACHE_DIR, fw._cache_file)
         return fw
 
     # -- queries ------------------------------------------------------------
@@ -326,6 +328,25 @@ def _read_cache(content_hash: str) -> dict[str, Any] | None:
     except (OSError, ValueError, EOFError, TypeError, AttributeError):
         return None
     return data
+
+
+CACHE_MAX_FILES = 64     # parsed ELFs kept (each ~0.1-0.3 MB); beyond it the oldest go
+
+
+def _evict_oldest(folder: Path, keep: Path) -> None:
+    """Bound the cache: a new entry pushes out the oldest-written ones (older cache
+    versions included) beyond CACHE_MAX_FILES. Run only when an ELF is parsed for
+    the first time, so a warm start never lists the folder."""
+    try:
+        entries = sorted((p.stat().st_mtime_ns, p) for p in folder.glob("*.marshal"))
+    except OSError:
+        return
+    for _mtime, old in entries[:max(0, len(entries) - CACHE_MAX_FILES)]:
+        if old != keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def _write_cache_file(target: Path, value: Any) -> None:
