@@ -144,6 +144,8 @@ class Firmware:
         self._types: dict[str, TypeInfo] = {}
         self._type_rows: dict[str, Any] = {}       # cached layouts, made into TypeInfo on first use
         self._cache_file = _cache_file(content_hash)
+        self._dwarf_elf = None                     # opened on the first uncached lookup, then kept:
+                                                   # pyelftools keeps the DIEs it parsed
 
     @property
     def elf_machine(self) -> int:
@@ -178,7 +180,9 @@ class Firmware:
         except Exception as e:  # noqa: BLE001 - pyelftools raises assorted errors on a truncated/corrupt ELF
             raise FirmwareError(f"not a valid ELF file: {path} (truncated or corrupt: {e})") from None
         fw = cls(path, raw, segments, Symbols(symbols), elf.header.e_entry, debug, content_hash)
+        fw._dwarf_elf = elf
         fw._save_cache()
+        _evict_oldest(CACHE_DIR, fw._cache_file)
         return fw
 
     # -- queries ------------------------------------------------------------
@@ -234,7 +238,9 @@ class Firmware:
                                 f"cannot read the layout of {key.split(':', 1)[1]}")
         from . import dwarf_types
         try:
-            found = dwarf_types.find(_open_elf(self._raw, self.path), key)
+            if self._dwarf_elf is None:
+                self._dwarf_elf = _open_elf(self._raw, self.path)
+            found = dwarf_types.find(self._dwarf_elf, key)
         except FirmwareError:
             raise
         except Exception as e:  # noqa: BLE001 - corrupt DWARF: pyelftools raises assorted errors
@@ -329,6 +335,25 @@ def _read_cache(content_hash: str) -> dict[str, Any] | None:
     return data
 
 
+CACHE_MAX_FILES = 64     # parsed ELFs kept (each ~0.1-0.3 MB); beyond it the oldest go
+
+
+def _evict_oldest(folder: Path, keep: Path) -> None:
+    """Bound the cache: a new entry pushes out the oldest-written ones (older cache
+    versions included) beyond CACHE_MAX_FILES. Run only when an ELF is parsed for
+    the first time, so a warm start never lists the folder."""
+    try:
+        entries = sorted((p.stat().st_mtime_ns, p) for p in folder.glob("*.marshal"))
+    except OSError:
+        return
+    for _mtime, old in entries[:max(0, len(entries) - CACHE_MAX_FILES)]:
+        if old != keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+
+
 def _write_cache_file(target: Path, value: Any) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -398,22 +423,32 @@ def _segments_from_raw(raw: bytes, path: Path) -> list[Segment]:
 
 
 def _symbols(elf) -> dict[str, tuple[int, int, str]]:
-    """name -> (addr, size, kind) rows, as ``Symbols`` takes them."""
+    """name -> (addr, size, kind) rows, as ``Symbols`` takes them.
+
+    The table is unpacked with ``struct`` rather than pyelftools' per-symbol
+    parser (~0.5 s of a cold start on a 5,000-symbol firmware)."""
+    import struct
     symtab = elf.get_section_by_name(".symtab")
     out: dict[str, tuple[int, int, str]] = {}
     if symtab is None:
         return out
-    for sym in symtab.iter_symbols():
-        name = sym.name
+    strtab = elf.get_section(symtab["sh_link"]).data()
+    if elf.elfclass == 32:
+        rows = ((n, v, sz, info) for n, v, sz, info, _o, _x in struct.iter_unpack("<IIIBBH", symtab.data()))
+    else:
+        rows = ((n, v, sz, info) for n, info, _o, _x, v, sz in struct.iter_unpack("<IBBHQQ", symtab.data()))
+    for name_at, value, size, info in rows:
+        if not name_at:
+            continue
+        name = strtab[name_at:strtab.index(b"\0", name_at)].decode("utf-8", "replace")
         if not name or name.startswith("$"):
             continue
-        typ = sym["st_info"]["type"]
-        kind = {"STT_FUNC": "func", "STT_OBJECT": "object"}.get(typ, "other")
-        addr = sym["st_value"] & ~1 if kind == "func" else sym["st_value"]
+        kind = {2: "func", 1: "object"}.get(info & 0xF, "other")        # STT_FUNC, STT_OBJECT
+        addr = value & ~1 if kind == "func" else value
         # Prefer global definitions over local ones of the same name.
-        if name in out and sym["st_info"]["bind"] == "STB_LOCAL":
+        if name in out and info >> 4 == 0:                              # STB_LOCAL
             continue
-        out[name] = (addr, sym["st_size"], kind)
+        out[name] = (addr, size, kind)
     return out
 
 

@@ -11,12 +11,14 @@ input and keeps running.)
 
 Flow control, both ways, so nothing is ever dropped:
 
-* host -> board: MicroPython 1.9.2 reads the UART in an interrupt handler into a
+* host -> board: our firmware reads the UART in an interrupt handler into a
   256-byte ring and silently drops bytes when it is full (a real board does the
   same on a paste faster than the REPL consumes it). The bridge reads the ring's
   fill level (``rx_head - rx_tail``) from guest RAM and feeds the UART only as
   many bytes as fit; the rest waits here, and when that queue is full the bridge
-  stops reading the endpoint, so the writer is held back by the kernel.
+  stops reading the endpoint, so the writer is held back by the kernel. A
+  firmware that polls the UART (RX interrupt off) cannot overflow anything:
+  the UART model holds fed bytes until they are read, so it gets all at once.
 * board -> host: TX completes instantly in the model; when the endpoint cannot
   take output as fast, the machine is paused until it drains.
 
@@ -53,7 +55,7 @@ from .endpoint import Endpoint
 
 RX_RING = 256            # the firmware's RX ring (firmware/uart.c RX_BUF_SIZE)
 RX_MARGIN = 16           # never fill it to the brim
-RX_FALLBACK_CHUNK = 32   # firmware without ring symbols: this much while the UART is empty
+RX_FALLBACK_CHUNK = 32   # firmware without ring symbols, UART interrupt on: this much while the UART is empty
 MAX_PENDING_IN = 4096    # host->board bytes held here before the endpoint is back-pressured
 MAX_PENDING_OUT = 64 * 1024  # board->host bytes held before the machine is paused
 RUN_SLICE_S = 0.02       # host time per machine.run call while the board is busy
@@ -225,6 +227,11 @@ class Bridge:
     def _ring_room(self) -> int:
         console = self.machine.console
         if self._ring is None:
+            if not getattr(console, "rx_interrupts", True):
+                # A polled UART (a hook-free firmware): fed bytes wait in the UART
+                # model until the firmware reads them, nothing can overflow, so
+                # all of it goes at once rather than a chunk per machine slice.
+                return MAX_PENDING_IN
             return RX_FALLBACK_CHUNK if not console.rx_pending else 0
         head, tail = (self.machine.read_u32(a) for a in self._ring)
         level = (head - tail) & 0xFFFFFFFF

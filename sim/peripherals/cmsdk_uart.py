@@ -74,6 +74,12 @@ class CmsdkUart(Peripheral):
     def rx_pending(self) -> int:
         return len(self.rx_fifo) + bool(self.state_reg & ST_RXFULL)
 
+    @property
+    def rx_interrupts(self) -> bool:
+        """The firmware takes input in an interrupt (into a buffer of its own that
+        may overflow); False: it polls, and fed bytes wait here until it reads them."""
+        return bool(self.ctrl & CT_RX_INTEN)
+
     def deliver(self) -> bool:
         """Move the next fed byte into DATA if the receiver can take it."""
         if not (self.ctrl & CT_RX_EN) or self.state_reg & ST_RXFULL or not self.rx_fifo:

@@ -82,6 +82,11 @@ class Ns16550a(Peripheral):
             self.on_activity()
 
     @property
+    def rx_interrupts(self) -> bool:
+        """The firmware takes input in an interrupt; False: it polls (see cmsdk_uart)."""
+        return bool(self.ier & IER_RDI)
+
+    @property
     def rx_pending(self) -> int:
         return len(self.rx_fifo) + len(self.rx)
 

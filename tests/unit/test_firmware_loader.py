@@ -152,3 +152,22 @@ def test_damaged_cache_files_are_ignored(tmp_path, monkeypatch):
     assert fw.content_hash == hashlib.sha256(data).hexdigest() and fw.fingerprint == good.fingerprint
     assert fw.symbol("mp_state_ctx") == good.symbol("mp_state_ctx")
     assert fw.variable_type("mp_state_ctx").to_json() == good.variable_type("mp_state_ctx").to_json()
+
+
+@needs_gcc
+def test_cache_is_bounded_and_keeps_the_new_entry(elf, monkeypatch):
+    import os
+    import sim.firmware
+    monkeypatch.setattr(sim.firmware, "CACHE_MAX_FILES", 5)
+    cache = sim.firmware.CACHE_DIR
+    cache.mkdir(parents=True)
+    for i in range(8):                       # older entries (of other ELFs, or an old cache version)
+        f = cache / f"{i:032x}.v3.marshal"
+        f.write_bytes(b"x")
+        os.utime(f, ns=(i * 10**9, i * 10**9))
+    fw = Firmware.load(elf)
+    left = sorted(p.name for p in cache.glob("*.marshal"))
+    assert len(left) == 5
+    assert fw._cache_file.name in left
+    assert f"{0:032x}.v3.marshal" not in left and f"{7:032x}.v3.marshal" in left
+    assert Firmware.load(elf).symbols == fw.symbols       # and the new entry is what a warm load reads
