@@ -25,7 +25,7 @@ MPY_C = $(filter-out py/parse2.c py/compile2.c py/emitnative.c, \
 CORE_PORT_SRC := compat/1.9/py/emitnthumb.c
 MPY_INC += $(MPY_TOP)
 
-qstr_split = rm -f $(BUILD)/qstr/$(2).qstr && $(PYTHON) $(MPY_TOP)/py/makeqstrdefs.py split $(1) $(BUILD)/qstr _ >/dev/null
+SPLIT_MODES := qstr
 qstr_cat = $(PYTHON) $(MPY_TOP)/py/makeqstrdefs.py cat _ $(BUILD)/qstr $(GENHDR)/qstrdefs.collected.h >/dev/null
 
 # Version header: the core's tag and hash from the shipped (micro:bit) header,

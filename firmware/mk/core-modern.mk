@@ -45,8 +45,6 @@ $(GENHDR)/root_pointers.h: $(GENHDR)/root_pointers.collected
 endif
 endif
 
-qstr_split = for m in $(SPLIT_MODES); do rm -f $(BUILD)/$$m/$(2).$$m; \
-	$(PYTHON) $(MPY_TOP)/py/makeqstrdefs.py split $$m $(1) $(BUILD)/$$m _ >/dev/null || exit 1; done
 qstr_cat = $(PYTHON) $(MPY_TOP)/py/makeqstrdefs.py cat qstr _ $(BUILD)/qstr $(GENHDR)/qstrdefs.collected.h >/dev/null \
 	$(foreach m,$(filter-out qstr,$(SPLIT_MODES)),&& $(PYTHON) $(MPY_TOP)/py/makeqstrdefs.py cat $(m) _ $(BUILD)/$(m) $(GENHDR)/$(m:root_pointer=root_pointers)$(if $(filter module,$(m)),defs).collected >/dev/null)
 
