@@ -61,3 +61,14 @@ def size(text: str) -> int:
     if not whole:
         raise argparse.ArgumentTypeError(f"size {text!r} must be a whole number of bytes from 0 to 4G")
     return int(value)
+
+
+def port(text: str) -> int:
+    """A TCP port on 127.0.0.1: 0 (any free port) .. 65535."""
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {n}")
+    return n

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from ..cli import command
-from ..numbers import seconds
+from ..numbers import port, seconds
 from ..errors import UsageError
 from ..gdb.options import gdb_args, gdb_server
 from .session import board_args, open_board, realtime_arg
@@ -30,22 +30,13 @@ from .session import board_args, open_board, realtime_arg
 CONTROL_ENV = "MPSIM_CONTROL"
 
 
-def _port(text: str) -> int:
-    try:
-        n = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {n}")
-    return n
-
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
     board_args(p)
     realtime_arg(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="a pseudo-terminal, /dev/pts/N (the default)")
-    where.add_argument("--tcp", type=_port, metavar="PORT",
+    where.add_argument("--tcp", type=port, metavar="PORT",
                        help="a TCP server on 127.0.0.1:PORT (0: any free port); raw bytes, one client at a time (default: a pty)")
     p.add_argument("--control", metavar="PATH",
                    help="control socket path (default: a new temporary directory, removed on exit)")

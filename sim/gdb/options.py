@@ -6,20 +6,12 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
+from ..numbers import port
 
-
-def _port(text: str) -> int:
-    try:
-        n = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {n}")
-    return n
 
 
 def gdb_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gdb", type=_port, metavar="PORT",
+    p.add_argument("--gdb", type=port, metavar="PORT",
                    help="GDB remote stub on 127.0.0.1:PORT (0: any free port; printed as gdb:HOST:PORT) (default: none)")
     p.add_argument("--gdb-wait", action="store_true",
                    help="with --gdb: hold the board at reset until GDB attaches and continues (QEMU's -S; default: no)")
