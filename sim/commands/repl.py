@@ -21,7 +21,6 @@ import os
 import select
 import sys
 import termios
-import time
 import tty
 
 from ..cli import command

@@ -101,7 +101,7 @@ class GdbServer:
     def after_fault(self, error: Exception) -> None:
         s = self.session
         if s is not None and not s.halted:
-            self.log(f"gdb: the board stopped on a fault; reported to GDB as SIGSEGV")
+            self.log("gdb: the board stopped on a fault; reported to GDB as SIGSEGV")
             self._send(s.fault_reply())
 
     def gate(self, reason=None) -> None:

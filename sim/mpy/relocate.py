@@ -50,7 +50,7 @@ from . import profiles
 from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
 from .objects import qstr_reader
 from .qstr_pools import compute_hash
-from .walk import BYTES_PER_BLOCK, OBJ, PTR, TAGPTR, HeapWalk, Walker
+from .walk import BYTES_PER_BLOCK, OBJ, TAGPTR, HeapWalk, Walker
 
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
 # otherwise (py/obj.h). Neither can be an object (the vector table is there), so both read

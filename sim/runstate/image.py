@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any
+
 
 from ..errors import ImageError
 from ..image import (HibernateImage, ImageKind, _inflate, check_heap_inside, check_shape, check_used_blocks,
