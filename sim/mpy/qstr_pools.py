@@ -14,8 +14,10 @@ Two layouts, told apart by version (and confirmed by DWARF, ``check_fields``):
   qstr_add() allocates carries both arrays in its own block, right after
   ``qstrs[alloc]`` (hashes, then lengths): two pointers into its own block.
   From 1.22 ``total_prev_len`` is a bit-field sharing its word with ``is_sorted``
-  (the top bit; set for the ROM pool, searched by bisection).  From 1.23 a firmware
+  (the top bit); the ROM has two pools, the static qstrs (unsorted) and the port's
+  (sorted, searched by bisection); heap pools are unsorted.  From 1.23 a firmware
   with MICROPY_QSTR_BYTES_IN_HASH 0 has no ``hashes`` at all and hashes on demand.
+  (1.21 is not checked: no source of it here; the layout by version assumes 1.22's.)
 
 The hash is djb2 (hash * 33 ^ byte from 5381), masked to BYTES_IN_HASH bytes
 (16 bits when there is no stored hash), and never 0 (0 means "not computed").
@@ -118,6 +120,23 @@ class QstrPools:
 
     def _int(self, addr: int, n: int) -> int:
         return int.from_bytes(self._read(addr, n), "little")
+
+    @classmethod
+    def for_firmware(cls, fw, version: tuple[int, ...], read: Callable[[int, int], bytes]) -> "QstrPools":
+        """A reader for ``fw`` (sim.firmware.Firmware): the layout by version, checked
+        against DWARF's qstr_pool_t; widths from DWARF's qstr_hash_t/qstr_len_t (split),
+        or from the ROM entry of qstr 1, the empty string (prefixed)."""
+        layout = layout_for(version)
+        offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
+        if layout.entry == "split":
+            nh = fw.struct("qstr_hash_t").size if "hashes" in offsets else 0
+            return cls(layout, read, offsets, nh, fw.struct("qstr_len_t").size)
+        probe = cls(layout, read, offsets, 2)
+        rom = probe.pool(fw.symbol("mp_qstr_const_pool").addr)
+        while rom.prev:
+            rom = probe.pool(rom.prev)
+        nh, nl = prefix_widths(read(probe.entry(rom, 1), 8), b"")
+        return cls(layout, read, offsets, nh, nl)
 
     def pool(self, addr: int) -> Pool:
         w, o = self.word, self.off

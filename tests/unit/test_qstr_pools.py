@@ -1,9 +1,8 @@
 """sim.mpy.qstr_pools against real firmware: every qstr of the ROM pool reads back
 through the DWARF-described pool, and its stored hash is what compute_hash gives.
 
-The default firmware (1.9.2, prefixed layout) is always checked; firmware of the
-split-layout versions is checked where it has been built
-(firmware/build/mps2-an385/<version>/firmware.elf), else skipped with the reason."""
+Checked for each version whose firmware is built (tests/versions.py), else skipped
+with the reason; the default firmware is always built."""
 
 from __future__ import annotations
 
@@ -15,9 +14,7 @@ from sim.errors import FirmwareError
 from sim.firmware import Firmware
 from sim.mpy import qstr_pools as qp
 
-from tests.conftest import FIRMWARE, require_firmware
-
-BUILD = FIRMWARE.parent
+from tests.versions import elf_version, firmware_for
 
 
 def rom_reader(fw: Firmware):
@@ -31,26 +28,13 @@ def rom_reader(fw: Firmware):
     return read
 
 
-def widths(fw: Firmware, layout: qp.PoolLayout, pools: qp.QstrPools) -> tuple[int, int]:
-    if layout.entry == "split":
-        t = fw.struct("qstr_pool_t")
-        h = fw.struct("qstr_hash_t").size if "hashes" in t.fields else 0
-        return h, fw.struct("qstr_len_t").size
-    return 2, 1
-
-
-def check_rom_pool(path: Path, version: tuple[int, int]) -> int:
+def check_rom_pool(path: Path, version: tuple[int, ...]) -> int:
     fw = Firmware.load(path)
     layout = qp.layout_for(version)
-    offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
-    read = rom_reader(fw)
-    probe = qp.QstrPools(layout, read, offsets, 2)
-    nh, nl = widths(fw, layout, probe)
-    pools = qp.QstrPools(layout, read, offsets, nh, nl)
+    pools = qp.QstrPools.for_firmware(fw, version, rom_reader(fw))
+    nh = pools.nh
+    assert (nh, pools.nl) == (2, 1)      # our ports' ROM level: 2-byte hashes, 1-byte lengths
     chain = pools.chain(fw.symbol("mp_qstr_const_pool").addr)
-    if layout.entry == "prefixed":       # the widths, found from a qstr whose text is known
-        pool, i = pools.locate(chain, 1)
-        assert qp.prefix_widths(read(pools.entry(pool, i), 8), b"") == (nh, nl)
     # the ROM pools (1.22+: the static pool, then the port's): numbered one after the other
     assert chain[-1].total_prev_len == 0
     for newer, older in zip(chain, chain[1:]):
@@ -79,17 +63,10 @@ def test_hash_is_djb2_masked_and_never_zero():
     assert qp.compute_hash(zero, 1) == 1
 
 
-def test_default_firmware_rom_pool_reads_back_with_its_hashes():
-    require_firmware()
-    assert check_rom_pool(FIRMWARE, (1, 9)) > 300
-
-
-@pytest.mark.parametrize("version", [(1, 19), (1, 20), (1, 22), (1, 23)])
-def test_split_layout_rom_pool_reads_back_with_its_hashes(version):
-    path = BUILD / ".".join(map(str, version)) / "firmware.elf"
-    if not path.exists():
-        pytest.skip(f"no {'.'.join(map(str, version))} firmware built at {path}")
-    assert check_rom_pool(path, version) > 300
+@pytest.mark.parametrize("version", ["1.9", "1.18", "1.19", "1.20", "1.22", "1.23"])
+def test_rom_pools_of_each_version_read_back_with_their_hashes(version):
+    path = firmware_for(version)
+    assert check_rom_pool(path, elf_version(path)) > 300
 
 
 def test_layouts_by_version_and_their_fields_are_checked():

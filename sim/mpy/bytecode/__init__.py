@@ -10,7 +10,21 @@ MICROPY_OPT_CACHE_MAP_LOOKUP_IN_BYTECODE (a cache byte after some qstr operands,
 removed before 1.18) and are not checked here.
 
 Every result has the same interface: prelude(), decode(), references(), n_locals(),
-effect(), stack_shapes(), slot_kind(), ``opcode`` (name -> byte) and ``flags``.
+source_line(), effect(), stack_shapes(), slot_kind(), ``opcode`` (name -> byte) and
+``flags``.  For the heap walker:
+
+    bc = for_version(version, persistent_code=...)
+    pre, insns = bc.decode(block, block_addr)     # a zero-padded heap block (or length=)
+    bc.references(pre, insns)                     # qstrs, objects, child raw codes: each by
+                                                  # table index (Ref.table) or inline word
+    pre.n_extra_args                              # slots of mp_obj_fun_bc_t.extra_args
+    states = bc.stack_shapes(pre, insns)          # {offset: {(shape, exception blocks)}}
+
+A generator suspended at offset ip (code_state.ip - bytecode) with value-stack depth
+d (sp - state + 1) and n exception entries (exc_sp_idx from 1.12; from exc_sp in 1.9)
+is in the one state of states[ip] with len(shape) == d and len(blocks) == n;
+bc.slot_kind(token) says what each slot holds ("obj", "iter", "iterpart", "code";
+1.9 also "raw").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import v1_9 as _ot
 
-from .engine import BytecodeError, Insn, Prelude, Ref, read_uint
+from .engine import BytecodeError, Insn, Prelude, Ref, line_from_table, read_uint
 
 _MULTI = {"LOAD_CONST_SMALL_INT_MULTI": (_ot.SMALL_INT_MULTI, 64), "LOAD_FAST_MULTI": (_ot.LOAD_FAST_MULTI, 16),
           "STORE_FAST_MULTI": (_ot.STORE_FAST_MULTI, 16), "UNARY_OP_MULTI": (_ot.UNARY_OP_MULTI, 7),
@@ -89,6 +89,10 @@ class Legacy:
 
     def n_locals(self, pre: Prelude, insns: list[Insn]) -> int:
         return _ot.n_locals(pre, insns)
+
+    def source_line(self, code: bytes, pre: Prelude, offset: int) -> int:
+        """1.9 counts bytecode offsets from the cell list (vm.c), ends the table with 0."""
+        return line_from_table(code, pre.line_info, pre.cell_start, offset - pre.cell_start, zero_ends=True)
 
     def effect(self, ins: Insn) -> None:
         return None             # 1.9's effects live in objtypes' analysis only

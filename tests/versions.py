@@ -1,0 +1,29 @@
+"""The firmware ELF of a MicroPython version, for tests that run on every version:
+firmware/build/<board>/<version>/firmware.elf, or the default firmware when it is
+that version; skipped with the reason when neither is built."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIRMWARE
+
+BANNER = re.compile(rb"MicroPython v(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def elf_version(path: Path) -> tuple[int, int, int] | None:
+    """The version in the REPL banner every MicroPython build carries."""
+    m = BANNER.search(path.read_bytes())
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def firmware_for(version: str) -> Path:
+    want = tuple(int(p) for p in version.split("."))
+    for path in (FIRMWARE.parent / version / "firmware.elf", FIRMWARE):
+        if path.exists() and (elf_version(path) or ())[:len(want)] == want:
+            return path
+    pytest.skip(f"no MicroPython {version} firmware built (looked in {FIRMWARE.parent / version} "
+                f"and at the default {FIRMWARE})")
