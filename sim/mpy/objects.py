@@ -1,5 +1,5 @@
 """Object layouts that changed between MicroPython generations, read the way the
-firmware's profile says (offsets from DWARF): type objects (and the qstr reader).
+firmware's profile says (offsets from DWARF): type objects.
 
 Type objects (py/obj.h): up to 1.19 ``mp_obj_type_t`` has one named field per slot
 (``make_new``, ``parent``, ``locals_dict``...); since 1.20 it has one byte per slot
@@ -7,7 +7,7 @@ Type objects (py/obj.h): up to 1.19 ``mp_obj_type_t`` has one named field per sl
 type object is only as long as the slots it uses. Slot names here are 1.20's; the
 fixed layout's differ for two (``getiter``, ``buffer_p``).
 
-qstr pools are read by sim.mpy.qstr_pools (one reader per memory: ``qstr_reader``).
+qstr pools are read by sim.mpy.qstr_pools (one reader per memory).
 
 Every function takes the memory to read as ``w(addr) -> word`` and ``read(addr, n)``,
 so the walker (old heap) and the relocator (new heap) share them.
@@ -97,16 +97,3 @@ class Types:
 
     def name_qstr(self, t: int, read) -> int:
         return self.L.read_uint("mp_obj_type_t.name", t, read)
-
-
-def qstr_reader(layout: Layout, version: tuple[int, ...], read):
-    """sim.mpy.qstr_pools' reader for this firmware, over the memory ``read`` reads."""
-    from . import qstr_pools
-    offsets = {k: o for k, (o, _) in layout.fw.struct("qstr_pool_t").fields.items()}
-    pool_layout = qstr_pools.layout_for(version)
-    if pool_layout.entry == "split":
-        nh = layout.size("qstr_hash_t") if "hashes" in offsets else 0
-        nl = layout.size("qstr_len_t")
-    else:
-        nh, nl = 2, 1       # 1.9-1.18 builds: MICROPY_QSTR_BYTES_IN_HASH 2, BYTES_IN_LEN 1 (checked on the ROM pool)
-    return qstr_pools.QstrPools(pool_layout, read, offsets, nh, nl)

@@ -48,8 +48,7 @@ from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
 from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
-from .objects import qstr_reader
-from .qstr_pools import compute_hash
+from .qstr_pools import QstrPools, compute_hash
 from .walk import BYTES_PER_BLOCK, OBJ, TAGPTR, HeapWalk, Walker
 
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
@@ -323,7 +322,7 @@ class _Hasher:
         fw = walker.fw
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
-        self.pools = qstr_reader(walker.L, fw.micropython_version, read)
+        self.pools = QstrPools.for_firmware(fw, fw.micropython_version, read)
 
     def qstr_entry(self, q: int) -> tuple[int, bytes]:
         """(hash, text) of a qstr, through this side's pool chain."""

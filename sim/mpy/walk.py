@@ -32,7 +32,8 @@ from ..errors import SimError
 from ..firmware import Firmware
 from . import profiles
 from .geometry import AT_FREE, AT_TAIL
-from .objects import Layout, Types, qstr_reader
+from .objects import Layout, Types
+from .qstr_pools import QstrPools
 from .state import MpState
 from .walk_context import ContextCode, gen_errors
 
@@ -184,7 +185,6 @@ class Walker(ContextCode):
         self.profile = profiles.for_firmware(firmware)
         self.L = Layout(firmware)
         self.types = Types(self.L, self.profile)
-        self.qstrs = qstr_reader(self.L, firmware.micropython_version, self.read)
         self.rom = _Rom(firmware)
         self.ctx_addr, self.ctx = ctx_addr, ctx
         self.pool_start, self.pool = pool_start, pool
@@ -216,6 +216,7 @@ class Walker(ContextCode):
         self.result.used_bytes = sum(self.extent.values()) * BYTES_PER_BLOCK
         self.work: list = []
         self._bc_cache: dict[int, tuple] = {}
+        self.qstrs = QstrPools.for_firmware(firmware, firmware.micropython_version, self.read)
 
     # -- memory ---------------------------------------------------------------------
     def in_pool(self, a: int) -> bool:

@@ -200,6 +200,9 @@ try:
     have['fstring'] = lambda: fs
 except SyntaxError:
     pass
+def consts():
+    return (2.5, b'\\x01\\x02', 1180591620717411303424, 'not' + ' interned')
+have['constants'] = consts        # non-qstr constants: the module context's obj_table (1.19+)
 def probe():
     return sorted((k, repr(f())) for k, f in have.items())
 """
