@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.paths import firmware_elf
 from tests.conftest import FIRMWARE
 
 BANNER = re.compile(rb"MicroPython v(\d+)\.(\d+)(?:\.(\d+))?")
@@ -22,8 +23,9 @@ def elf_version(path: Path) -> tuple[int, int, int] | None:
 
 def firmware_for(version: str) -> Path:
     want = tuple(int(p) for p in version.split("."))
-    for path in (FIRMWARE.parent / version / "firmware.elf", FIRMWARE):
+    built = firmware_elf("mps2-an385", version)
+    for path in (built, FIRMWARE):
         if path.exists() and (elf_version(path) or ())[:len(want)] == want:
             return path
-    pytest.skip(f"no MicroPython {version} firmware built (looked in {FIRMWARE.parent / version} "
-                f"and at the default {FIRMWARE})")
+    pytest.skip(f"no MicroPython {version} firmware built (looked at {built} and at the default {FIRMWARE}); "
+                f"build it with: make -C firmware MPY_VERSION={version}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_firmware
+from tests.versions import firmware_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_MPREMOTE = importlib.util.find_spec("mpremote") is not None
@@ -400,7 +401,7 @@ def test_raw_paste_probe_gets_the_1_9_2_answer(serve):
     """mpremote first tries raw-paste mode (Ctrl-E 'A' Ctrl-A). MicroPython 1.9.2
     predates it: Ctrl-A just restarts the raw REPL, and mpremote falls back to
     the plain raw REPL when it reads that banner instead of 'R\\x00'/'R\\x01'."""
-    s = serve("--pty")
+    s = serve("--pty", "--firmware", str(firmware_for("1.9.2")))
     term = Term(s.endpoint)
     try:
         term.prompt()
@@ -410,6 +411,31 @@ def test_raw_paste_probe_gets_the_1_9_2_answer(serve):
         assert term.expect(b"raw REPL; CTRL-B to exit\r\n>") == b"raw REPL; CTRL-B to exit\r\n>"
         term.write(b"print('plain raw REPL')\x04")
         assert term.expect(b"\x04>") == b"OKplain raw REPL\r\n\x04\x04>"
+        term.write(b"\r\x02")
+        term.expect(b">>> ")
+    finally:
+        term.close()
+
+
+def test_raw_paste_is_offered_and_used_on_1_23(serve):
+    """MicroPython 1.23 answers the raw-paste probe with 'R\\x01', a 2-byte window size
+    and Ctrl-A granting the first window; the code sent within it, ended by Ctrl-D, is
+    acknowledged with Ctrl-D and then runs, its output framed as in the raw REPL (no 'OK')."""
+    s = serve("--pty", "--firmware", str(firmware_for("1.23")))
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        term.write(b"\r\x01")
+        term.expect(b"raw REPL; CTRL-B to exit\r\n>")
+        term.write(b"\x05A\x01")
+        assert term.expect(b"R\x01").endswith(b"R\x01")
+        while len(term.buf) < 2:
+            term.buf += term._read(0.1)
+        window, term.buf = int.from_bytes(term.buf[:2], "little"), term.buf[2:]
+        code = b"print('pasted', 6 * 7)"
+        assert len(code) <= window
+        term.write(code + b"\x04")
+        assert term.expect(b"\x04>") == b"\x01\x04pasted 42\r\n\x04\x04>"
         term.write(b"\r\x02")
         term.expect(b">>> ")
     finally:

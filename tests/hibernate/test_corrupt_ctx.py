@@ -17,7 +17,8 @@ import pytest
 from sim.errors import SimError
 from sim.mpy.state import MpState
 
-FIELDS = ["mem.gc_alloc_table_start", "mem.gc_alloc_table_byte_len", "mem.gc_pool_start", "mem.gc_pool_end"]
+# the GC geometry fields, under mem (1.9.2) or mem.area (1.20+): the profile says where
+FIELDS = ["gc_alloc_table_start", "gc_alloc_table_byte_len", "gc_pool_start", "gc_pool_end"]
 VALUES = [0, 1, 0x3000_0000, 0x6000_0000, 0xFFFF_FFFF, 0x2100_0000]
 
 
@@ -41,7 +42,8 @@ def test_a_poked_heap_geometry_is_refused_and_the_images_kept(saved_board, field
     b.boot()
     b.repl.exec("y = 'unsaved'")
     b.settle()
-    addr, _ = MpState(b.machine, b.firmware).field_addr(field)
+    state = MpState(b.machine, b.firmware)
+    addr, _ = state.field_addr(f"{state.gc_area_path}.{field}")
     b.machine.write(addr, struct.pack("<I", value))
     flash_before = bytes(b.flash.backing)
     with pytest.raises(SimError) as e:

@@ -32,6 +32,17 @@ blk = bytearray(16)
 """
 
 
+def viper_code_offset(firmware) -> int:
+    """Where a @viper function object points at its machine code: ``fun_data`` of
+    mp_obj_fun_viper_t (1.9.2), ``bytecode`` of mp_obj_fun_bc_t where viper functions
+    share that type (1.20+)."""
+    from sim.errors import FirmwareError
+    try:
+        return firmware.struct("mp_obj_fun_viper_t").field("fun_data")[0]
+    except FirmwareError:
+        return firmware.struct("mp_obj_fun_bc_t").field("bytecode")[0]
+
+
 def movw_movt(rd: int, value: int) -> bytes:
     """Thumb-2 MOVW/MOVT: ``rd`` = ``value``."""
     out = b""
@@ -56,7 +67,7 @@ def test_semihosting_cannot_overwrite_the_committed_images(tmp_path):
     code = movw_movt(1, blk) + struct.pack("<6H", 0x2016, 0xBEAB, 0x0040, 0x3001, 0x4770, 0xBF00)
     for target in targets:
         before = bytes(b.flash.backing)
-        b.repl.exec(f"struct.pack_into('<I', blk, 0, {target})\nc = peek(id(f) + 8)\n"
+        b.repl.exec(f"struct.pack_into('<I', blk, 0, {target})\nc = peek(id(f) + {viper_code_offset(b.firmware)})\n"
                     f"for i, v in enumerate({list(code)}):\n    poke8(c + i, v)\n")
         assert b.repl.eval("f(0)") == -1                 # the call failed (SYS_ERRNO = EFAULT)
         assert bytes(b.flash.backing) == before

@@ -99,7 +99,7 @@ def board(tmp_path):
     bytes; the machine link now paces writes, see commits 9e36201 and 31e8faf.)"""
     require_qemu()
     from sim.device import Board
-    with Board(flash_path=tmp_path / "flash.bin", deterministic=True) as b:
+    with Board(firmware=FIRMWARE, flash_path=tmp_path / "flash.bin", deterministic=True) as b:
         b.boot()
         yield b
 
