@@ -199,7 +199,7 @@ class Bridge:
         m = self.machine
         pf = self.power_fail
         try:
-            reason = m.run(timeout_s=RUN_SLICE_S, until_ns=pf.deadline_ns(m.now_ns) if pf else None)
+            reason = m.run(timeout_s=RUN_SLICE_S, until_ns=pf.deadline_ns(m) if pf else None)
         except SimError as e:
             self.state, self.fault = "faulted", str(e)
             self.log(f"{e}; the board is stopped (control: reset or resume)")
@@ -210,7 +210,7 @@ class Bridge:
             self._discard_console_buffer()
         if self.debugger is not None:
             self.debugger.after_run(reason)
-        if pf is not None and reason.kind != "exit" and pf.after_slice(self):
+        if pf is not None and reason.kind != "exit" and pf.after_slice(self, reason):
             return
         if reason.kind == "exit":
             self.state = "exited"

@@ -8,11 +8,18 @@ NOR's times within the hold-up budget, power cut), then powers on again after
 the off time and resumes the newest image that survived. The client stays
 attached to the same endpoint throughout; it sees nothing but a pause.
 
-Moments: exponential intervals of emulated time (mean ``mean_ms``) drawn from
-``random.Random(seed)``; with ``--deterministic`` (instruction-counted time) the
-moments fall on the same instructions every run, so a run replays from its seed
-as long as the client sends the same bytes at the same points of the program
-(a raw-REPL client does: it waits for each answer).
+Moments: exponential intervals of *busy* emulated time (mean ``mean_ms``), the
+time the CPU spends executing instructions, drawn from ``random.Random(seed)``.
+Time the board spends waiting (its clock jumps ahead at a WFI) is not counted:
+how long a board waits for a client's next bytes depends on the host, and a
+failure that came due during such a wait would fall on a different instruction
+each run. So, with ``--deterministic`` (instruction-counted time), the failures
+fall on the same instructions every run and a run replays from its seed as long
+as the client sends the same bytes (a raw-REPL client does: it waits for each
+answer). A failure never comes during a wait for input (nothing to lose there).
+Not replayed exactly: a failure that falls while a client's bytes are streaming
+in, since how many had arrived by then depends on the host (the busy-time moment
+is the same; the program state at it may differ by the bytes received).
 
 Bytes in flight: what the firmware has taken from the UART is in RAM and so in
 the image; bytes the host fed but the UART had not yet delivered are put back in
@@ -65,23 +72,46 @@ class PowerFailSchedule:
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
-        self.next_ns: int | None = None
+        self.next_ns: int | None = None      # busy ns of the next failure
+        self.busy_ns = 0                     # instructions executed, as time
+        self._clock = None
+        self._waiting = False                # the last slice's clock jumped: let it report idle
         self._write(f"# mpsim serve --power-fail {self.mean_ms:g} --power-fail-seed {self.seed} "
                     f"--off-ms {self.off_ms:g}")
 
-    def deadline_ns(self, now_ns: int) -> int:
-        """Where the current slice must stop: the next failure."""
+    def deadline_ns(self, machine) -> int | None:
+        """Where the current slice must stop (emulated time): the next failure,
+        counted in busy time; None for the slice after one that jumped a wait, so
+        the board can report itself idle (it waits) instead of jumping again."""
+        if self._clock is None:
+            self._count_cycles(machine.clock)
         if self.next_ns is None:
-            self.next_ns = now_ns + self._interval_ns()
-        return self.next_ns
+            self.next_ns = self.busy_ns + self._interval_ns()
+        self._slice_start = (machine.now_ns, self.busy_ns)
+        if self._waiting and not machine.console.rx_pending:
+            return None
+        return machine.now_ns + max(1, self.next_ns - self.busy_ns)
+
+    def _count_cycles(self, clock) -> None:
+        add = clock.add_cycles
+
+        def counted(n: int) -> None:
+            before = clock._ns
+            add(n)
+            self.busy_ns += clock._ns - before
+        clock.add_cycles = counted
+        self._clock = clock
 
     def _interval_ns(self) -> int:
         return max(1, int(self._rng.expovariate(1.0 / (self.mean_ms * NS_PER_MS))))
 
-    def after_slice(self, bridge) -> bool:
+    def after_slice(self, bridge, reason) -> bool:
         """Fail the power if its moment has come. True when it did."""
         m = bridge.machine
-        if self.next_ns is None or m.now_ns < self.next_ns:
+        now0, busy0 = self._slice_start
+        jumped = (m.now_ns - now0) - (self.busy_ns - busy0) > 0
+        self._waiting = reason.kind != "idle" and jumped
+        if self.next_ns is None or self.busy_ns < self.next_ns:
             return False
         self.fail(bridge)
         return True
@@ -123,11 +153,12 @@ class PowerFailSchedule:
         bridge._discard_console_buffer()
         m.clock.set(m.clock.now() + off_ns)   # the board was off: its clock moved on
         bridge.state = "running"
-        self._write(f"{c.failures} at_ns={report.at_ns} {'fitted' if report.fitted else 'not-fitted'} "
+        self._write(f"{c.failures} due_busy_ns={self.next_ns} busy_ns={self.busy_ns} at_ns={report.at_ns} {'fitted' if report.fitted else 'not-fitted'} "
                     f"image={report.sequence} bytes={report.image_bytes} needed_us={report.needed_us} "
                     f"holdup_us={report.holdup_us} {resumed} unreceived={len(unreceived)} "
                     f"now_ns={m.clock.now()}")
-        self.next_ns = m.clock.now() + self._interval_ns()
+        self.next_ns += self._interval_ns()     # from the drawn moment, not where the slice stopped
+        self._waiting = False
         c.host_s += time.perf_counter() - t0
 
     def status_fields(self) -> list[str]:

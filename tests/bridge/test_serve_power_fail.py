@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.bridge.test_serve import raw_exec, serve, tcp_connect  # noqa: F401  (serve is a fixture)
+from tests.bridge.test_serve import Server, raw_exec, serve, tcp_connect  # noqa: F401  (serve is a fixture)
 from sim.paths import firmware_elf
 from tests.versions import firmware_for
 
@@ -50,9 +50,20 @@ def firmware(version: str):
     return built if built.exists() else firmware_for(version)
 
 
-def run_all(server) -> dict[str, tuple[bytes, bytes]]:
+def run_all(server, names=tuple(PROGRAMS), replay: str = "") -> dict[str, tuple[bytes, bytes]]:
     with tcp_connect(server.endpoint) as sock:
-        return {name: raw_exec(sock, code.encode()) for name, code in PROGRAMS.items()}
+        out = {}
+        for name in names:
+            try:
+                out[name] = raw_exec(sock, PROGRAMS[name].encode())
+            except AssertionError as e:
+                raise AssertionError(f"{name}: {e} {replay}; server: {server.stderr()[-2000:]}") from None
+        return out
+
+
+def power_fail_server(serve, log, *extra: str):  # noqa: F811
+    return serve("--tcp", "0", "--deterministic", *extra, "--power-fail", MEAN_MS, "--power-fail-seed", str(SEED),
+                 "--holdup-us", HOLDUP_US, "--power-fail-log", str(log))
 
 
 def fields(status: str) -> dict[str, str]:
@@ -68,9 +79,9 @@ def test_programs_survive_random_power_failures(serve, tmp_path, version):  # no
     assert reference["uncaught"][1].rstrip().endswith(b"RuntimeError: end of program")
 
     log = tmp_path / "power-fail.log"
-    s = serve("--tcp", "0", "--deterministic", *fw, "--power-fail", MEAN_MS, "--power-fail-seed", str(SEED), "--holdup-us", HOLDUP_US,
-              "--power-fail-log", str(log))
-    got = run_all(s)
+    s = power_fail_server(serve, log, *fw)
+    replay = f"(seed {SEED}, mean {MEAN_MS} ms, version {version}; log {log})"
+    got = run_all(s, replay=replay)
     status = fields(s.control("status"))
     replay = f"(seed {SEED}, mean {MEAN_MS} ms, version {version}; log {log}:\n{log.read_text()})"
     for name in PROGRAMS:
@@ -82,3 +93,24 @@ def test_programs_survive_random_power_failures(serve, tmp_path, version):  # no
     events = [ln for ln in log.read_text().splitlines() if not ln.startswith("#")]
     assert len(events) >= int(status["power_fails"])       # the board ran on until stopped
     assert f"failures={len(events)} " in s.stderr()
+
+
+def test_a_run_replays_from_its_seed(serve, tmp_path):  # noqa: F811
+    """Same seed, same client bytes: failures at the same moments of busy emulated
+    time (instructions executed), as many, the same outputs. (Image sizes and
+    emulated clock readings may differ where a failure fell while input streamed in.)"""
+    runs = []
+    for i in range(2):
+        log = tmp_path / f"run{i}.log"
+        (tmp_path / str(i)).mkdir()
+        started = []          # each run its own flash file: the same image numbers
+        s = power_fail_server(lambda *a: started.append(Server(tmp_path / str(i), *a)) or started[-1], log)
+        try:
+            out = run_all(s, ("loop_prints", "classes"), replay=f"(seed {SEED}, log {log})")
+            n = int(fields(s.control("status"))["power_fails"])
+        finally:
+            s.stop()
+        events = [ln.split()[1] for ln in log.read_text().splitlines() if not ln.startswith("#")][:n]
+        runs.append((out, events))
+    assert len(runs[0][1]) >= 5
+    assert runs[0] == runs[1]
