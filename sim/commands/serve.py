@@ -59,7 +59,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="seed of the failure moments (default: 0)")
     p.add_argument("--off-ms", type=_off_ms, default=0.0, metavar="T",
                    help="emulated time the board stays off after each power failure (default: 0)")
-    p.add_argument("--holdup-us", type=int, default=None, metavar="US",
+    p.add_argument("--holdup-us", type=_holdup_us, default=None, metavar="US",
                    help="hold-up time after the power-fail warning (default: the board file's holdup_us)")
     p.add_argument("--power-fail-log", metavar="FILE", help="write each power failure (emulated time, seed) here")
     gdb_args(p)
@@ -82,6 +82,16 @@ def _off_ms(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
     if not 0 <= v < 1e9:
         raise argparse.ArgumentTypeError(f"must be 0 ms or more: {text!r}")
+    return v
+
+
+def _holdup_us(text: str) -> int:
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of microseconds: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
     return v
 
 
