@@ -63,7 +63,7 @@ SETTLE_S = 5.0           # control requests that need the REPL idle wait this lo
 WAIT_FUNCTION = "mp_hal_stdin_rx_chr"
 REPL_MODE = "pyexec_mode_kind"   # pyexec.c; the enum's order depends on the version (sim.mpy.profiles)
 CTRL_C = b"\x03"
-COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "quit", "help")
+COMMANDS = ("hibernate", "power-cycle", "resume", "reset", "status", "power-fail", "quit", "help")
 
 
 @dataclass
@@ -105,6 +105,7 @@ class Bridge:
         self.machine.console.on_output = self._on_output
         self._was_connected = False
         self.debugger = None            # a sim.gdb.server.GdbServer: more fds; no running while it halts
+        self.power_fail = None          # a sim.bridge.powerfail.PowerFailSchedule (serve --power-fail)
 
     # -- output -----------------------------------------------------------------------
     def _on_output(self, data: bytes) -> None:
@@ -198,8 +199,9 @@ class Bridge:
 
     def _run_slice(self) -> None:
         m = self.machine
+        pf = self.power_fail
         try:
-            reason = m.run(timeout_s=RUN_SLICE_S)
+            reason = m.run(timeout_s=RUN_SLICE_S, until_ns=pf.deadline_ns(m) if pf else None)
         except SimError as e:
             self.state, self.fault = "faulted", str(e)
             self.log(f"{e}; the board is stopped (control: reset or resume)")
@@ -210,6 +212,8 @@ class Bridge:
             self._discard_console_buffer()
         if self.debugger is not None:
             self.debugger.after_run(reason)
+        if pf is not None and reason.kind != "exit" and pf.after_slice(self, reason):
+            return
         if reason.kind == "exit":
             self.state = "exited"
             self.log(f"firmware exited with status {m.exit_status}; the board is stopped (control: reset)")
@@ -273,6 +277,9 @@ class Bridge:
                 return "ok quitting"
             if word == "status":
                 return self._status()
+            if word == "power-fail":
+                return ("ok " + self.power_fail.summary() if self.power_fail
+                        else "error not serving with --power-fail")
             if word == "help":
                 return "ok commands: " + " ".join(COMMANDS)
             if word == "hibernate":
@@ -371,6 +378,8 @@ class Bridge:
             fields.append(f"exit_status={m.exit_status}")
         if self.fault:
             fields.append(f"fault={self.fault!r}")
+        if self.power_fail is not None:
+            fields += self.power_fail.status_fields()
         return "ok " + " ".join(fields)
 
     def close(self) -> None:

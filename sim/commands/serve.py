@@ -42,7 +42,64 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="control socket path (default: a new temporary directory, removed on exit)")
     p.add_argument("--resume", action="store_true",
                    help="resume the newest hibernate image instead of booting fresh")
+    p.add_argument("--power-fail", type=_positive_ms, metavar="MEAN_MS",
+                   help="fail the power at random moments, exponential intervals of this mean in emulated ms; "
+                        "each failure hibernates within the hold-up budget and resumes (use --deterministic "
+                        "for a replayable run)")
+    p.add_argument("--power-fail-seed", type=int, default=0, metavar="N",
+                   help="seed of the failure moments (default: 0)")
+    p.add_argument("--off-ms", type=_off_ms, default=0.0, metavar="T",
+                   help="emulated time the board stays off after each power failure (default: 0)")
+    p.add_argument("--holdup-us", type=_holdup_us, default=None, metavar="US",
+                   help="hold-up time after the power-fail warning (default: the board file's holdup_us)")
+    p.add_argument("--power-fail-log", metavar="FILE", help="write each power failure (emulated time, seed) here")
     gdb_args(p)
+
+
+def _positive_ms(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 0 < v < 1e9:
+        raise argparse.ArgumentTypeError(f"must be more than 0 ms: {text!r}")
+    return v
+
+
+def _off_ms(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 0 <= v < 1e9:
+        raise argparse.ArgumentTypeError(f"must be 0 ms or more: {text!r}")
+    return v
+
+
+def _holdup_us(text: str) -> int:
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of microseconds: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return v
+
+
+def _power_fail_schedule(args, log):
+    from ..bridge.powerfail import PowerFailSchedule
+    if args.power_fail is None:
+        if args.power_fail_log:
+            raise UsageError("--power-fail-log needs --power-fail MEAN_MS")
+        return None
+    log_file = None
+    if args.power_fail_log:
+        try:
+            log_file = open(args.power_fail_log, "w")
+        except OSError as e:
+            raise UsageError(f"cannot write the power-fail log {args.power_fail_log}: {e.strerror or e}") from None
+    return PowerFailSchedule(args.power_fail, args.power_fail_seed, args.off_ms, holdup_us=args.holdup_us,
+                             log_file=log_file, log=log)
 
 
 @command("serve", "run the board continuously with its console on a pty or TCP port (for mpremote, picocom)",
@@ -57,8 +114,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mpsim: {text}", file=sys.stderr, flush=True)
 
     tmpdir = None
-    endpoint = control = bridge = board = gdb = None
+    endpoint = control = bridge = board = gdb = schedule = None
     try:
+        schedule = _power_fail_schedule(args, log)
         # Endpoints first: a busy port fails before the board boots.
         endpoint = TcpEndpoint(args.tcp) if args.tcp is not None else PtyEndpoint()
         if args.control:
@@ -69,6 +127,7 @@ def serve(args: argparse.Namespace) -> int:
         control = ControlServer(control_path)
         board = open_board(args)
         bridge = Bridge(board, endpoint, control, log=log)
+        bridge.power_fail = schedule
         gdb = bridge.debugger = gdb_server(args, board.machine, bridge.command)
         undo = bridge.install_signals()
         try:
@@ -88,6 +147,9 @@ def serve(args: argparse.Namespace) -> int:
         log("stopping: flash image saved")
         return 0
     finally:
+        if schedule is not None:
+            log(schedule.summary())
+            schedule.close()
         if gdb is not None:
             gdb.close()
         if bridge is not None:
