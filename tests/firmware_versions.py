@@ -25,8 +25,6 @@ BOARD = "mps2-an385"
 VERSIONS = ("1.9.2", "1.18", "1.19", "1.20", "1.22", "1.23")
 PLAIN = ("1.19-plain", "1.23-plain")
 ALL = VERSIONS + PLAIN
-# the heavier sweeps (power loss at every flash op, relocation) run on these
-REPRESENTATIVE = ("1.9.2", "1.19", "1.23", "1.23-plain")
 
 
 def selected(versions=ALL) -> tuple[str, ...]:

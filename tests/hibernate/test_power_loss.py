@@ -1,7 +1,8 @@
 """Power cut at every flash operation of a hibernate (clean and torn): what resumes
 is exactly the previous committed state or the new one, never a mix, never a crash.
 
-Case ids are ``<version>-<mode>-<N>``: N is the flash operation cut; the sweep runs on\nthe representative versions of tests/firmware_versions.py. The default run covers
+Case ids are ``<version>-<mode>-<N>``: N is the flash operation cut; the sweep runs on
+every version tests/firmware_versions.py finds built. The default run covers
 every N in clean mode and a spread in torn mode (the commit record's neighbourhood
 always); MPSIM_EXHAUSTIVE=1 runs every N in both. Replay one case from the CLI:
 ``mpsim power-cycle --cut-at N [--torn]``.
@@ -16,7 +17,7 @@ import pytest
 from sim.peripherals.nor_flash import PowerLossMode
 from sim.powerloss import board_factory, count_ops, run_case
 
-from tests.firmware_versions import REPRESENTATIVE, _find, firmware_for, selected
+from tests.firmware_versions import ALL, _find, firmware_for, selected
 
 _OPS: dict[str, int] = {}
 
@@ -30,7 +31,7 @@ def pytest_generate_tests(metafunc):
         return
     exhaustive = os.environ.get("MPSIM_EXHAUSTIVE") == "1"
     cases, ids = [], []
-    for version in selected(REPRESENTATIVE):
+    for version in selected(ALL):
         if _find(version)[0] is None:
             cases.append(pytest.param((version, None, None), marks=pytest.mark.skip(
                 reason=f"no MicroPython {version} firmware built")))
