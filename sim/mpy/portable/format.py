@@ -26,7 +26,8 @@ VERSION = 1
 
 def widths(fw) -> dict:
     """The representation facts a loader must agree with (DWARF)."""
-    from ..objects import Layout, QstrPools
+    from ..objects import Layout
+    from .qstrs import QstrPools
     L = Layout(fw)
     return {"word": 4, "endian": "little", "float_bytes": fw.struct("mp_obj_float_t").fields["value"][1].size,
             "qstr_hash_bytes": QstrPools(L).hash_size}

@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 
 from ..geometry import BLOCKS_PER_ATB, HeapGeometry
-from ..objects import Layout, QstrPools
+from ..objects import Layout
+from .qstrs import QstrPools
 from ..qstr_pools import compute_hash
 from ..relocate import EMPTY_KEYS, _Hasher
 from ..walk import BYTES_PER_BLOCK, Walker, _Rom
