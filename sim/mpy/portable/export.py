@@ -25,6 +25,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
+from ...errors import SimError
 from ..geometry import HeapGeometry
 from ..walk import BYTES_PER_BLOCK, OBJ, Walker
 from ..walk_context import prelude_signature
@@ -184,10 +185,11 @@ class Exporter:
     def qstr_text(self, q: int) -> bytes:
         W = self.W
         last = W.w(W.ctx_addr + W.L.off("mp_state_ctx_t.vm.last_pool"))
-        found = W.qstrs.entry(q, last, W.w, W.read)
-        if found is None:
-            raise MigrationError(f"cannot migrate: qstr {q} is in no qstr pool")
-        return found[1]
+        try:
+            pool, i = W.qstrs.locate(W.qstrs.chain(last), q)
+        except SimError:
+            raise MigrationError(f"cannot migrate: qstr {q} is in no qstr pool") from None
+        return W.qstrs.text(pool, i)
 
     # -- words the heap walk leaves alone: firmware pointers and qstrs -----------------------------
     def firmware_words(self, a: int, role: str, refs: dict[int, tuple]) -> None:
