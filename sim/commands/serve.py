@@ -45,14 +45,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power-fail", type=_positive_ms, metavar="MEAN_MS",
                    help="fail the power at random moments, exponential intervals of this mean in emulated ms; "
                         "each failure hibernates within the hold-up budget and resumes (use --deterministic "
-                        "for a replayable run)")
+                        "for a replayable run; default: no power failures)")
     p.add_argument("--power-fail-seed", type=int, default=0, metavar="N",
                    help="seed of the failure moments (default: 0)")
     p.add_argument("--off-ms", type=_off_ms, default=0.0, metavar="T",
                    help="emulated time the board stays off after each power failure (default: 0)")
     p.add_argument("--holdup-us", type=_holdup_us, default=None, metavar="US",
                    help="hold-up time after the power-fail warning (default: the board file's holdup_us)")
-    p.add_argument("--power-fail-log", metavar="FILE", help="write each power failure (emulated time, seed) here")
+    p.add_argument("--power-fail-log", metavar="FILE", help="write each power failure (emulated time, seed) here (default: no log)")
     gdb_args(p)
 
 

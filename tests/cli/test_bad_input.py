@@ -313,23 +313,25 @@ def test_resume_with_garbage_flash_boots_fresh(mpsim, tmp_path, firmware):
 
 
 def test_image_from_another_firmware_is_skipped_and_kept(mpsim, tmp_path, firmware):
-    """Resume with a different firmware (one byte of its banner changed): the image is skipped
-    with a one-line reason naming both fingerprints, the board boots fresh, the image survives."""
-    data = firmware.read_bytes()
-    date = re.search(rb"MicroPython v\S+ on (\d{4}-\d\d-\d\d)", data).group(1)     # the build date
-    other_date = date[:-1] + (b"2" if date[-1:] != b"2" else b"3")
-    (tmp_path / "other.elf").write_bytes(data.replace(date, other_date))
+    """Resume with a firmware the image cannot move to (written by 1.9.2, resumed on the
+    default 1.23: no migration path between those bytecode generations): the image is
+    skipped with a one-line reason, the board boots fresh, the image survives. (Another
+    build of the same version migrates instead: tests/portable.)"""
+    from tests.firmware_versions import firmware_for
+    old = firmware_for("1.9.2")
+    if old.resolve() == firmware.resolve():
+        pytest.skip("the default firmware is 1.9.2 itself")
     img = tmp_path / "f.bin"
-    assert mpsim("hibernate", "--flash", img, "-c", "k = 42").returncode == 0
+    assert mpsim("hibernate", "--flash", img, "--firmware", old, "-c", "k = 42").returncode == 0
     before = img.read_bytes()
-    r = mpsim("resume", "--flash", img, "--firmware", "other.elf", "-c", "print('k' in globals())")
+    r = mpsim("resume", "--flash", img, "-c", "print('k' in globals())")
     no_traceback(r)
     assert (r.returncode, r.stdout) == (0, "False\n"), r.stderr
-    skipped, fresh = r.stderr.splitlines()
-    assert skipped.startswith("skipped slot 0 (image #1): ") and "firmware" in skipped, skipped
-    assert fresh == "no valid hibernate image: booting fresh"
+    lines = r.stderr.splitlines()
+    assert any(line.startswith("skipped slot 0 (image #1): ") and "firmware" in line for line in lines), lines
+    assert lines[-1] == "no valid hibernate image: booting fresh", lines
     assert img.read_bytes() == before
-    r = mpsim("resume", "--flash", img, "-c", "print(k)")
+    r = mpsim("resume", "--flash", img, "--firmware", old, "-c", "print(k)")
     assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sim.errors import ReplError
+from tests.firmware_versions import is_plain
 
 DIGEST = """
 def _digest(x, depth=0):
@@ -85,7 +86,9 @@ def test_imported_modules_and_sys_modules(board):
     assert board.repl.eval("sys.modules['made_at_runtime']") == [1, 2]
 
 
-def test_leds_survive(board):
+def test_leds_survive(board, mp_version):
+    if is_plain(mp_version):
+        pytest.skip("the hook-free firmware has no board module (LEDs): it is the third-party case")
     board.repl.exec("import board as bd\nbd.LED(0).on()\nbd.LED(1).off()")
     leds_before = board.machine.peripherals["fpgaio"].state()
     cycle(board)
@@ -93,7 +96,9 @@ def test_leds_survive(board):
     assert board.repl.eval("bd.LED(0).value()") in (1, True)
 
 
-def test_board_clock_goes_on_from_where_it_stopped(board):
+def test_board_clock_goes_on_from_where_it_stopped(board, mp_version):
+    if is_plain(mp_version):
+        pytest.skip("the hook-free firmware keeps no 64-bit clock in mp_state_ctx (no tickless time)")
     # The firmware's 64-bit cycle clock: Timer1 (peripheral state) + its high word in
     # mp_state_ctx. 172 s of uptime passes Timer1's 2^32-cycle wrap, so the high word is
     # in use when the state is saved.
