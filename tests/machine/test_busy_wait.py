@@ -4,9 +4,12 @@ SysTick's COUNTFLAG, each sleep measured with TIMER1; tests/guest_rv/busy_sleep.
 polls the CLINT's mtime on virt-rv64. Each prints a sleep's length and how often
 it polled.
 
-Host-paced: every sleep lasts at least what was asked and ends at most 2 ms late
-in the firmware's own time (the first, cold, polls are slow: the first 32 run at
-host pace), and the 10 s sleeps are fast-forwarded: they poll a
+Host-paced: every sleep lasts at least what was asked and ends at most 100 ms late
+in the firmware's own time. A fast-forward step is at most 250 us, but between
+steps the clock runs with the host: a host that stalls the emulator for a few ms
+(a loaded CI machine: 6 ms was seen) makes the sleep that much later, so the
+bound only catches an overshooting fast-forward, and exactness is the
+deterministic test's job. The 10 s sleeps are fast-forwarded: they poll a
 few ten thousand times, where running them at host pace polls millions of times
 (that count, not a duration, is what is asserted; host time: tools/bench-busywait).
 Deterministic: no fast-forward, exact to the loop, and the same output twice."""
@@ -71,7 +74,7 @@ def _run(elf: Path, deterministic: bool, sleeps: tuple[int, ...] | None = None, 
 
 def _check_fast_forwarded(rows) -> None:
     for what, ms, us, polls in rows:
-        assert ms * 1000 <= us <= ms * 1000 + 2000, (what, ms, us)     # never early, at most 2 ms late
+        assert ms * 1000 <= us <= ms * 1000 + 100_000, (what, ms, us)  # never early; late only by host stalls
         if ms == 10_000:
             assert polls < 100_000, (what, polls)                       # at host pace: millions
 
