@@ -40,6 +40,7 @@ same on raw bytes (e.g. a RAM dump).
 from __future__ import annotations
 
 import bisect
+import struct
 import time
 from dataclasses import dataclass
 
@@ -438,7 +439,7 @@ class _Hasher:
         if name == "float_unary_op":
             off, t_value = L.off("mp_obj_float_t.value"), L.field("mp_obj_float_t.value")
             bits = int.from_bytes(self.read(k + off, t_value.size), "little")
-            return self.small(_float_hash(bits, t_value.size, word))
+            return self.small(_float_hash(bits, t_value.size, word, self.W.fw.has_symbol("mp_float_hash")))
         if name == "mp_obj_tuple_unary_op":
             h = self.W.fw.symbol("mp_const_empty_tuple_obj").addr
             for e in self.items(k):
@@ -520,8 +521,19 @@ class _Hasher:
 FLOAT_FORMATS = {4: (23, 8), 8: (52, 11)}
 
 
-def _float_hash(bits: int, size: int = 4, word: Word = WORD32) -> int:
-    """mp_float_hash (py/objfloat.c) for a float of ``size`` bytes, as mp_int_t of ``word``."""
+def _float_hash(bits: int, size: int = 4, word: Word = WORD32, high_quality: bool = True) -> int:
+    """mp_float_hash (py/obj.h, py/objfloat.c) of a float of ``size`` bytes, as mp_int_t of
+    ``word``. ``high_quality``: MICROPY_FLOAT_HIGH_QUALITY_HASH, the function in
+    objfloat.c (the firmware then has the symbol ``mp_float_hash``); without it the hash
+    is ``(mp_int_t)val``, truncated toward zero (out of range it saturates, as the
+    soft-float and RISC-V conversions do; NaN, never found in a table, is taken as 0)."""
+    if not high_quality:
+        value = struct.unpack("<f" if size == 4 else "<d", bits.to_bytes(size, "little"))[0]
+        if value != value:
+            return 0
+        limit = 1 << (word.bits - 1)
+        return max(-limit, min(limit - 1, int(value) if abs(value) < 2.0 ** 1000 else
+                               (limit if value > 0 else -limit))) & word.mask
     frac_bits, exp_bits = FLOAT_FORMATS[size]
     frc = bits & ((1 << frac_bits) - 1)
     exp = (bits >> frac_bits) & ((1 << exp_bits) - 1)

@@ -163,6 +163,9 @@ ITERATORS = {
     "dict_view_it_type": ("mp_obj_dict_view_it_t.dict",),
     "it_type": ("mp_obj_getitem_iter_t.args",),
 }
+# 1.20 renamed the file-local types (MP_DEFINE_CONST_OBJ_TYPE): their layouts are as before
+RENAMED = {"mp_type_range_it": "range_it_type", "mp_type_array_it": "array_it_type",
+           "mp_type_dict_view_it": "dict_view_it_type", "mp_type_dict_view": "dict_view_type", "mp_type_it": "it_type"}
 # polymorphic iterators: iternext function -> the field holding the container
 POLY_ITERNEXT = {
     "list_it_iternext": "mp_obj_list_it_t.list", "tuple_it_iternext": "mp_obj_tuple_it_t.tuple",
@@ -340,7 +343,7 @@ class Walker(ContextCode):
         t = self.w(a)
         name = self.type_names.get(t)
         if name is not None:
-            handler = getattr(self, "h_" + name, None)
+            handler = getattr(self, "h_" + RENAMED.get(name, name), None)
             if handler is None and name in OBJECT_FIELDS:
                 if self.claim(a, self.role_for(name), parent):
                     self.fields(a, parent, OBJECT_FIELDS[name])
@@ -612,8 +615,8 @@ class Walker(ContextCode):
                 self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
                 return
             self.obj(a + self.L.off(layout), parent)      # the container; cur is raw
-        elif type_name in ITERATORS:
-            self.fields(a, parent, ITERATORS[type_name])
+        elif RENAMED.get(type_name, type_name) in ITERATORS:
+            self.fields(a, parent, ITERATORS[RENAMED.get(type_name, type_name)])
         else:
             self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
 
