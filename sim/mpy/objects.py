@@ -98,3 +98,26 @@ class Types:
 
     def name_qstr(self, t: int, read) -> int:
         return self.L.read_uint("mp_obj_type_t.name", t, read)
+
+    def tuple_items(self, tup: int, w) -> list[int]:
+        """The items of the tuple object at ``tup`` (a class's bases, an exception's args)."""
+        n = w(tup + self.L.off("mp_obj_tuple_t.len"))
+        items = tup + self.L.off("mp_obj_tuple_t.items")
+        return [w(items + self.word * i) for i in range(n)]
+
+    def native_bases(self, t: int, w, read, funcs: dict[str, int], types: dict[str, int], depth: int = 0) -> int:
+        """instance_count_native_bases (py/objtype.c) of the class at ``t``, on the memory
+        ``w``/``read`` (the saved heap, or the relocated one); ``funcs`` and ``types`` map the
+        firmware's function and type-object names to addresses."""
+        if depth > 32:
+            raise SimError(f"class hierarchy too deep at {t:#x}")
+        if t == types.get("mp_type_object"):
+            return 0
+        if self.slot(t, "make_new", w, read) & ~1 != funcs["mp_obj_instance_make_new"]:
+            return 1
+        p = self.slot(t, "parent", w, read)
+        if p == 0:
+            return 0
+        if w(p) == types["mp_type_tuple"]:
+            return sum(self.native_bases(b, w, read, funcs, types, depth + 1) for b in self.tuple_items(p, w))
+        return self.native_bases(p, w, read, funcs, types, depth + 1)

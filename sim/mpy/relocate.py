@@ -341,10 +341,7 @@ class _Hasher:
 
     def items(self, tup: int) -> list[int]:
         """The items of the tuple at ``tup`` on this side's memory."""
-        L = self.W.L
-        n = self.w(tup + L.off("mp_obj_tuple_t.len"))
-        base = tup + L.off("mp_obj_tuple_t.items")
-        return [self.w(base + self.word.size * i) for i in range(n)]
+        return self.W.types.tuple_items(tup, self.w)
 
     def set_keys(self, s: int) -> list[int]:
         """The live keys of the set object at ``s``."""
@@ -376,20 +373,9 @@ class _Hasher:
     def make_new(self, t: int) -> int:
         return self.slot(t, "make_new") & ~1
 
-    def native_bases(self, t: int, depth: int = 0) -> int:
+    def native_bases(self, t: int) -> int:
         """instance_count_native_bases (py/objtype.c), on this side's memory."""
-        if depth > 32:
-            raise RelocationError(f"class hierarchy too deep at {t:#x}")
-        if t == self.t.get("mp_type_object"):
-            return 0
-        if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
-            return 1
-        p = self.slot(t, "parent")
-        if p == 0:
-            return 0
-        if self.w(p) == self.t["mp_type_tuple"]:
-            return sum(self.native_bases(b, depth + 1) for b in self.items(p))
-        return self.native_bases(p, depth + 1)
+        return self.W.types.native_bases(t, self.w, self.read, self.fn, self.t)
 
     def changes(self, k: int, depth: int = 0) -> bool:
         """Whether the key's hash may differ from before the move (then its table is rebuilt)."""

@@ -677,26 +677,8 @@ class Walker(ContextCode):
     def is_namedtuple_type(self, t: int) -> bool:
         return self.make_new(t) == self.fn.get("namedtuple_make_new")
 
-    def native_bases(self, t: int, depth=0) -> int:
-        """instance_count_native_bases (py/objtype.c)."""
-        if depth > 32:
-            raise WalkError(f"class hierarchy too deep at {t:#x}")
-        if t == self.t.get("mp_type_object"):
-            return 0
-        if self.make_new(t) != self.fn["mp_obj_instance_make_new"]:
-            return 1
-        p = self.type_slot(t, "parent")
-        if p == 0:
-            return 0
-        if self.w(p) == self.t["mp_type_tuple"]:
-            return sum(self.native_bases(b, depth + 1) for b in self.tuple_values(p))
-        return self.native_bases(p, depth + 1)
-
-    def tuple_values(self, t: int) -> list[int]:
-        """The items of the tuple object at ``t`` (a class's bases, an exception's args)."""
-        n = self.w(t + self.L.off("mp_obj_tuple_t.len"))
-        items = t + self.L.off("mp_obj_tuple_t.items")
-        return [self.w(items + self.W * i) for i in range(n)]
+    def native_bases(self, t: int) -> int:
+        return self.types.native_bases(t, self.w, self.read, self.fn, self.t)
 
     def visit_instance(self, a, t, parent):
         if self.is_namedtuple_type(t):

@@ -59,21 +59,14 @@ def mp_version():
 
 
 @pytest.fixture(params=list(PLANS), ids=list(PLANS))
-def make_board(request, tmp_path):
-    made = []
-    request.node._mpsim_boards = made              # artifacts on failure (sim.pytest_plugin)
-
-    def factory(flash_path=None, boot: bool = True, **kw):
-        kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
-        b = MovingBoard("virt-rv64", ELF, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin",
-                        plan=PLANS[request.param], **kw)
-        made.append(b)
-        if boot:
-            b.boot()
-        return b
-
-    yield factory
-    for b in made:
+def board(request, tmp_path):
+    b = MovingBoard("virt-rv64", ELF, flash_path=tmp_path / "flash.bin", plan=PLANS[request.param],
+                    deterministic=request.config.getoption("--mpsim-deterministic"))
+    request.node._mpsim_boards = [b]               # artifacts on failure (sim.pytest_plugin)
+    try:
+        b.boot()
+        yield b
+    finally:
         b.close()
 
 
