@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_firmware
-from tests.versions import firmware_for
+from tests.firmware_versions import firmware_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_MPREMOTE = importlib.util.find_spec("mpremote") is not None
