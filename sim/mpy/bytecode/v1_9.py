@@ -111,19 +111,8 @@ class V19Bytecode(Bytecode):
         """1.9 counts bytecode offsets from the cell list (vm.c), ends the table with 0."""
         return line_from_table(code, pre.line_info, pre.cell_start, offset - pre.cell_start, zero_ends=True)
 
-    @staticmethod
-    def slot_kind(tok) -> str:
-        """How a slot is relocated: 'obj', 'iter' (first slot of an inline iterator),
-        'iterpart', 'code' (bytecode address) or 'raw'."""
-        if tok in ("o", "c", "u", "j"):
-            return "obj"
-        if tok == "I":
-            return "iter"
-        if tok == "i":
-            return "iterpart"
-        if isinstance(tok, tuple) and tok[0] == "p":
-            return "code"
-        return "raw"
+    TOKEN_KINDS = {"o": "obj", "c": "obj", "u": "obj", "j": "obj", "I": "iter", "i": "iterpart"}
+    TAG_KINDS = {"p": "code", "n": "raw"}     # ("n", count): a raw count, not a small int
 
     def successors(self, ins: Insn, st):
         """The states after one instruction: [(offset, (shape, blocks)), ...]."""
