@@ -5,7 +5,6 @@ hook-free ("third-party") firmware hibernates but refuses relocation in one line
 
 from __future__ import annotations
 
-
 import pytest
 
 from sim.firmware import Firmware
