@@ -1,12 +1,9 @@
-// CMSDK APB UART (ARM DDI0479C; QEMU hw/char/cmsdk-apb-uart.c).
-// TX is polled. RX is interrupt driven into a ring buffer so that Ctrl-C can
-// be seen while Python code runs; the interrupt character is not buffered but
-// turned into a pending KeyboardInterrupt.
+// CMSDK APB UART (ARM DDI0479C; QEMU hw/char/cmsdk-apb-uart.c), the uart.h API.
+// TX is polled. RX is interrupt driven: each byte goes to the console's ring
+// (mpsim_console_rx, mphalport.c), so that Ctrl-C is seen while Python code runs.
 #include <stdint.h>
 #include "board.h"
 #include "uart.h"
-#include "py/runtime.h"
-#include "shared/runtime/interrupt_char.h"
 
 typedef struct {
     volatile uint32_t DATA;      // +0x00 read: RX byte, write: TX byte
@@ -26,13 +23,7 @@ typedef struct {
 
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100)
 
-// Power-of-two ring; head written only by the ISR, tail only by thread code.
-#define RX_BUF_SIZE 256
-static uint8_t rx_buf[RX_BUF_SIZE];
-static volatile uint32_t rx_head, rx_tail;
-
 void uart_init(void) {
-    rx_head = rx_tail = 0;
     UART0->BAUDDIV = BOARD_UART0_BAUDDIV;
     UART0->INTSTATUS = 0xf;
     UART0->CTRL = CTRL_TXEN | CTRL_RXEN | CTRL_RXINTEN;
@@ -51,33 +42,6 @@ void uart_rx_irq_handler(void) {
     // Clear first: a byte arriving while we drain re-raises the interrupt.
     UART0->INTSTATUS = INT_RX;
     while (UART0->STATE & STATE_RXFULL) {
-        int c = UART0->DATA & 0xff;
-        if (c == mp_interrupt_char) {
-            MPSIM_KEYBOARD_INTERRUPT();
-        } else if (rx_head - rx_tail < RX_BUF_SIZE) {
-            rx_buf[rx_head % RX_BUF_SIZE] = c;
-            rx_head = rx_head + 1;
-        }
-        // else: overrun, drop the byte
+        mpsim_console_rx(UART0->DATA & 0xff);
     }
-}
-
-int uart_rx_any(void) {
-    return rx_head - rx_tail;
-}
-
-int uart_rx_chr(void) {
-    if (rx_head == rx_tail) {
-        // Also poll the hardware (with the interrupt masked), so input works
-        // on a host that models the UART but does not deliver its interrupt.
-        __asm volatile ("cpsid i" ::: "memory");
-        uart_rx_irq_handler();
-        __asm volatile ("cpsie i" ::: "memory");
-        if (rx_head == rx_tail) {
-            return -1;
-        }
-    }
-    int c = rx_buf[rx_tail % RX_BUF_SIZE];
-    rx_tail = rx_tail + 1;
-    return c;
 }

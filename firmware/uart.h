@@ -1,4 +1,5 @@
-// CMSDK APB UART0 driver: the four functions the HAL needs plus the RX ISR.
+// The console UART's driver (uart.c on the MPS2, mcu/rv64/uart.c on virt): what
+// the HAL needs. Its RX interrupt hands every received byte to mpsim_console_rx.
 #ifndef MPSIM_UART_H
 #define MPSIM_UART_H
 
@@ -6,8 +7,8 @@
 
 void uart_init(void);
 void uart_tx_strn(const char *str, size_t len);
-int uart_rx_any(void);          // number of buffered received bytes
-int uart_rx_chr(void);          // next received byte, or -1 if none (never blocks)
-void uart_rx_irq_handler(void); // UART0 RX interrupt (vector 16 + BOARD_UART0_RX_IRQ)
+void uart_rx_irq_handler(void); // RX interrupt: drains the receiver (also polled, IRQs masked)
+
+void mpsim_console_rx(int c);   // mphalport.c: one received byte
 
 #endif // MPSIM_UART_H

@@ -1,8 +1,8 @@
 """Soak: many hibernate -> power cycle -> resume cycles with a workload that changes
 the interpreter's state every cycle.
 
-The host keeps a model of the same state in CPython (the workload uses only ints,
-strings, lists, tuples and dicts, whose reprs agree between CPython and
+The host runs the same workload source (SETUP) in CPython as a model (it uses only
+ints, strings, lists, tuples and dicts, whose reprs agree between CPython and
 MicroPython), and every cycle the board's state must equal the model's. Heap use
 after ``gc.collect()`` is recorded each cycle: a leak in hibernate/resume would
 make it grow without bound.
@@ -32,27 +32,6 @@ def soak_view():
 WARM_UP = 12
 
 
-class Model:
-    """The same workload in CPython."""
-
-    def __init__(self) -> None:
-        self.soak = {"n": 0, "items": [], "names": {}, "big": 1, "log": ()}
-
-    def step(self, i: int) -> None:
-        s = self.soak
-        s["n"] = i
-        s["items"].append(i * i)
-        if len(s["items"]) > 8:
-            s["items"].pop(0)
-        s["names"]["k%d" % (i % 5)] = "v" * (i % 7) + str(i)
-        s["big"] = (s["big"] * 7 + i) % (2 ** 160)
-        s["log"] = (s["log"] + (i,))[-10:]
-
-    def view(self):
-        s = self.soak
-        return (s["n"], sum(s["items"]), len(s["items"]), sorted(s["names"].items()), s["big"], s["log"])
-
-
 @dataclass
 class SoakReport:
     cycles: int = 0
@@ -74,17 +53,18 @@ class SoakReport:
 def soak(board, cycles: int, progress: Callable[[int], None] | None = None) -> SoakReport:
     import time
     t0 = time.perf_counter()
-    model = Model()
+    model: dict = {}
+    exec(SETUP, model)              # the model: the same functions, run by CPython
     report = SoakReport()
     board.repl.exec(SETUP)
     for i in range(1, cycles + 1):
         board.repl.exec(f"soak_step({i})")
-        model.step(i)
+        model["soak_step"](i)
         board.hibernate()
         board.power_cycle()
         board.resume()
         got = board.repl.eval("soak_view()")
-        want = model.view()
+        want = model["soak_view"]()
         if _normal(got) != _normal(want):
             report.mismatches.append(f"cycle {i}: board {got!r} != model {want!r}")
         report.heap_after_gc.append(board.repl.eval("(gc.collect(), gc.mem_alloc())[1]"))

@@ -77,22 +77,21 @@ def is_plain(version: str) -> bool:
     return version.endswith("-plain")
 
 
-def boards(request, tmp_path, version):
-    """Body of a ``make_board`` fixture booting ``version``'s firmware (a generator:
-    ``yield from boards(...)``); boards are closed after the test."""
-    from sim.device import Board
-    firmware = firmware_for(version)
-    made = []
-    request.node._mpsim_boards = made
+def per_version(versions):
+    """The two fixtures that run a test module (or a folder, from its conftest) once
+    per version: ``mp_version`` and ``make_board``, sim.pytest_plugin's factory
+    booting that version's firmware (so the plugin's ``board`` does too). In the
+    module: ``mp_version, make_board = per_version(selected(ALL))``."""
+    @pytest.fixture(params=versions)
+    def mp_version(request):
+        return request.param
 
-    def factory(flash_path=None, boot: bool = True, **kw):
-        kw.setdefault("deterministic", request.config.getoption("--mpsim-deterministic"))
-        b = Board(BOARD, firmware, flash_path=flash_path or tmp_path / f"flash{len(made)}.bin", **kw)
-        made.append(b)
-        if boot:
-            b.boot()
-        return b
+    @pytest.fixture
+    def make_board(make_board, mp_version):
+        firmware = firmware_for(mp_version)
 
-    yield factory
-    for b in made:
-        b.close()
+        def factory(flash_path=None, boot: bool = True, **kw):
+            kw.setdefault("firmware", firmware)
+            return make_board(flash_path, boot, **kw)
+        return factory
+    return mp_version, make_board

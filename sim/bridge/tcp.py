@@ -8,20 +8,29 @@ from ..errors import UsageError
 from .endpoint import Endpoint
 
 
+def listen_tcp(host: str, port: int, backlog: int, purpose: str = "") -> socket.socket:
+    """A non-blocking listening socket on ``host:port`` (port 0: any free one);
+    UsageError ``cannot listen[ for PURPOSE] on host:port: why`` when the port is
+    taken or the address is not ours. Also the GDB stub's (sim/gdb/server.py)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as e:
+        listener.close()
+        for_what = f" for {purpose}" if purpose else ""
+        raise UsageError(f"cannot listen{for_what} on {host}:{port}: {e.strerror or e}") from None
+    listener.listen(backlog)
+    listener.setblocking(False)
+    return listener
+
+
 class TcpEndpoint(Endpoint):
     """A TCP server on loopback; one client at a time (later ones wait in the
     listen backlog until the current one leaves), raw bytes, no telnet."""
 
     def __init__(self, port: int, host: str = "127.0.0.1"):
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.listener.bind((host, port))
-        except OSError as e:
-            self.listener.close()
-            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-        self.listener.listen(4)
-        self.listener.setblocking(False)
+        self.listener = listen_tcp(host, port, backlog=4)
         self.host, self.port = self.listener.getsockname()[:2]
         self.label = f"tcp:{self.host}:{self.port}"
         self.client: socket.socket | None = None

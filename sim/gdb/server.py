@@ -25,7 +25,8 @@ import socket
 import sys
 from typing import Callable
 
-from ..errors import SimError, UsageError
+from ..bridge.tcp import listen_tcp
+from ..errors import SimError
 from . import rsp
 from .session import PACKET_SIZE, Session
 from .targets import arch_for, regions
@@ -46,15 +47,7 @@ class GdbServer:
         self.regions = regions(machine.board)
         self.monitor = monitor or (lambda word: f"error monitor {word} is not available here")
         self.log = log
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.listener.bind((host, port))
-        except OSError as e:
-            self.listener.close()
-            raise UsageError(f"cannot listen for GDB on {host}:{port}: {e.strerror or e}") from None
-        self.listener.listen(1)
-        self.listener.setblocking(False)
+        self.listener = listen_tcp(host, port, backlog=1, purpose="GDB")
         self.host, self.port = self.listener.getsockname()[:2]
         self.label = f"gdb:{self.host}:{self.port}"
         self.client: socket.socket | None = None

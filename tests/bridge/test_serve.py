@@ -8,6 +8,7 @@ then SIGKILL) even when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import select
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_firmware
-from tests.versions import firmware_for
+from tests.firmware_versions import firmware_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_MPREMOTE = importlib.util.find_spec("mpremote") is not None
@@ -231,8 +232,32 @@ class Term:
             pass
         self.buf = b""
 
+    def line(self, text: bytes, timeout_s: float = 30.0) -> bytes:
+        """Type one line at the prompt; its echo and output, up to the next prompt."""
+        self.write(text + b"\r")
+        return self.expect(b">>> ", timeout_s)
+
+    def enter_raw(self) -> None:
+        self.write(b"\r\x01")
+        self.expect(b"raw REPL; CTRL-B to exit\r\n>")
+
+    def leave_raw(self) -> None:
+        self.write(b"\r\x02")
+        self.expect(b">>> ")
+
     def close(self) -> None:
         os.close(self.fd)
+
+
+@contextlib.contextmanager
+def attached(s: Server):
+    """A terminal on the server's pty at a fresh prompt, closed afterwards."""
+    term = Term(s.endpoint)
+    try:
+        term.prompt()
+        yield term
+    finally:
+        term.close()
 
 
 def wait_idle(s: Server, timeout_s: float = 10.0) -> None:
@@ -246,42 +271,29 @@ def test_attached_client_sees_the_board_come_back(serve):
     """A terminal stays attached through a power cycle: it sees the firmware boot
     (banner, prompt) and the variable is still there."""
     s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"z = 'still here'\r")
-        term.expect(b">>> ")
+    with attached(s) as term:
+        term.line(b"z = 'still here'")
         wait_idle(s)
         assert s.control("power-cycle").startswith("ok"), s.stderr()
         came_back = term.expect(b">>> ")
         assert b"MicroPython" in came_back
-        term.write(b"z\r")
-        assert b"'still here'" in term.expect(b">>> ")
-    finally:
-        term.close()
+        assert b"'still here'" in term.line(b"z")
 
 
 def test_signals_hibernate_power_cycle_and_term(serve):
     s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"w = 99\r")
-        term.expect(b">>> ")
+    with attached(s) as term:
+        term.line(b"w = 99")
         s.proc.send_signal(signal.SIGUSR2)          # power-cycle
         came_back = term.expect(b">>> ")
         assert b"MicroPython" in came_back
-        term.write(b"w + 1\r")
-        assert b"100" in term.expect(b">>> ")
+        assert b"100" in term.line(b"w + 1")
         s.proc.send_signal(signal.SIGUSR1)          # hibernate only: the board carries on
         deadline = time.monotonic() + 10
         while "signal: hibernate: ok" not in s.stderr():
             assert time.monotonic() < deadline, s.stderr()
             time.sleep(0.05)
-        term.write(b"w + 2\r")
-        assert b"101" in term.expect(b">>> ")
-    finally:
-        term.close()
+        assert b"101" in term.line(b"w + 2")
     assert "signal: power-cycle: ok" in s.stderr()
     assert s.stop(signal.SIGTERM) == 0
     assert "flash image saved" in s.stderr()
@@ -290,31 +302,21 @@ def test_signals_hibernate_power_cycle_and_term(serve):
 
 
 def test_ctrl_c_interrupts_a_running_program(serve):
-    s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"n = 0\r")
-        term.expect(b">>> ")
+    with attached(serve("--pty")) as term:
+        term.line(b"n = 0")
         term.write(b"while True: n += 1\r\r")
         time.sleep(0.5)
         term.write(b"\x03")
         assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
-        term.write(b"n > 0\r")
-        assert b"True" in term.expect(b">>> ")
-    finally:
-        term.close()
+        assert b"True" in term.line(b"n > 0")
 
 
 def test_hibernate_while_a_program_runs_saves_its_run_state(serve):
     """The program is power-cycled mid-loop and keeps counting where it was; Ctrl-C
     then stops the resumed program."""
     s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"n = 0\r")
-        term.expect(b">>> ")
+    with attached(s) as term:
+        term.line(b"n = 0")
         term.write(b"while True: n += 1\r\r")
         time.sleep(0.3)
         assert s.control("hibernate run-state").startswith("ok hibernated run-state image #1")
@@ -323,39 +325,26 @@ def test_hibernate_while_a_program_runs_saves_its_run_state(serve):
         time.sleep(0.3)
         term.write(b"\x03")
         assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
-        term.write(b"n > 1000\r")
-        assert b"True" in term.expect(b">>> ")
-    finally:
-        term.close()
+        assert b"True" in term.line(b"n > 1000")
 
 
 def test_typed_ahead_input_is_not_dropped(serve):
     """2 KB typed while a program runs: the firmware's 256-byte ring would drop
     most of it; the bridge holds it back until the REPL reads it."""
-    s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
+    with attached(serve("--pty")) as term:
         term.write(b"for i in range(100000): pass\r\r" + b"x = '" + b"a" * 2000 + b"'\r" + b"len(x)\r")
         assert b"\r\n2000\r\n>>> " in term.expect(b"2000\r\n>>> ", 60)
-    finally:
-        term.close()
 
 
 def test_ctrl_c_overtakes_held_back_input(serve):
     """Ctrl-C typed after more input than the ring holds still stops the program."""
-    s = serve("--pty")
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
+    with attached(serve("--pty")) as term:
         term.write(b"while True: pass\r\r")
         time.sleep(0.3)
         term.write(b"# " + b"b" * 3000 + b"\r\x03")
         assert b"KeyboardInterrupt" in term.expect(b">>> ", 10)
         term.write(b"'after'\r")
         assert b"'after'\r\n>>> " in term.expect(b"'after'\r\n>>> ", 30)
-    finally:
-        term.close()
 
 
 @needs_mpremote
@@ -401,32 +390,21 @@ def test_raw_paste_probe_gets_the_1_9_2_answer(serve):
     """mpremote first tries raw-paste mode (Ctrl-E 'A' Ctrl-A). MicroPython 1.9.2
     predates it: Ctrl-A just restarts the raw REPL, and mpremote falls back to
     the plain raw REPL when it reads that banner instead of 'R\\x00'/'R\\x01'."""
-    s = serve("--pty", "--firmware", str(firmware_for("1.9.2")))
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"\r\x01")
-        term.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    with attached(serve("--pty", "--firmware", str(firmware_for("1.9.2")))) as term:
+        term.enter_raw()
         term.write(b"\x05A\x01")
         assert term.expect(b"raw REPL; CTRL-B to exit\r\n>") == b"raw REPL; CTRL-B to exit\r\n>"
         term.write(b"print('plain raw REPL')\x04")
         assert term.expect(b"\x04>") == b"OKplain raw REPL\r\n\x04\x04>"
-        term.write(b"\r\x02")
-        term.expect(b">>> ")
-    finally:
-        term.close()
+        term.leave_raw()
 
 
 def test_raw_paste_is_offered_and_used_on_1_23(serve):
     """MicroPython 1.23 answers the raw-paste probe with 'R\\x01', a 2-byte window size
     and Ctrl-A granting the first window; the code sent within it, ended by Ctrl-D, is
     acknowledged with Ctrl-D and then runs, its output framed as in the raw REPL (no 'OK')."""
-    s = serve("--pty", "--firmware", str(firmware_for("1.23")))
-    term = Term(s.endpoint)
-    try:
-        term.prompt()
-        term.write(b"\r\x01")
-        term.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    with attached(serve("--pty", "--firmware", str(firmware_for("1.23")))) as term:
+        term.enter_raw()
         term.write(b"\x05A\x01")
         assert term.expect(b"R\x01").endswith(b"R\x01")
         while len(term.buf) < 2:
@@ -436,10 +414,7 @@ def test_raw_paste_is_offered_and_used_on_1_23(serve):
         assert len(code) <= window
         term.write(code + b"\x04")
         assert term.expect(b"\x04>") == b"\x01\x04pasted 42\r\n\x04\x04>"
-        term.write(b"\r\x02")
-        term.expect(b">>> ")
-    finally:
-        term.close()
+        term.leave_raw()
 
 
 @needs_mpremote
@@ -577,9 +552,7 @@ def test_control_without_server(tmp_path):
 def test_idle_server_uses_little_cpu(serve):
     """Waiting for input, the server blocks in select: well under 10% of a CPU."""
     s = serve("--pty")
-    term = Term(s.endpoint)          # a client attached: no polling for one either
-    try:
-        term.prompt()
+    with attached(s):                # a client attached: no polling for one either
         wait_idle(s)
         ticks = os.sysconf("SC_CLK_TCK")
 
@@ -590,5 +563,3 @@ def test_idle_server_uses_little_cpu(serve):
         time.sleep(2.0)
         used = (cpu() - c0) / (time.monotonic() - t0)
         assert used < 0.10, f"idle server used {used:.0%} of a CPU"
-    finally:
-        term.close()

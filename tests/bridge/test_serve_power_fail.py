@@ -11,7 +11,7 @@ import pytest
 
 from tests.bridge.test_serve import Server, raw_exec, serve, tcp_connect  # noqa: F401  (serve is a fixture)
 from sim.paths import firmware_elf
-from tests.versions import firmware_for
+from tests.firmware_versions import firmware_for
 
 HOLDUP_US = "50000"    # these programs' images need up to ~12 ms of NOR time; the board's 10 ms is too little
 MEAN_MS = "4"          # emulated ms between failures on average: tens of failures over the programs

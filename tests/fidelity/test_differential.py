@@ -27,7 +27,7 @@ import time
 import pytest
 
 from sim.paths import default_firmware
-from tests.versions import firmware_for
+from tests.firmware_versions import firmware_for
 
 ELF = default_firmware("mps2-an385")
 # The byte-for-byte comparison runs on each of these (issue 13: the oldest core and the default);

@@ -59,36 +59,18 @@ class Server:
         """A GDB ``shell`` command that types ``text`` on the console."""
         return f"shell {sys.executable} {SEND} {self.serial_port} '{text}'"
 
-    def gdb(self, *commands: str, interrupt_after_s: float | None = None) -> str:
+    def gdb(self, *commands: str) -> str:
         """Run gdb-multiarch in batch mode: attach, the commands, detach. Returns its output."""
-        args = [GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", f"target remote 127.0.0.1:{self.gdb_port}"]
-        for c in commands:
-            args += ["-ex", c]
-        r = subprocess.run(args + [str(FIRMWARE)], capture_output=True, timeout=GDB_TIMEOUT_S, cwd=ROOT)
-        return (r.stdout + r.stderr).decode(errors="replace")
+        return run_gdb(self.gdb_port, *commands)
 
     def repl(self, line: str, timeout_s: float = 30.0) -> str:
         """Type ``line`` on the console; the text the REPL printed up to the next prompt."""
         with socket.create_connection(("127.0.0.1", self.serial_port), timeout=timeout_s) as s:
             s.sendall(b"\x03\r" + line.encode() + b"\r")     # Ctrl-C: stop whatever runs first
-            out = self._until(s, line.encode(), timeout_s)
-            return out.rpartition(line.encode())[2].decode(errors="replace")
-
-    @staticmethod
-    def _until(s: socket.socket, echo: bytes, timeout_s: float) -> bytes:
-        """Read until the echo of ``echo`` followed by the next prompt."""
-        buf = b""
-        deadline = time.monotonic() + timeout_s
-        while not (echo in buf and buf.endswith(b">>> ") and buf.rfind(b">>> ") > buf.rfind(echo)):
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(4096)
-            except socket.timeout:
-                raise AssertionError(f"no echo of {echo!r} and prompt from the board: {buf!r}") from None
-            if not chunk:
-                raise AssertionError(f"console closed: {buf!r}")
-            buf += chunk
-        return buf
+            echo = line.encode()
+            out = recv_until(s, lambda b: echo in b and b.endswith(b">>> ") and b.rfind(b">>> ") > b.rfind(echo),
+                             f"the echo of {echo!r} and a prompt", timeout_s)
+            return out.rpartition(echo)[2].decode(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -137,12 +119,36 @@ def start_with_gdb(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:
     return p, int(line.decode().strip().rpartition(":")[2])
 
 
-def run_gdb(port: int, *commands: str) -> str:
-    args = [GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}"]
+def run_gdb(port: int, *commands: str, elf: Path = FIRMWARE) -> str:
+    """gdb-multiarch in batch mode on ``elf``: attach to ``port``, the commands; its output."""
+    args = [GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", f"target remote 127.0.0.1:{port}"]
     for c in commands:
         args += ["-ex", c]
-    r = subprocess.run(args + [str(FIRMWARE)], capture_output=True, timeout=GDB_TIMEOUT_S, cwd=ROOT, text=True)
-    return r.stdout + r.stderr
+    r = subprocess.run(args + [str(elf)], capture_output=True, timeout=GDB_TIMEOUT_S, cwd=ROOT)
+    return (r.stdout + r.stderr).decode(errors="replace")
+
+
+def recv_until(sock: socket.socket, until, what: str = "", timeout_s: float = 30.0) -> bytes:
+    """Read the console until ``until`` (bytes) arrives, or ``until(everything read)``
+    holds; fail naming ``what`` (or the bytes) was awaited."""
+    if isinstance(until, bytes):
+        marker, what = until, what or repr(until)
+
+        def done(buf: bytes) -> bool:
+            return marker in buf
+    else:
+        done = until
+    buf, deadline = b"", time.monotonic() + timeout_s
+    while not done(buf):
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            raise AssertionError(f"no {what} on the console: {buf!r}") from None
+        if not chunk:
+            raise AssertionError(f"console closed: {buf!r}")
+        buf += chunk
+    return buf
 
 
 def pc_values(out: str) -> list[int]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.guest.build import build_or_skip
 
-from .conftest import GDB, GDB_TIMEOUT_S, Server, pc_values
+from .conftest import GDB, Server, pc_values, recv_until, run_gdb
 
 
 
@@ -39,36 +38,14 @@ def rv_served(tmp_path, target_elf, request):
     s.stop()
 
 
-def _gdb(port: int, elf: Path, *commands: str) -> str:
-    args = [GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", f"target remote 127.0.0.1:{port}"]
-    for c in commands:
-        args += ["-ex", c]
-    r = subprocess.run(args + [str(elf)], capture_output=True, timeout=GDB_TIMEOUT_S, text=True)
-    return r.stdout + r.stderr
-
-
-def _read_until(sock: socket.socket, marker: bytes, timeout_s: float = 30.0) -> bytes:
-    buf, deadline = b"", time.monotonic() + timeout_s
-    while marker not in buf:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            chunk = sock.recv(4096)
-        except socket.timeout:
-            raise AssertionError(f"no {marker!r} on the console: {buf!r}") from None
-        if not chunk:
-            raise AssertionError(f"console closed: {buf!r}")
-        buf += chunk
-    return buf
-
-
 def test_break_step_registers_memory_watch_write_detach(rv_served, target_elf):
     s, console = rv_served
-    out = _gdb(s.gdb_port, target_elf,
-               "break bump", "continue", "p/x $pc", "stepi", "p/x $pc",
-               "info registers", "info registers mstatus misa mtvec mip",
-               "x/2gx pattern", "p counter", "delete",
-               "watch counter", "continue", "delete",
-               "set var released = 1", "p released", "detach")
+    out = run_gdb(s.gdb_port,
+                  "break bump", "continue", "p/x $pc", "stepi", "p/x $pc",
+                  "info registers", "info registers mstatus misa mtvec mip",
+                  "x/2gx pattern", "p counter", "delete",
+                  "watch counter", "continue", "delete",
+                  "set var released = 1", "p released", "detach", elf=target_elf)
     assert "Traceback" not in out and "warning: Architecture rejected" not in out, out
     assert re.search(r"Breakpoint 1, bump \(step=", out), out
     pcs = pc_values(out)
@@ -87,12 +64,12 @@ def test_break_step_registers_memory_watch_write_detach(rv_served, target_elf):
     assert m and int(m.group(2)) == int(m.group(1)) + 1, out              # bump(1): one more
     assert re.search(r"^\$\d+ = 1$", out, re.M), out                        # released, read back
     assert "[Inferior 1 (Remote target) detached]" in out, out
-    assert b"released 0x0000000000000001" in _read_until(console, b"released 0x"), out   # ran on
+    assert b"released 0x0000000000000001" in recv_until(console, b"released 0x"), out   # ran on
 
 
 def test_memory_map_is_the_boards_dram_and_flash(rv_served, target_elf):
     s, _console = rv_served
-    out = _gdb(s.gdb_port, target_elf, "info mem", "x/2gx 0x10000000", "detach")
+    out = run_gdb(s.gdb_port, "info mem", "x/2gx 0x10000000", "detach", elf=target_elf)
     # QEMU virt's DRAM from boards/virt-rv64.toml, and the NOR flash at the start of pflash bank 0.
     assert re.search(r"0x0*80000000\s+0x0*88000000\s+rw", out), out
     assert re.search(r"0x0*20000000\s+0x0*20800000\s+flash\s+blocksize 0x1000", out), out
@@ -103,14 +80,14 @@ def test_gdb_wait_holds_the_hart_at_its_reset_vector(tmp_path, target_elf):
     s = Server(tmp_path, "--board", "virt-rv64", "--firmware", str(target_elf), "--gdb-wait")
     try:
         console = socket.create_connection(("127.0.0.1", s.serial_port), timeout=10)
-        out = _gdb(s.gdb_port, target_elf, "p/x $pc", "p/x $a0", "info symbol $pc", "break main", "continue",
-                   "p counter", "delete", "set var released = 1", "detach")
+        out = run_gdb(s.gdb_port, "p/x $pc", "p/x $a0", "info symbol $pc", "break main", "continue",
+                      "p counter", "delete", "set var released = 1", "detach", elf=target_elf)
         entry = int(subprocess.run(["riscv64-unknown-elf-nm", str(target_elf)], capture_output=True,
                                    text=True).stdout.split(" T _start")[0].rsplit("\n", 1)[-1], 16)
         assert pc_values(out)[:2] == [entry, 0], out               # QEMU virt -bios none: a0 = hart id 0
         assert "_start in section .text" in out and re.search(r"Breakpoint 1, main \(\)", out), out
         assert re.search(r"^\$\d+ = 0$", out, re.M), out           # held from reset: bump() never ran
-        assert b"gdb target\n" in _read_until(console, b"released 0x")
+        assert b"gdb target\n" in recv_until(console, b"released 0x")
         console.close()
     finally:
         s.stop()

@@ -5,12 +5,6 @@
 
 #define TICKS_PER_MS 10000ul
 
-void semihost_exit(long status) {
-    long block[2] = {0x20026, status};       /* ADP_Stopped_ApplicationExit, status */
-    semihost(0x18, (long)block);
-    for (;;) ;
-}
-
 unsigned long trap(unsigned long cause, unsigned long epc, unsigned long tval) {
     (void)cause; (void)tval;
     return epc + 4;

@@ -62,6 +62,19 @@ trap_entry:
     addi sp, sp, 128
     mret
 
+/* void semihost_exit(long status): SYS_EXIT (0x18) with the block
+   {ADP_Stopped_ApplicationExit, status}; main's return value ends here too. */
+    .globl semihost_exit
+semihost_exit:
+    addi sp, sp, -16
+    li t0, 0x20026
+    sd t0, 0(sp)
+    sd a0, 8(sp)
+    li a0, 0x18
+    mv a1, sp
+    call semihost
+4:  j 4b
+
 /* long semihost(long op, long arg): the RISC-V semihosting sequence (uncompressed). */
     .globl semihost
     .balign 16

@@ -8,12 +8,6 @@ volatile unsigned long counter;
 volatile unsigned long released;
 unsigned long pattern[2] = {0x1122334455667788ul, 0x99aabbccddeeff00ul};
 
-void semihost_exit(long status) {
-    long block[2] = {0x20026, status};       /* ADP_Stopped_ApplicationExit, status */
-    semihost(0x18, (long)block);
-    for (;;) ;
-}
-
 unsigned long trap(unsigned long cause, unsigned long epc, unsigned long tval) {
     (void)cause; (void)tval;
     return epc;

@@ -29,7 +29,7 @@
 #define csr_clear(csr, v) __asm__ volatile("csrc " #csr ", %0" :: "r"((unsigned long)(v)))
 
 long semihost(long op, long arg);
-void semihost_exit(long status);
+void semihost_exit(long status);        /* crt0.S */
 
 static inline void putc_(char c) {
     while (!(UART_LSR & 0x20)) ;

@@ -11,12 +11,6 @@ static volatile int timer_hits, uart_hits;
 static volatile unsigned uart_irq, uart_iir;
 static volatile unsigned long resume_at;
 
-void semihost_exit(long status) {
-    long block[2] = {0x20026, status};       /* ADP_Stopped_ApplicationExit, status */
-    semihost(0x18, (long)block);
-    for (;;) ;
-}
-
 static void report(const char *what, unsigned long cause, unsigned long epc, unsigned long tval) {
     puts_(what);
     puts_(" mcause ");

@@ -3,7 +3,7 @@ the real heap of the real firmware in the emulator: generators suspended in a
 try/finally in a for loop (with a closure), in a with in a for loop, in an except
 handler, and at a yield from.
 
-Checked for each version whose firmware is built (tests/versions.py; skipped,
+Checked for each version whose firmware is built (tests/firmware_versions.py; skipped,
 with the reason, when absent).  Such firmware compiles at run time without MICROPY_PERSISTENT_CODE unless
 it can load .mpy: qstrs in its bytecode are qstr numbers (no qstr table), resolved
 here through the qstr pools (sim.mpy.qstr_pools)."""
@@ -17,9 +17,7 @@ import pytest
 from sim.device import Board
 from sim.firmware import Firmware
 from sim.mpy import bytecode, qstr_pools
-from tests.versions import firmware_for
-
-VERSIONS = ["1.9", "1.18", "1.19", "1.20", "1.22", "1.23"]
+from tests.firmware_versions import VERSIONS, firmware_for
 
 CODE = """
 def keeper(n, *rest, k=3):
@@ -113,7 +111,7 @@ def test_bytecode_compiled_by_the_firmware_decodes_and_types_suspended_generator
     with Board("mps2-an385", path) as board:
         board.boot()
         v = version_of(board.firmware, board)
-        assert f"{v[0]}.{v[1]}" == version
+        assert ".".join(map(str, v)).startswith(version)
         board.repl.exec(CODE)
         assert board.repl.eval("(first, second)") == (3, 3)
         h = Heap(board)

@@ -7,10 +7,8 @@ firmware with objcopy or by rewriting its version banner (same length)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,23 +16,12 @@ import pytest
 from sim.firmware import Firmware
 from tests.firmware_versions import firmware_for
 
-MPSIM = Path(sys.executable).with_name("mpsim")
 OBJCOPY = shutil.which("arm-none-eabi-objcopy")
 
 
 @pytest.fixture(scope="module")
 def elf():
     return firmware_for("1.9.2")
-
-
-@pytest.fixture
-def run(tmp_path):
-    env = dict(os.environ, MPSIM_FLASH_DIR=str(tmp_path / "flash_images"), COLUMNS="200")
-
-    def go(*args):
-        return subprocess.run([str(MPSIM), *map(str, args)], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120)
-    return go
 
 
 @pytest.fixture

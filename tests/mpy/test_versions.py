@@ -5,11 +5,6 @@ hook-free ("third-party") firmware hibernates but refuses relocation in one line
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from sim.firmware import Firmware
@@ -17,7 +12,6 @@ from sim.mpy import profiles
 from sim.mpy.support import support
 from tests.firmware_versions import ALL, PLAIN, firmware_for, selected
 
-MPSIM = Path(sys.executable).with_name("mpsim")
 PROFILE_OF = {"1.9": "1.9", "1.18": "1.18", "1.19": "1.19", "1.20": "1.20+", "1.22": "1.20+", "1.23": "1.20+"}
 
 
@@ -41,16 +35,6 @@ def test_versions_without_a_profile_are_refused_by_name():
     with pytest.raises(Exception, match="1.12.0 has no profile"):
         profiles.for_version((1, 12, 0))
     assert profiles.for_version((1, 30, 1)).name == "1.20"
-
-
-@pytest.fixture
-def run(tmp_path):
-    env = dict(os.environ, MPSIM_FLASH_DIR=str(tmp_path / "flash_images"), COLUMNS="200")
-
-    def go(*args):
-        return subprocess.run([str(MPSIM), *map(str, args)], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120)
-    return go
 
 
 def test_a_newer_firmware_whose_dwarf_agrees_uses_the_newest_profile(tmp_path, run):

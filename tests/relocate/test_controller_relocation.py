@@ -7,24 +7,10 @@ import pytest
 
 from sim.mpy.heap_config import default_base, heap_bounds
 
-from tests.firmware_versions import VERSIONS, boards, selected
+from tests.firmware_versions import VERSIONS, per_version, selected
 
-RELOCATABLE = selected(VERSIONS)      # the hook-free builds cannot take a new heap
-
-
-@pytest.fixture(params=RELOCATABLE)
-def mp_version(request):
-    return request.param
-
-
-@pytest.fixture
-def make_board(request, tmp_path, mp_version):
-    yield from boards(request, tmp_path, mp_version)
-
-
-@pytest.fixture
-def board(make_board):
-    return make_board()
+# the hook-free builds cannot take a new heap
+mp_version, make_board = per_version(selected(VERSIONS))
 
 STATE = """
 class Node:

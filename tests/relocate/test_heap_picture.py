@@ -1,28 +1,11 @@
 """The heap census and pictures describe the real heap of the real firmware."""
 
-import pytest
-
 from sim.mpy.picture import block_kinds, census_table, svg, terminal_map
 from sim.mpy.walk import walk_memory
 
-from tests.firmware_versions import ALL, boards, selected
+from tests.firmware_versions import ALL, per_version, selected
 
-UNDER_TEST = selected(ALL)
-
-
-@pytest.fixture(params=UNDER_TEST)
-def mp_version(request):
-    return request.param
-
-
-@pytest.fixture
-def make_board(request, tmp_path, mp_version):
-    yield from boards(request, tmp_path, mp_version)
-
-
-@pytest.fixture
-def board(make_board):
-    return make_board()
+mp_version, make_board = per_version(selected(ALL))
 
 
 def test_census_and_map_show_what_the_program_allocated(board):

@@ -15,7 +15,7 @@ import pytest
 
 from sim.errors import FirmwareError
 from sim.mpy import bytecode
-from sim.mpy.bytecode import engine, legacy, mpy_v5, mpy_v6, opcodes
+from sim.mpy.bytecode import engine, mpy_v5, mpy_v6, opcodes, v1_9
 from tests.mpy_files import DYNAMIC_QSTR_BASE, Module, RawCode, V5Loader, V6Loader, raw_codes
 
 COMPILERS = {  # wheel module -> (MicroPython version, .mpy version)
@@ -415,7 +415,7 @@ def test_versions_pick_their_generation_and_old_ones_are_refused_by_name():
     with pytest.raises(ValueError, match="PERSISTENT_CODE"):
         bytecode.for_version((1, 18, 0))
     assert bytecode.load("v1.24.0", persistent_code=True) is mpy_v6.V1_20
-    assert bytecode.load("1.9.2") is legacy.V1_9
+    assert bytecode.load("1.9.2") is v1_9.V1_9
     with pytest.raises(FirmwareError, match="1.9.4 built with MICROPY_PERSISTENT_CODE"):
         bytecode.load("1.9.4", persistent_code=True)
     with pytest.raises(FirmwareError, match="1.8.7 is older than 1.9"):
@@ -430,7 +430,7 @@ def test_versions_pick_their_generation_and_old_ones_are_refused_by_name():
 
 
 def test_1_9_bytecode_has_the_same_interface():
-    """legacy.V1_9 hands sim/objtypes.py's 1.9 knowledge out like the newer generations."""
+    """v1_9.V1_9 answers like the newer generations (engine.Bytecode with 1.9's table)."""
     bc = bytecode.for_version((1, 9, 2))
     op = bc.opcode
     # n_state 3, n_exc 0, generator, no args; code info: size 3, name qstr 10, source qstr 11; no cells

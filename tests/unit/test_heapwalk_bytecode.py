@@ -7,12 +7,15 @@ import struct
 
 import pytest
 
-from sim.mpy.bytecode import v1_9 as bc
+from sim.mpy.bytecode import BytecodeError
+from sim.mpy.bytecode.v1_9 import V1_9 as bc
 from sim.mpy.geometry import gc_layout
 from sim.mpy.relocate import _float_hash, _small_int
 
+OP = bc.opcode
 
-def prelude(n_state=4, n_exc=0, flags=bc.SCOPE_GENERATOR, npos=0, cells=()):
+
+def prelude(n_state=4, n_exc=0, flags=bc.flags["GENERATOR"], npos=0, cells=()):
     code_info = bytes([3, 0, 0])          # size 3: simple_name, source_file (qstr 0), no lines
     return bytes([n_state, n_exc, flags, npos, 0, 0]) + code_info + bytes(cells) + b"\xff"
 
@@ -42,24 +45,24 @@ def build(ops: list) -> bytes:
 def test_for_loop_over_range_with_yield_has_the_iterator_in_four_slots():
     pre = prelude()
     body = build([
-        bytes([bc.LOAD_GLOBAL, 5]),                  # 0 range
-        bytes([bc.SMALL_INT_MULTI + 16 + 3]),        # 1 3
-        bytes([bc.CALL_FUNCTION, 1]),                # 2 range(3)
-        bytes([bc.GET_ITER_STACK]),                  # 3
-        ("j", bc.FOR_ITER, 10, False),               # 4 -> 10 when exhausted
-        bytes([bc.STORE_FAST_MULTI + 0]),            # 5 i =
-        bytes([bc.LOAD_FAST_MULTI + 0]),             # 6 i
-        bytes([bc.YIELD_VALUE]),                     # 7
-        bytes([bc.POP_TOP]),                         # 8
-        ("j", bc.JUMP, 4, True),                     # 9 back to FOR_ITER
-        bytes([bc.LOAD_CONST_NONE]),                 # 10
-        bytes([bc.RETURN_VALUE]),                    # 11
+        bytes([OP["LOAD_GLOBAL"], 5]),                  # 0 range
+        bytes([OP["LOAD_CONST_SMALL_INT_MULTI"] + 16 + 3]),        # 1 3
+        bytes([OP["CALL_FUNCTION"], 1]),                # 2 range(3)
+        bytes([OP["GET_ITER_STACK"]]),                  # 3
+        ("j", OP["FOR_ITER"], 10, False),               # 4 -> 10 when exhausted
+        bytes([OP["STORE_FAST_MULTI"] + 0]),            # 5 i =
+        bytes([OP["LOAD_FAST_MULTI"] + 0]),             # 6 i
+        bytes([OP["YIELD_VALUE"]]),                     # 7
+        bytes([OP["POP_TOP"]]),                         # 8
+        ("j", OP["JUMP"], 4, True),                     # 9 back to FOR_ITER
+        bytes([OP["LOAD_CONST_NONE"]]),                 # 10
+        bytes([OP["RETURN_VALUE"]]),                    # 11
     ])
     code = pre + body + b"\0" * 3
     p, insns = bc.decode(code, 0x20001000)
     assert p.n_state == 4 and p.code_start == len(pre)
     shapes = bc.stack_shapes(p, insns)
-    after_yield = next(i.next for i in insns if i.op == bc.YIELD_VALUE)
+    after_yield = next(i.next for i in insns if i.op == OP["YIELD_VALUE"])
     (shape, blocks), = shapes[after_yield]
     assert [bc.slot_kind(t) for t in shape] == ["iter", "iterpart", "iterpart", "iterpart", "obj"]
     assert blocks == ()
@@ -69,7 +72,7 @@ def test_for_loop_over_range_with_yield_has_the_iterator_in_four_slots():
 def test_inline_object_pointers_are_word_aligned_in_memory():
     pre = prelude()
     for base in (0x20001000, 0x20001001, 0x20001003):
-        code = pre + bytes([bc.LOAD_CONST_OBJ]) + bytes(8) + bytes([bc.RETURN_VALUE]) + bytes(8)
+        code = pre + bytes([OP["LOAD_CONST_OBJ"]]) + bytes(8) + bytes([OP["RETURN_VALUE"]]) + bytes(8)
         # put the word where the decoder will look for it
         _, insns = bc.decode(code[:len(pre) + 1] + bytes(16), base)
         ins = insns[0]
@@ -79,29 +82,29 @@ def test_inline_object_pointers_are_word_aligned_in_memory():
 def test_try_finally_and_except_shapes():
     pre = prelude(n_exc=1)
     body = build([
-        ("s", bc.SETUP_FINALLY, 6, False),           # 0 -> handler at 6
-        bytes([bc.LOAD_CONST_TRUE]),                 # 1
-        bytes([bc.YIELD_VALUE]),                     # 2  (inside the try)
-        bytes([bc.POP_TOP]),                         # 3
-        bytes([bc.POP_BLOCK]),                       # 4
-        bytes([bc.LOAD_CONST_NONE]),                 # 5  normal path: None
-        bytes([bc.END_FINALLY]),                     # 6  handler: None, or the exception (re-raised)
-        bytes([bc.LOAD_CONST_NONE]),                 # 7
-        bytes([bc.RETURN_VALUE]),                    # 8
+        ("s", OP["SETUP_FINALLY"], 6, False),           # 0 -> handler at 6
+        bytes([OP["LOAD_CONST_TRUE"]]),                 # 1
+        bytes([OP["YIELD_VALUE"]]),                     # 2  (inside the try)
+        bytes([OP["POP_TOP"]]),                         # 3
+        bytes([OP["POP_BLOCK"]]),                       # 4
+        bytes([OP["LOAD_CONST_NONE"]]),                 # 5  normal path: None
+        bytes([OP["END_FINALLY"]]),                     # 6  handler: None, or the exception (re-raised)
+        bytes([OP["LOAD_CONST_NONE"]]),                 # 7
+        bytes([OP["RETURN_VALUE"]]),                    # 8
     ])
     p, insns = bc.decode(pre + body + b"\0" * 4, 0x20002000)
     shapes = bc.stack_shapes(p, insns)
-    in_try = next(i.next for i in insns if i.op == bc.YIELD_VALUE)
+    in_try = next(i.next for i in insns if i.op == OP["YIELD_VALUE"])
     (shape, blocks), = shapes[in_try]
     assert shape == ("o",) and [b[0] for b in blocks] == ["f"]
-    handler = next(i.pos for i in insns if i.op == bc.END_FINALLY)
+    handler = next(i.pos for i in insns if i.op == OP["END_FINALLY"])
     assert {s for s, _ in shapes[handler]} == {("c",), ("o",)}
     after = next(i.pos for i in insns if i.pos > handler)
     assert {(s, b) for s, b in shapes[after]} == {((), ())}     # only the None path continues
 
 
 def test_unknown_opcode_is_an_error_not_a_guess():
-    with pytest.raises(bc.BytecodeError):
+    with pytest.raises(BytecodeError):
         bc.decode(prelude() + bytes([0x4F]) + b"\0", 0x20000000)
 
 

@@ -1,7 +1,7 @@
 """sim.mpy.qstr_pools against real firmware: every qstr of the ROM pool reads back
 through the DWARF-described pool, and its stored hash is what compute_hash gives.
 
-Checked for each version whose firmware is built (tests/versions.py), else skipped
+Checked for each version whose firmware is built (tests/firmware_versions.py), else skipped
 with the reason; the default firmware is always built."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sim.errors import FirmwareError
 from sim.firmware import Firmware
 from sim.mpy import qstr_pools as qp
 
-from tests.versions import elf_version, firmware_for
+from tests.firmware_versions import VERSIONS, firmware_for
 
 
 def rom_reader(fw: Firmware):
@@ -63,10 +63,10 @@ def test_hash_is_djb2_masked_and_never_zero():
     assert qp.compute_hash(zero, 1) == 1
 
 
-@pytest.mark.parametrize("version", ["1.9", "1.18", "1.19", "1.20", "1.22", "1.23"])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_rom_pools_of_each_version_read_back_with_their_hashes(version):
     path = firmware_for(version)
-    assert check_rom_pool(path, elf_version(path)) > 300
+    assert check_rom_pool(path, Firmware.load(path).micropython_version) > 300
 
 
 def test_layouts_by_version_and_their_fields_are_checked():

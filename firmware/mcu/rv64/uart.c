@@ -1,14 +1,12 @@
 // NS16550A UART0 of QEMU's virt machine (hw/char/serial.c), the uart.h API.
 // TX is polled on LSR.THRE. RX is interrupt driven through the PLIC (source
-// BOARD_UART0_IRQ, context 0 = this hart's M-mode) into a ring buffer, so that
-// Ctrl-C is seen while Python code runs; the interrupt character is not
-// buffered but turned into a pending KeyboardInterrupt.
+// BOARD_UART0_IRQ, context 0 = this hart's M-mode): each byte goes to the
+// console's ring (mpsim_console_rx, mphalport.c), so that Ctrl-C is seen while
+// Python code runs.
 #include <stdint.h>
 #include "board.h"
 #include "mcu.h"
 #include "uart.h"
-#include "py/runtime.h"
-#include "shared/runtime/interrupt_char.h"
 
 #define REG(off) (*(volatile uint8_t *)(uintptr_t)(BOARD_UART0_BASE + (off)))
 #define RBR REG(0)
@@ -25,13 +23,7 @@
 #define PLIC_ENABLE0 (*(volatile uint32_t *)(BOARD_PLIC_BASE + 0x2000u))
 #define PLIC_THRESHOLD0 (*(volatile uint32_t *)(BOARD_PLIC_BASE + 0x200000u))
 
-// Power-of-two ring; head written only by the ISR, tail only by thread code.
-#define RX_BUF_SIZE 256
-static uint8_t rx_buf[RX_BUF_SIZE];
-static volatile uint32_t rx_head, rx_tail;
-
 void uart_init(void) {
-    rx_head = rx_tail = 0;
     // The FIFO stays off (FCR at its reset value): switching it on flushes the
     // receiver, and a byte that arrived before this point would be lost.
     LCR = LCR_8N1;
@@ -53,33 +45,6 @@ void uart_tx_strn(const char *str, size_t len) {
 
 void uart_rx_irq_handler(void) {
     while (LSR & LSR_DR) {
-        int c = RBR;
-        if (c == mp_interrupt_char) {
-            MPSIM_KEYBOARD_INTERRUPT();
-        } else if (rx_head - rx_tail < RX_BUF_SIZE) {
-            rx_buf[rx_head % RX_BUF_SIZE] = c;
-            rx_head = rx_head + 1;
-        }
-        // else: overrun, drop the byte
+        mpsim_console_rx(RBR);
     }
-}
-
-int uart_rx_any(void) {
-    return rx_head - rx_tail;
-}
-
-int uart_rx_chr(void) {
-    if (rx_head == rx_tail) {
-        // Also poll the hardware (with interrupts masked), so input works on a
-        // host that models the UART but does not deliver its interrupt.
-        uintptr_t irq = mpsim_irq_disable();
-        uart_rx_irq_handler();
-        mpsim_irq_restore(irq);
-        if (rx_head == rx_tail) {
-            return -1;
-        }
-    }
-    int c = rx_buf[rx_tail % RX_BUF_SIZE];
-    rx_tail = rx_tail + 1;
-    return c;
 }

@@ -27,6 +27,7 @@ from unicorn import arm_const as A
 from ... import engine
 from ...errors import GuestFault, SimError
 from ...semihosting import Exit, NeedInput
+from ..disasm import one_instruction
 from . import exceptions, scs as _scs              # noqa: F401  (scs registers the "scs" device type)
 from .nvic import BUSFAULT, HARDFAULT, MEMMANAGE, SVCALL, USAGEFAULT
 from .unmask_sites import unmask_sites
@@ -351,11 +352,4 @@ class ArmV7M:
         uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
 
     def disasm(self, pc: int) -> str:
-        try:
-            import capstone
-            md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
-            for insn in md.disasm(self.m.read(pc, 4), pc):
-                return f"{insn.mnemonic} {insn.op_str}".strip()
-        except Exception:            # capstone missing, or PC not readable
-            return ""
-        return ""
+        return one_instruction(self.m.read, pc, "CS_ARCH_ARM", ("CS_MODE_THUMB", "CS_MODE_MCLASS"))

@@ -48,6 +48,7 @@ from unicorn import riscv_const as R
 from ... import engine
 from ...errors import GuestFault, SimError
 from ...semihosting import Exit, NeedInput
+from ..disasm import one_instruction
 
 log = logging.getLogger(__name__)
 
@@ -435,11 +436,4 @@ class RiscV:
         w(R.UC_RISCV_REG_PC, pc + 8)
 
     def disasm(self, pc: int) -> str:
-        try:
-            import capstone
-            md = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
-            for insn in md.disasm(self.m.read(pc, 4), pc):
-                return f"{insn.mnemonic} {insn.op_str}".strip()
-        except Exception:            # capstone missing, or PC not readable
-            return ""
-        return ""
+        return one_instruction(self.m.read, pc, "CS_ARCH_RISCV", ("CS_MODE_RISCV64", "CS_MODE_RISCVC"))

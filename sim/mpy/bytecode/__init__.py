@@ -3,8 +3,8 @@
 Like rich's per-Unicode-version data modules: ``for_version((1, 23, 0))`` returns the
 ``Bytecode`` (decoder + stack analysis, sim.mpy.bytecode.engine) of that release's
 generation: 1.18 mpy v5 (sim.mpy.bytecode.mpy_v5), 1.19 and later mpy v6
-(sim.mpy.bytecode.mpy_v6), 1.9.x the older format of sim/objtypes.py (legacy.py adapts
-it).  Refused by name: anything older than 1.9; 1.10 and 1.11 (formats of their own);
+(sim.mpy.bytecode.mpy_v6), 1.9.x its own opcode table, prelude and blocks
+(sim.mpy.bytecode.v1_9).  Refused by name: anything older than 1.9; 1.10 and 1.11 (formats of their own);
 1.12-1.17, which are mpy v5 too but could be built with
 MICROPY_OPT_CACHE_MAP_LOOKUP_IN_BYTECODE (a cache byte after some qstr operands,
 removed before 1.18) and are not checked here.
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from sim.errors import FirmwareError
 
-from . import legacy, mpy_v5, mpy_v6
+from . import mpy_v5, mpy_v6, v1_9
 from .engine import Bytecode, BytecodeError
 
 # symbols a firmware has when it is built with MICROPY_PERSISTENT_CODE (py/mpconfig.h:
@@ -48,7 +48,7 @@ def built_with_persistent_code(has_symbol) -> bool:
 OLDEST = (1, 9)
 
 
-def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -> Bytecode | legacy.Legacy:
+def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -> Bytecode:
     """The bytecode of MicroPython ``version`` (major, minor[, micro]).
 
     ``persistent_code`` (MICROPY_PERSISTENT_CODE: the firmware loads or freezes .mpy;
@@ -63,7 +63,7 @@ def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -
         if persistent_code:
             raise FirmwareError(f"MicroPython {name} built with MICROPY_PERSISTENT_CODE: its bytecode is not "
                                 "known to mpsim (only 1.9 with inline pointers)")
-        return legacy.V1_9
+        return v1_9.V1_9
     if (major, minor) >= (1, 18) and persistent_code is None:
         raise ValueError(f"MicroPython {name}: say whether the firmware has MICROPY_PERSISTENT_CODE")
     if major > 1 or minor >= 20:
@@ -75,7 +75,7 @@ def for_version(version: tuple[int, ...], persistent_code: bool | None = None) -
     raise FirmwareError(f"MicroPython {name}: its bytecode is not known to mpsim (it knows 1.9, and 1.18 onwards)")
 
 
-def load(version: str, persistent_code: bool | None = None) -> Bytecode | legacy.Legacy:
+def load(version: str, persistent_code: bool | None = None) -> Bytecode:
     """for_version from a version string such as "1.23.0" or "v1.19.1"."""
     try:
         parts = tuple(int(p) for p in version.lstrip("v").split("-")[0].split("."))
@@ -87,4 +87,4 @@ def load(version: str, persistent_code: bool | None = None) -> Bytecode | legacy
 
 
 __all__ = ["Bytecode", "BytecodeError", "for_version", "load", "built_with_persistent_code",
-           "legacy", "mpy_v5", "mpy_v6"]
+           "mpy_v5", "mpy_v6", "v1_9"]

@@ -7,6 +7,8 @@ and listed as data in ``Format``: how jump offsets, qstrs and constant objects
 are encoded in the instruction stream, what the code-info section holds, a few
 stack effects, and one comparison of the unwinder.  ``mpy_v5`` and ``mpy_v6``
 hold that data; this module holds the one decoder and the one stack analysis.
+1.9 (v1_9.py) uses the same decoder with its own opcode table, and replaces the
+prelude, line numbers and the control flow of the analysis.
 
 The value-stack analysis is stackflow.py, the opcode table opcodes.py, the
 types format.py.

@@ -39,19 +39,16 @@ class StackFlow:
             return ARG_EFFECTS[ins.name](ins.arg, ins.extra, self.format)
         return None
 
-    @staticmethod
-    def slot_kind(tok) -> str:
-        """How a slot is relocated: 'obj', 'iter' (first slot of an inline iterator),
-        'iterpart' or 'code' (a bytecode address)."""
-        if tok in ("o", "c", "C", "u", "0") or isinstance(tok, tuple) and tok[0] in "nm":
-            return "obj"
-        if tok == "I":
-            return "iter"
-        if tok == "i":
-            return "iterpart"
-        if isinstance(tok, tuple) and tok[0] == "p":
-            return "code"
-        raise BytecodeError(f"unknown stack token {tok!r}")
+    # How a slot is relocated, by token (tuples by their first item): 'obj', 'iter' (the
+    # first slot of an inline iterator), 'iterpart', 'code' (a bytecode address), 'raw'.
+    TOKEN_KINDS = {"o": "obj", "c": "obj", "C": "obj", "u": "obj", "0": "obj", "I": "iter", "i": "iterpart"}
+    TAG_KINDS = {"n": "obj", "m": "obj", "p": "code"}
+
+    def slot_kind(self, tok) -> str:
+        kind = self.TAG_KINDS.get(tok[0]) if isinstance(tok, tuple) else self.TOKEN_KINDS.get(tok)
+        if kind is None:
+            raise BytecodeError(f"unknown stack token {tok!r}")
+        return kind
 
     def stack_shapes(self, pre: Prelude, insns: list[Insn]) -> dict[int, set]:
         """For each opcode offset, the set of (shape, exc_blocks) states it can start with."""
