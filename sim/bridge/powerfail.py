@@ -32,11 +32,14 @@ fits). At start the slot the first failure writes is erased (power is good), as
 after every resume. A hibernate that does not fit (a smaller ``--holdup-us``):
 the power dies mid-write; the torn slot has no commit record, so the next
 power-up resumes the newest image that was already in flash - the last failure
-whose hibernate fitted, or an image saved with ``hibernate`` - and the program
-goes back to that moment: it repeats what it did since, output included (the
-client sees it twice), and input it had taken since is gone (the host does not
-send it again). No usable image: a fresh boot (banner; the program is lost).
-Counted as ``not-fitted``, split into ``rewound`` and fresh boots, each logged.
+whose hibernate fitted, or an image saved with ``hibernate`` - and the board
+goes back to that moment: a run-state image's program repeats what it did
+since, output included (the client sees it twice); from a prompt-time image the
+board is back at that prompt and the running program is gone; either way input
+it had taken since is gone (the host does not send it again). No usable image:
+a fresh boot (banner; the program is lost). Counted as ``not-fitted``, split
+into ``rewound`` and fresh boots, each logged. A program whose image keeps
+outgrowing the hold-up never gets past that point: each failure takes it back.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from ..errors import ImageError
+from ..image import ImageKind
 
 NS_PER_MS = 1_000_000
 
@@ -64,8 +68,8 @@ class PowerFailCounters:
 
     def line(self, seed: int, mean_ms: float, holdup_us: int) -> str:
         per = f", {self.host_s / self.failures * 1000:.1f} ms host time per failure" if self.failures else ""
-        lost = (f" (power died mid-write: {self.rewound} came back from an older image and repeated what "
-                f"they had done since, {self.not_fitted - self.rewound} booted fresh)" if self.not_fitted else "")
+        lost = (f" (power died mid-write: {self.rewound} came back from the newest older image, going back to "
+                f"the moment it was saved; {self.not_fitted - self.rewound} booted fresh)" if self.not_fitted else "")
         return (f"power-fail seed={seed} mean={mean_ms:g}ms holdup={holdup_us / 1000:g}ms failures={self.failures} "
                 f"fitted={self.fitted} not-fitted={self.not_fitted}{lost} resumes={self.resumes} "
                 f"fresh-boots={self.fresh_boots} off={self.off_ns / 1e6:.1f}ms{per}")
@@ -192,8 +196,10 @@ class PowerFailSchedule:
                 c.resumes += 1
                 if not report.fitted:
                     c.rewound += 1
-                    self.log(f"power fail #{n}: {lost}resumed image #{rr.sequence}: the program repeats what it "
-                             f"did since")
+                    since = ("the program went back to that moment and repeats what it did since"
+                             if image.kind is ImageKind.RUN_STATE else
+                             "a prompt-time image: back at the prompt it was saved at, the running program gone")
+                    self.log(f"power fail #{n}: {lost}resumed image #{rr.sequence}: {since}")
                 return f"resumed #{rr.sequence}"
         else:
             self.log(f"power fail #{n}: {lost}no image to resume: booted fresh")
