@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from tests.bridge.test_serve import (Server, raw_exec, read_until, serve, sock_reader,  # noqa: F401  (a fixture)
-                                     tcp_connect)
+from tests.bridge.test_serve import (Server, mpremote, raw_exec, read_until, serve,  # noqa: F401  (a fixture)
+                                     sock_reader, tcp_connect)
 from tests.firmware_versions import ALL, firmware_for, selected
 
 SEED = 21
@@ -174,3 +174,23 @@ def test_a_hibernate_that_does_not_fit_leaves_the_previous_image(serve, tmp_path
     assert "no earlier image in flash: the next power-up boots fresh" in err
     assert "the previous image is kept (#1): the next power-up resumes it; resumed image #1: a prompt-time" in err
     assert "not-fitted=2 (power died mid-write: 1 came back from the newest older image" in err
+
+
+@pytest.mark.parametrize("version", selected(("1.9.2", "1.23")))
+def test_mpremote_over_tcp_under_power_failures(serve, tmp_path, version):  # noqa: F811
+    """mpremote itself (pyserial's socket:// URL on the TCP endpoint), six of the
+    programs in one session: the same output as an uninterrupted run."""
+    fw = ["--firmware", str(firmware_for(version))]
+    args = ["resume"]
+    for name in PROGRAMS:
+        if name != "uncaught":                    # mpremote exits 1 on a traceback
+            args += ["exec", PROGRAMS[name], "+"]
+    ref = serve("--tcp", "0", "--deterministic", *fw)
+    want = mpremote("socket://" + ref.endpoint.removeprefix("tcp:"), *args[:-1])
+    ref.stop()
+    log = tmp_path / "power-fail.log"
+    s = power_fail_server(serve, log, "2", *fw)
+    got = mpremote("socket://" + s.endpoint.removeprefix("tcp:"), *args[:-1])
+    status = fields(s.control("status"))
+    assert got == want, f"mpremote output differs under power failures (seed {SEED}, mean 2 ms; log {log})"
+    assert int(status["power_fails"]) >= 50 and status["fitted"] == status["power_fails"], status
