@@ -6,7 +6,8 @@ a failing run replays: the assertion message carries the seed and the log.
 Every firmware version of the matrix and the hook-free builds, at the board's
 default hold-up (every hibernate must fit it). Two versions take the long run
 (mean 2 ms of busy time between failures: ~150-200 failures), the others a short
-one (mean 12 ms: tens of failures), with the same comparison."""
+one (mean 12 ms: tens of failures), with the same comparison; virt-rv64's 1.23
+a short one too."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from tests.bridge.test_serve import (Server, mpremote, raw_exec, read_until, serve,  # noqa: F401  (a fixture)
                                      sock_reader, tcp_connect)
+from sim.paths import firmware_elf
 from tests.firmware_versions import ALL, firmware_for, selected
 
 SEED = 21
@@ -72,21 +74,31 @@ def fields(status: str) -> dict[str, str]:
 @pytest.mark.parametrize("version", selected())
 def test_programs_survive_random_power_failures(serve, tmp_path, version):  # noqa: F811
     fw = ["--firmware", str(firmware_for(version))]
-    ref_server = serve("--tcp", "0", "--deterministic", *fw)
+    survive(serve, tmp_path, f"version {version}", MEAN_MS[version], MIN_FAILURES[version], *fw)
+
+
+def test_programs_survive_random_power_failures_on_riscv(serve, tmp_path):  # noqa: F811
+    elf = firmware_elf("virt-rv64", "1.23")
+    if not elf.exists():
+        pytest.skip(f"no virt-rv64 firmware at {elf} (make -C firmware BOARD=virt-rv64 MPY_VERSION=1.23)")
+    survive(serve, tmp_path, "virt-rv64 1.23", "12", 10, "--board", "virt-rv64", "--firmware", str(elf))
+
+
+def survive(serve, tmp_path, label: str, mean: str, min_failures: int, *board: str):  # noqa: F811
+    ref_server = serve("--tcp", "0", "--deterministic", *board)
     reference = run_all(ref_server)
     ref_server.stop()
     assert reference["uncaught"][1].rstrip().endswith(b"RuntimeError: end of program")
 
     log = tmp_path / "power-fail.log"
-    mean = MEAN_MS[version]
-    s = power_fail_server(serve, log, mean, *fw)
-    replay = f"(seed {SEED}, mean {mean} ms, version {version}; log {log})"
+    s = power_fail_server(serve, log, mean, *board)
+    replay = f"(seed {SEED}, mean {mean} ms, {label}; log {log})"
     got = run_all(s, replay=replay)
     status = fields(s.control("status"))
-    replay = f"(seed {SEED}, mean {mean} ms, version {version}; log {log}:\n{log.read_text()})"
+    replay = f"(seed {SEED}, mean {mean} ms, {label}; log {log}:\n{log.read_text()})"
     for name in PROGRAMS:
         assert got[name] == reference[name], f"{name}: output differs under power failures {replay}"
-    assert int(status["power_fails"]) >= MIN_FAILURES[version], f"too few power failures: {status} {replay}"
+    assert int(status["power_fails"]) >= min_failures, f"too few power failures: {status} {replay}"
     assert status["fitted"] == status["power_fails"], f"a hibernate did not fit the default hold-up {replay}"
     assert s.control("power-fail").startswith("ok power-fail seed=21")
     s.stop()
