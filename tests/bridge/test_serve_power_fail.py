@@ -206,3 +206,57 @@ def test_mpremote_over_tcp_under_power_failures(serve, tmp_path, version):  # no
     status = fields(s.control("status"))
     assert got == want, f"mpremote output differs under power failures (seed {SEED}, mean 2 ms; log {log})"
     assert int(status["power_fails"]) >= 50 and status["fitted"] == status["power_fails"], status
+
+
+FILL_HEAP = """
+import gc
+def digest():
+    t = 0
+    for k in range(4, n):
+        t += sum(keep[k])
+    return n, t
+keep = [None] * 600
+n = 0
+x = 1
+for size in (1024, 256, 64, 16):
+    try:
+        while True:
+            b = bytearray(size)
+            for k in range(size):
+                x ^= (x << 7) & 0x3fffffff
+                x ^= x >> 9
+                b[k] = x & 255
+            keep[n] = b
+            n += 1
+    except MemoryError:
+        pass
+b = None
+for k in range(4):
+    keep[k] = None
+gc.collect()
+print(digest())
+"""
+
+
+@pytest.mark.parametrize("version", selected(("1.23", "1.23-plain")))
+def test_default_holdup_fits_a_heap_full_of_incompressible_data(tmp_path, version):
+    """The default hold-up is sized for the largest run-state image: with the heap
+    filled with pseudo-random bytes (zlib cannot shrink them) the power-fail
+    hibernate still fits, and the data comes back."""
+    from sim.device import Board
+    from sim.mpy.state import MpState
+    from sim.runstate.powerfail import holdup_default, power_fail
+    from sim.runstate.preerase import erase_next
+    from sim.slots import Partition
+    with Board("mps2-an385", firmware_for(version), flash_path=tmp_path / "flash.bin", deterministic=True,
+               timeout_s=120) as b:
+        b.boot()
+        before = b.repl.exec(FILL_HEAP)
+        geo = MpState(b.machine, b.firmware).geometry()
+        erase_next(Partition(b.flash))               # what serve --power-fail keeps done
+        report = power_fail(b)
+        assert report.fitted and report.erases == 0, report.line()
+        assert report.needed_us <= report.holdup_us == holdup_default(b), report.line()
+        assert report.image_bytes > 0.6 * (geo.heap_end - geo.heap_start), report.line()   # the heap was full
+        b.resume()
+        assert b.repl.exec("print(digest())") == before
