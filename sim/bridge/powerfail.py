@@ -66,11 +66,11 @@ class PowerFailCounters:
     off_ns: int = 0
     host_s: float = 0.0          # wall time spent failing and resuming
 
-    def line(self, seed: int, mean_ms: float, holdup_us: int) -> str:
+    def line(self, seed: int, mean_ms: float, holdup: str) -> str:
         per = f", {self.host_s / self.failures * 1000:.1f} ms host time per failure" if self.failures else ""
         lost = (f" (power died mid-write: {self.rewound} came back from the newest older image, going back to "
                 f"the moment it was saved; {self.not_fitted - self.rewound} booted fresh)" if self.not_fitted else "")
-        return (f"power-fail seed={seed} mean={mean_ms:g}ms holdup={holdup_us / 1000:g}ms failures={self.failures} "
+        return (f"power-fail seed={seed} mean={mean_ms:g}ms holdup={holdup} failures={self.failures} "
                 f"fitted={self.fitted} not-fitted={self.not_fitted}{lost} resumes={self.resumes} "
                 f"fresh-boots={self.fresh_boots} off={self.off_ns / 1e6:.1f}ms{per}")
 
@@ -211,10 +211,14 @@ class PowerFailSchedule:
         c = self.counters
         return [f"power_fails={c.failures}", f"fitted={c.fitted}", f"not_fitted={c.not_fitted}",
                 f"rewound={c.rewound}", f"resumes={c.resumes}", f"fresh_boots={c.fresh_boots}",
-                f"off={c.off_ns / 1e6:.1f}ms", f"holdup={(self.holdup_us or 0) / 1000:g}ms", f"seed={self.seed}"]
+                f"off={c.off_ns / 1e6:.1f}ms", f"holdup={self._holdup_text()}", f"seed={self.seed}"]
+
+    def _holdup_text(self) -> str:
+        """Known once given or worked out (at the first failure: the heap must be set up)."""
+        return "default" if self.holdup_us is None else f"{self.holdup_us / 1000:g}ms"
 
     def summary(self) -> str:
-        return self.counters.line(self.seed, self.mean_ms, self.holdup_us or 0)
+        return self.counters.line(self.seed, self.mean_ms, self._holdup_text())
 
     def close(self) -> None:
         self._write("# " + self.summary())
