@@ -260,3 +260,45 @@ def test_default_holdup_fits_a_heap_full_of_incompressible_data(tmp_path, versio
         assert report.image_bytes > 0.6 * (geo.heap_end - geo.heap_start), report.line()   # the heap was full
         b.resume()
         assert b.repl.exec("print(digest())") == before
+
+
+def newest_image_in(flash_file) -> int | None:
+    """The sequence number of the newest valid image in a flash file, read as a
+    read-only board does (no lock, nothing written)."""
+    from sim.board import load_board
+    from sim.flash_store import FlashStore
+    from sim.peripherals.nor_flash import NorFlash
+    from sim.slots import Partition
+    spec = load_board("mps2-an385")
+    flash = NorFlash(spec.flash)
+    FlashStore(flash, spec.name, flash_file, writer=False).load()
+    return next((info.sequence for info, _ in Partition(flash).images_newest_first()), None)
+
+
+def test_a_crash_of_mpsim_keeps_every_image_a_failure_saved(serve, tmp_path):  # noqa: F811
+    """SIGKILL a server mid-run after a few failures: the flash file holds the image
+    of the last failure it logged (each failure's image is saved before it is
+    logged; the resume's pre-erase is not saved by itself), and a new server
+    resumes from it."""
+    import signal
+    log = tmp_path / "power-fail.log"
+    s = power_fail_server(serve, log, "4")
+    with tcp_connect(s.endpoint) as sock:
+        read = sock_reader(sock)
+        sock.sendall(b"\r\x03\x03\r\x01")
+        read_until(read, b"raw REPL; CTRL-B to exit\r\n>")
+        sock.sendall(LONG_LOOP + b"\x04")
+        for _ in range(600):
+            read()
+            if int(fields(s.control("status"))["power_fails"]) >= 10:
+                break
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait(10)
+    events = [ln.split() for ln in log.read_text().splitlines() if not ln.startswith("#")]
+    assert len(events) >= 10 and all("fitted" in e for e in events), events
+    last_logged = int(dict(f.split("=", 1) for f in events[-1] if "=" in f)["image"])
+    newest = newest_image_in(s.flash)
+    assert newest in (last_logged, last_logged + 1), (newest, events[-1])   # +1: killed between save and log
+    again = serve("--tcp", "0", "--deterministic", "--resume")
+    again.control("status")
+    assert f"resumed image #{newest} " in again.stderr(), again.stderr()
