@@ -12,11 +12,13 @@ a short one too."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.bridge.test_serve import (Server, mpremote, raw_exec, read_until, serve,  # noqa: F401  (a fixture)
-                                     sock_reader, tcp_connect)
+from tests.bridge.test_serve import (Server, raw_exec, read_until, serve, sock_reader,  # noqa: F401  (a fixture)
+                                     tcp_connect)
 from sim.paths import firmware_elf
 from tests.firmware_versions import ALL, firmware_for, selected
 
@@ -188,24 +190,36 @@ def test_a_hibernate_that_does_not_fit_leaves_the_previous_image(serve, tmp_path
     assert "not-fitted=2 (power died mid-write: 1 came back from the newest older image" in err
 
 
+MPREMOTE_TIMEOUT_S = 300     # ~11 s on a quiet machine; over 60 s was seen with the whole suite on a loaded one
+
+
+def mpremote_session(endpoint: str, *args: str) -> str:
+    """``mpremote connect socket://HOST:PORT ARGS...`` (pyserial's socket:// URL on
+    the TCP endpoint); its stdout."""
+    r = subprocess.run([sys.executable, "-m", "mpremote", "connect", "socket://" + endpoint.removeprefix("tcp:"),
+                        *args], capture_output=True, timeout=MPREMOTE_TIMEOUT_S)
+    assert r.returncode == 0, f"mpremote failed ({r.returncode}): {r.stdout.decode()}{r.stderr.decode()}"
+    return r.stdout.decode(errors="replace")
+
+
 @pytest.mark.parametrize("version", selected(("1.9.2", "1.23")))
 def test_mpremote_over_tcp_under_power_failures(serve, tmp_path, version):  # noqa: F811
-    """mpremote itself (pyserial's socket:// URL on the TCP endpoint), six of the
-    programs in one session: the same output as an uninterrupted run."""
+    """mpremote itself, six of the programs in one session: the same output as an
+    uninterrupted run."""
     fw = ["--firmware", str(firmware_for(version))]
     args = ["resume"]
     for name in PROGRAMS:
         if name != "uncaught":                    # mpremote exits 1 on a traceback
             args += ["exec", PROGRAMS[name], "+"]
     ref = serve("--tcp", "0", "--deterministic", *fw)
-    want = mpremote("socket://" + ref.endpoint.removeprefix("tcp:"), *args[:-1])
+    want = mpremote_session(ref.endpoint, *args[:-1])
     ref.stop()
     log = tmp_path / "power-fail.log"
-    s = power_fail_server(serve, log, "2", *fw)
-    got = mpremote("socket://" + s.endpoint.removeprefix("tcp:"), *args[:-1])
+    s = power_fail_server(serve, log, "4", *fw)
+    got = mpremote_session(s.endpoint, *args[:-1])
     status = fields(s.control("status"))
-    assert got == want, f"mpremote output differs under power failures (seed {SEED}, mean 2 ms; log {log})"
-    assert int(status["power_fails"]) >= 50 and status["fitted"] == status["power_fails"], status
+    assert got == want, f"mpremote output differs under power failures (seed {SEED}, mean 4 ms; log {log})"
+    assert int(status["power_fails"]) >= 40 and status["fitted"] == status["power_fails"], status
 
 
 FILL_HEAP = """
