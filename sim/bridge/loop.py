@@ -201,7 +201,7 @@ class Bridge:
         m = self.machine
         pf = self.power_fail
         try:
-            reason = m.run(timeout_s=RUN_SLICE_S, until_ns=pf.deadline_ns(m) if pf else None)
+            reason = m.run(timeout_s=RUN_SLICE_S, until_ns=pf.deadline_ns(self) if pf else None)
         except SimError as e:
             self.state, self.fault = "faulted", str(e)
             self.log(f"{e}; the board is stopped (control: reset or resume)")

@@ -24,9 +24,22 @@ is the same; the program state at it may differ by the bytes received).
 Bytes in flight: what the firmware has taken from the UART is in RAM and so in
 the image; bytes the host fed but the UART had not yet delivered are put back in
 front of the host's queue (as a host that buffers while the device is off),
-never lost. A hibernate that does not fit the hold-up window leaves the previous
-image; the program resumes from there (it goes back and repeats what it did
-since): counted and logged as ``not-fitted``. No image at all: a fresh boot.
+never lost.
+
+Hold-up: ``--holdup-us``, else the board's default (``sim.runstate.powerfail``:
+the flash time of the firmware's largest run-state image, so every hibernate
+fits). At start the slot the first failure writes is erased (power is good), as
+after every resume. A hibernate that does not fit (a smaller ``--holdup-us``):
+the power dies mid-write; the torn slot has no commit record, so the next
+power-up resumes the newest image that was already in flash - the last failure
+whose hibernate fitted, or an image saved with ``hibernate`` - and the board
+goes back to that moment: a run-state image's program repeats what it did
+since, output included (the client sees it twice); from a prompt-time image the
+board is back at that prompt and the running program is gone; either way input
+it had taken since is gone (the host does not send it again). No usable image:
+a fresh boot (banner; the program is lost). Counted as ``not-fitted``, split
+into ``rewound`` and fresh boots, each logged. A program whose image keeps
+outgrowing the hold-up never gets past that point: each failure takes it back.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from ..errors import ImageError
+from ..image import ImageKind
 
 NS_PER_MS = 1_000_000
 
@@ -48,14 +62,17 @@ class PowerFailCounters:
     not_fitted: int = 0
     resumes: int = 0
     fresh_boots: int = 0
+    rewound: int = 0             # not fitted: came back from an older image
     off_ns: int = 0
     host_s: float = 0.0          # wall time spent failing and resuming
 
-    def line(self, seed: int, mean_ms: float) -> str:
+    def line(self, seed: int, mean_ms: float, holdup: str) -> str:
         per = f", {self.host_s / self.failures * 1000:.1f} ms host time per failure" if self.failures else ""
-        return (f"power-fail seed={seed} mean={mean_ms:g}ms failures={self.failures} fitted={self.fitted} "
-                f"not-fitted={self.not_fitted} resumes={self.resumes} fresh-boots={self.fresh_boots} "
-                f"off={self.off_ns / 1e6:.1f}ms{per}")
+        lost = (f" (power died mid-write: {self.rewound} came back from the newest older image, going back to "
+                f"the moment it was saved; {self.not_fitted - self.rewound} booted fresh)" if self.not_fitted else "")
+        return (f"power-fail seed={seed} mean={mean_ms:g}ms holdup={holdup} failures={self.failures} "
+                f"fitted={self.fitted} not-fitted={self.not_fitted}{lost} resumes={self.resumes} "
+                f"fresh-boots={self.fresh_boots} off={self.off_ns / 1e6:.1f}ms{per}")
 
 
 @dataclass
@@ -76,13 +93,26 @@ class PowerFailSchedule:
         self.busy_ns = 0                     # instructions executed, as time
         self._clock = None
         self._waiting = False                # the last slice's clock jumped: let it report idle
-        self._write(f"# mpsim serve --power-fail {self.mean_ms:g} --power-fail-seed {self.seed} "
-                    f"--off-ms {self.off_ms:g}")
+        self._started = False
 
-    def deadline_ns(self, machine) -> int | None:
+    def start(self, board) -> None:
+        """Before the first slice: erase the slot the first failure writes (power is
+        good), head the log with the replay command."""
+        from ..runstate.preerase import erase_next
+        from ..slots import Partition
+        self._started = True
+        erase_next(Partition(board.flash))
+        holdup = "" if self.holdup_us is None else f" --holdup-us {self.holdup_us}"
+        self._write(f"# mpsim serve --power-fail {self.mean_ms:g} --power-fail-seed {self.seed} "
+                    f"--off-ms {self.off_ms:g}{holdup}")
+
+    def deadline_ns(self, bridge) -> int | None:
         """Where the current slice must stop (emulated time): the next failure,
         counted in busy time; None for the slice after one that jumped a wait, so
         the board can report itself idle (it waits) instead of jumping again."""
+        if not self._started:
+            self.start(bridge.board)
+        machine = bridge.machine
         if self._clock is None:
             self._count_cycles(machine.clock)
         if self.next_ns is None:
@@ -117,8 +147,7 @@ class PowerFailSchedule:
         return True
 
     def fail(self, bridge) -> None:
-        from ..runstate.control import latest_image
-        from ..runstate.powerfail import power_fail
+        from ..runstate.powerfail import holdup_default, power_fail
         t0 = time.perf_counter()
         board, m = bridge.board, bridge.machine
         console = m.console
@@ -126,48 +155,70 @@ class PowerFailSchedule:
             unreceived = bytes(console.rx_fifo)
             console.rx_fifo.clear()
         bridge.pending_in[:0] = unreceived
+        if self.holdup_us is None:          # the firmware's heap is set up by now
+            self.holdup_us = holdup_default(board)
         report = power_fail(board, self.holdup_us, seed=self.seed + self.counters.failures)
         c = self.counters
         c.failures += 1
-        if report.fitted:
-            c.fitted += 1
-        else:
-            c.not_fitted += 1
-            self.log(f"power fail #{c.failures}: {report.line()}")
+        c.fitted += report.fitted
+        c.not_fitted += not report.fitted
         off_ns = int(self.off_ms * NS_PER_MS)
         c.off_ns += off_ns
-        image, _skipped = latest_image(board)
-        resumed = "fresh-boot"
-        if image is not None:
-            try:
-                rr = board.resume(image)
-                resumed = f"resumed #{rr.sequence}"
-                c.resumes += 1
-            except ImageError as e:
-                self.log(f"power fail #{c.failures}: cannot resume ({e}); booting fresh")
-                image = None
-        if image is None:
-            board.boot()
-            c.fresh_boots += 1
-            self.log(f"power fail #{c.failures}: no image to resume: booted fresh")
+        resumed = self._power_on(board, report)
         bridge._discard_console_buffer()
         m.clock.set(m.clock.now() + off_ns)   # the board was off: its clock moved on
         bridge.state = "running"
-        self._write(f"{c.failures} due_busy_ns={self.next_ns} busy_ns={self.busy_ns} at_ns={report.at_ns} {'fitted' if report.fitted else 'not-fitted'} "
-                    f"image={report.sequence} bytes={report.image_bytes} needed_us={report.needed_us} "
-                    f"holdup_us={report.holdup_us} {resumed} unreceived={len(unreceived)} "
-                    f"now_ns={m.clock.now()}")
+        self._write(f"{c.failures} due_busy_ns={self.next_ns} busy_ns={self.busy_ns} at_ns={report.at_ns} "
+                    f"{'fitted' if report.fitted else 'not-fitted'} image={report.sequence} "
+                    f"bytes={report.image_bytes} needed_us={report.needed_us} holdup_us={report.holdup_us} "
+                    f"{resumed} unreceived={len(unreceived)} now_ns={m.clock.now()}")
         self.next_ns += self._interval_ns()     # from the drawn moment, not where the slice stopped
         self._waiting = False
         c.host_s += time.perf_counter() - t0
 
+    def _power_on(self, board, report) -> str:
+        """Resume what survived in flash, else boot fresh; the log's word for it.
+        Fitted: the newest image is the one just written (``Board.resume`` decodes
+        and checks it, once). Not fitted: the image the controller picks among the
+        older ones, if any."""
+        from ..runstate.control import latest_image
+        c, n = self.counters, self.counters.failures
+        lost = "" if report.fitted else report.line() + "; "
+        image = None
+        if not report.fitted:
+            image = latest_image(board)[0]
+        if report.fitted or image is not None:
+            try:
+                rr = board.resume(image)
+            except ImageError as e:
+                self.log(f"power fail #{n}: {lost}cannot resume ({e}); booting fresh")
+            else:
+                c.resumes += 1
+                if not report.fitted:
+                    c.rewound += 1
+                    since = ("the program went back to that moment and repeats what it did since"
+                             if image.kind is ImageKind.RUN_STATE else
+                             "a prompt-time image: back at the prompt it was saved at, the running program gone")
+                    self.log(f"power fail #{n}: {lost}resumed image #{rr.sequence}: {since}")
+                return f"resumed #{rr.sequence}"
+        else:
+            self.log(f"power fail #{n}: {lost}no image to resume: booted fresh")
+        board.boot()
+        c.fresh_boots += 1
+        return "fresh-boot"
+
     def status_fields(self) -> list[str]:
         c = self.counters
         return [f"power_fails={c.failures}", f"fitted={c.fitted}", f"not_fitted={c.not_fitted}",
-                f"resumes={c.resumes}", f"off={c.off_ns / 1e6:.1f}ms", f"seed={self.seed}"]
+                f"rewound={c.rewound}", f"resumes={c.resumes}", f"fresh_boots={c.fresh_boots}",
+                f"off={c.off_ns / 1e6:.1f}ms", f"holdup={self._holdup_text()}", f"seed={self.seed}"]
+
+    def _holdup_text(self) -> str:
+        """Known once given or worked out (at the first failure: the heap must be set up)."""
+        return "default" if self.holdup_us is None else f"{self.holdup_us / 1000:g}ms"
 
     def summary(self) -> str:
-        return self.counters.line(self.seed, self.mean_ms)
+        return self.counters.line(self.seed, self.mean_ms, self._holdup_text())
 
     def close(self) -> None:
         self._write("# " + self.summary())

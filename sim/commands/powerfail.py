@@ -29,7 +29,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                         "(repeatable; replaces --points; replays a failure; default: none)")
     p.add_argument("--holdup-us", type=int, metavar="US",
                    help="hold-up time between the power-fail warning and the power dying "
-                        "(default: the board file's holdup_us)")
+                        "(default: the board file's holdup_us, else the flash time of the firmware's largest "
+                        "run-state image)")
 
 
 @command("power-fail-sweep", "fail the power at N moments of a program; each resumed run must print the same",
@@ -43,7 +44,6 @@ def power_fail_sweep(args: argparse.Namespace) -> int:
     from ..mpy.heap_config import heap_bounds
     from ..numbers import check_seconds
     from ..paths import require_default_firmware
-    from ..runstate.powerfail import holdup_default
     from ..runstate.sweep import prompt_hibernate_us, sweep
     from .soak import _progress
     if args.points < 1 or (args.holdup_us is not None and args.holdup_us < 0):
@@ -70,7 +70,7 @@ def power_fail_sweep(args: argparse.Namespace) -> int:
             result = sweep(new_board, code, total, args.holdup_us, timeout, args.at_us,
                            progress=lambda i: bar.update(task, completed=i))
             prompt_us = prompt_hibernate_us(new_board)
-    holdup = args.holdup_us if args.holdup_us is not None else holdup_default(spec.flash.settings)
+    holdup = next((c.report.holdup_us for c in result.cases if c.report), args.holdup_us or 0)
     _print(args, result, holdup, prompt_us)
     return 1 if result.failures else 0
 

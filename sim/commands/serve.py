@@ -51,7 +51,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--off-ms", type=_off_ms, default=0.0, metavar="T",
                    help="emulated time the board stays off after each power failure (default: 0)")
     p.add_argument("--holdup-us", type=_holdup_us, default=None, metavar="US",
-                   help="hold-up time after the power-fail warning (default: the board file's holdup_us)")
+                   help="hold-up time after the power-fail warning (default: the board file's holdup_us, else "
+                        "the flash time of the firmware's largest run-state image)")
     p.add_argument("--power-fail-log", metavar="FILE", help="write each power failure (emulated time, seed) here (default: no log)")
     gdb_args(p)
 

@@ -28,7 +28,7 @@ _SKIP_SECTIONS = {".heap", ".stack"}      # the firmware's own names: taken by t
 _SECTIONS: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
 
-def _writable_sections(firmware) -> tuple[tuple[str, int, int], ...]:
+def writable_sections(firmware) -> tuple[tuple[str, int, int], ...]:
     if firmware.fingerprint not in _SECTIONS:
         _SECTIONS[firmware.fingerprint] = _read_sections(firmware.path.read_bytes())
     return _SECTIONS[firmware.fingerprint]
@@ -46,7 +46,7 @@ def _read_sections(raw: bytes) -> tuple[tuple[str, int, int], ...]:
 
 def static_ranges(firmware, exclude: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The firmware's statics outside the ``exclude`` ranges (heap, stack)."""
-    ranges = [(a, b) for name, a, b in _writable_sections(firmware) if name not in _SKIP_SECTIONS]
+    ranges = [(a, b) for name, a, b in writable_sections(firmware) if name not in _SKIP_SECTIONS]
     return subtract(merge(ranges), exclude)
 
 
