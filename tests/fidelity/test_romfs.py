@@ -16,6 +16,7 @@ by the firmware (firmware/romfs.c) -- the same as upstream MicroPython does it.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import os
@@ -201,3 +202,75 @@ def test_mpsim_reads_the_image_as_qemu_does(make_board, tmp_path, version, kind)
         assert b"OSError: [Errno 19] ENODEV" in out and b"ENOENT" not in out
     if kind == "noise":                                                 # a ROMFS, nothing readable in it
         assert b"ENODEV" not in out and b"ENOENT" in out
+
+
+# -- the firmware against damaged images: answers, never faults or hangs --------------------------------
+WALK = """
+import romfs, sys
+def walk(d=''):
+    n = 0
+    for name in romfs.ls(d):
+        n = max(n, walk(d + name) if name.endswith('/') else len(romfs.read(d + name)))
+    return n
+def probe():
+    got = []
+    for step in (walk, lambda: __import__('greet').X, lambda: romfs.read('/rom/lib/pkg/mod.py')):
+        sys.modules.pop('greet', None)
+        try:
+            got.append(step())
+        except Exception as e:
+            got.append(type(e).__name__)
+    return got
+"""
+
+
+def damaged(good: bytes, rng: random.Random) -> bytes:
+    """``good`` with a few bytes flipped, a varuint made endless or huge, or cut short,
+    past the header and before the big file's bytes (damage there would change no
+    structure)."""
+    data = bytearray(good)
+    where = range(3, len(good) - len(BIG))
+    how = rng.randrange(4)
+    if how == 0:
+        for _ in range(rng.randint(1, 4)):
+            data[rng.choice(where)] ^= 1 << rng.randrange(8)
+    elif how == 1:                                 # a varuint far past the end, or past 32 bits
+        at = rng.choice(where)
+        big = rng.choice((b"\x8f\xff\xff\x7f", b"\x81\x80\x80\x00", b"\xff" * 6 + b"\x7f"))
+        data[at:at + len(big)] = big
+    elif how == 2:
+        data[rng.choice(where)] = rng.choice((0x00, 0x80, 0x7F, 0x05, 0x04, 0x03))
+    else:
+        del data[rng.choice(where):]
+    return bytes(data)
+
+
+def test_damaged_images_are_answered_not_crashed_on(make_board, tmp_path):
+    """Damaged images written under a running firmware (it checks the image on every
+    use, so no reboot is needed): each probe returns values or Python exceptions, no
+    file reaches past the image, the board never faults, hangs or stops answering."""
+    board = make_board()
+    if not board.firmware.has_symbol("mpsim_module_romfs"):
+        pytest.skip(f"{board.firmware.path} was built without ROMFS support; rebuild it")
+    tree = make_tree(tmp_path / "tree")
+    good = romfs.pack(tree)[0]
+    board.repl.exec(WALK)
+
+    def probe() -> list:
+        out = board.repl.exec("print(repr(probe()))", timeout_s=10)     # greet's own print comes first
+        return ast.literal_eval(out.strip().splitlines()[-1])
+
+    board.machine.write(romfs.ROMFS_BASE, good)
+    assert probe() == [len(BIG), 42, b"from . import helper\nY = helper.TWICE(21)\n"]
+    rng = random.Random(18)
+    answers = set()
+    for _ in range(400):
+        image = damaged(good, rng)
+        board.machine.write(romfs.ROMFS_BASE, image + bytes(len(good)))
+        got = probe()
+        assert isinstance(got, list) and len(got) == 3, got
+        # no file reaches past the image: a reader that trusted a damaged length would
+        # hand out the memory after it (or fail to allocate gigabytes)
+        assert "MemoryError" not in got and (not isinstance(got[0], int) or got[0] <= len(image)), (got, image)
+        answers.add(repr(got))
+    assert len(answers) > 30, answers                                  # the damage did reach the reader
