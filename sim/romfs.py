@@ -1,7 +1,8 @@
 """ROMFS images: a directory tree packed in MicroPython's ROMFS format (upstream's
-extmod/vfs_rom.c, 1.25+), which the mpsim firmware reads at 0x21000000
-(firmware/romfs.c) once the host has put it there: ``mpsim ... --load
-IMG@0x21000000`` or QEMU's ``-device loader,file=IMG,addr=0x21000000,force-raw=on``.
+extmod/vfs_rom.c, 1.25+), which the mpsim firmware reads at 0x21000000 on
+mps2-an385, 0x80620000 on virt-rv64 (firmware/romfs.c) once the host has put it
+there: ``mpsim ... --load IMG@0x21000000`` or QEMU's ``-device loader,file=IMG,
+addr=0x21000000,force-raw=on``.
 
 The format: a *varuint* is big-endian base-128, the high bit set on every byte but
 the last; a *record* is varuint kind, varuint payload length, payload. The image is
@@ -28,10 +29,11 @@ from .files import read_bytes
 
 IMAGE_KIND = 0x14A6B1
 DATA, DIRECTORY, FILE = 2, 4, 5
-# What the firmware reads: firmware/boards/mps2-an385/board.h BOARD_ROMFS_BASE / _SIZE
-# (upstream ports/qemu's MPS2_AN385 partition); a test keeps them in agreement.
-ROMFS_BASE = 0x2100_0000
-ROMFS_SIZE = 0x40_0000
+# Where each board's firmware reads an image, and how much: firmware/boards/<board>/board.h
+# BOARD_ROMFS_BASE / _SIZE, upstream ports/qemu's partitions (MPS2_AN385, VIRT_RV64);
+# a test keeps them in agreement.
+PARTITIONS = {"mps2-an385": (0x2100_0000, 0x40_0000), "virt-rv64": (0x8062_0000, 0x40_0000)}
+ROMFS_BASE, ROMFS_SIZE = PARTITIONS["mps2-an385"]
 
 
 def varuint(value: int) -> bytes:
@@ -99,5 +101,5 @@ def pack(root: str | os.PathLike) -> tuple[bytes, int, int]:
     data = image(walk(top, ((st.st_dev, st.st_ino),)))
     if len(data) > ROMFS_SIZE:
         raise UsageError(f"romfs: the image of {root} is {len(data)} bytes; the firmware reads at most "
-                         f"{ROMFS_SIZE} ({ROMFS_BASE:#x}..{ROMFS_BASE + ROMFS_SIZE:#x})")
+                         f"{ROMFS_SIZE} (mps2-an385: {ROMFS_BASE:#x}..{ROMFS_BASE + ROMFS_SIZE:#x})")
     return data, counts[0], counts[1]

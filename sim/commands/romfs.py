@@ -21,6 +21,7 @@ def build(args: argparse.Namespace) -> int:
     data, files, dirs = romfs.pack(args.directory)
     out = args.output or args.directory.rstrip("/") + ".romfs"
     write_atomically(out, data, "ROMFS image")
+    where = ", ".join(f"{addr:#x} on {board}" for board, (addr, _size) in romfs.PARTITIONS.items())
     print(f"romfs: {files} files, {dirs} directories, {len(data)} bytes -> {out}; "
-          f"load it with --load {out}@{romfs.ROMFS_BASE:#x}")
+          f"load it with --load {out}@ADDR ({where})")
     return 0

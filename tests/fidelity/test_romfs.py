@@ -5,7 +5,8 @@ by the firmware (firmware/romfs.c) -- the same as upstream MicroPython does it.
   dev dependency) packs the same tree into the same bytes.
 - The firmware against QEMU: the same ELF and the same image, loaded with ``mpsim``'s
   ``--load IMG@0x21000000`` and with QEMU's ``-device loader,file=IMG,addr=0x21000000,
-  force-raw=on``, give byte-identical UART output (1.9.2, 1.19, 1.23) for a session that imports modules
+  force-raw=on``, give byte-identical UART output (mps2-an385: 1.9.2, 1.19, 1.23; virt-rv64: 1.23)
+  for a session that imports modules
   from the image (top level, a package on an added sys.path entry, a module with a
   syntax error), reads files and lists directories, soft-resets and uses the raw REPL;
   and that output holds what the files say. Also for a truncated image, noise after a
@@ -22,6 +23,7 @@ import io
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +34,7 @@ import pytest
 from sim import romfs
 from sim.firmware import Firmware
 from sim.machine import loads
+from sim.paths import firmware_elf
 from tests.fidelity.test_differential import MORE, PROMPT, QEMU, RAW_END, RAW_PROMPT, QemuSide, SimSide, explain
 from tests.versions import firmware_for
 
@@ -69,14 +72,17 @@ def test_writer_matches_upstream_mpremote(tmp_path):
     assert padded == {True, False}
 
 
-def test_writer_agrees_with_the_firmware_and_the_board():
-    board_h = (ROOT / "firmware/boards/mps2-an385/board.h").read_text()
+@pytest.mark.parametrize("board", list(romfs.PARTITIONS))
+def test_writer_agrees_with_the_firmware_and_the_board(board):
+    """The partition the firmware reads (board.h) is the writer's, and plain RAM on the board."""
+    base, size = romfs.PARTITIONS[board]
+    board_h = (ROOT / f"firmware/boards/{board}/board.h").read_text()
     defined = dict(re.findall(r"#define (BOARD_ROMFS_\w+)\s+\((0x[0-9a-fA-F]+)u\)", board_h))
-    assert (int(defined["BOARD_ROMFS_BASE"], 16), int(defined["BOARD_ROMFS_SIZE"], 16)) == \
-           (romfs.ROMFS_BASE, romfs.ROMFS_SIZE)
+    assert (int(defined["BOARD_ROMFS_BASE"], 16), int(defined["BOARD_ROMFS_SIZE"], 16)) == (base, size)
+    assert size <= romfs.ROMFS_SIZE                                    # what the writer allows fits everywhere
     from sim.board import load_board
-    ram = next(r for r in load_board("mps2-an385").memory if r.base <= romfs.ROMFS_BASE < r.end)
-    assert ram.base <= romfs.ROMFS_BASE and romfs.ROMFS_BASE + romfs.ROMFS_SIZE <= ram.end and ram.alias is None
+    ram = next(r for r in load_board(board).memory if r.base <= base < r.end)
+    assert base + size <= ram.end and ram.alias is None and not ram.rom
 
 
 def _mpsim(*args, cwd=ROOT):
@@ -135,13 +141,18 @@ SESSION = [
 ]
 
 
-class QemuWithImage(QemuSide):
-    """QEMU's mps2-an385 with the image where upstream's ports/qemu test target puts it."""
+QEMU_MACHINES = {"mps2-an385": (QEMU, "-M", "mps2-an385"),
+                 "virt-rv64": (shutil.which("qemu-system-riscv64"), "-M", "virt", "-bios", "none")}
 
-    def __init__(self, elf: Path, image: Path | None):
-        loader = ["-device", f"loader,file={image},addr={romfs.ROMFS_BASE:#x},force-raw=on"] if image else []
+
+class QemuWithImage(QemuSide):
+    """QEMU with the image where upstream's ports/qemu test target puts it."""
+
+    def __init__(self, elf: Path, image: Path | None, board: str = "mps2-an385"):
+        addr = romfs.PARTITIONS[board][0]
+        loader = ["-device", f"loader,file={image},addr={addr:#x},force-raw=on"] if image else []
         self.proc = subprocess.Popen(
-            [QEMU, "-M", "mps2-an385", "-nographic", "-monitor", "none", "-semihosting", "-serial", "stdio",
+            [*QEMU_MACHINES[board], "-nographic", "-monitor", "none", "-semihosting", "-serial", "stdio",
              "-kernel", str(elf), *loader], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.buf, self.trace, self.cond = bytearray(), bytearray(), threading.Condition()
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.buf), daemon=True).start()
@@ -167,19 +178,27 @@ def session_output(side) -> bytes:
             side.close()
 
 
-@pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed: no reference to compare with")
-@pytest.mark.parametrize("version", ["1.9.2", "1.19", "1.23"])
+@pytest.mark.parametrize("board_name, version", [("mps2-an385", "1.9.2"), ("mps2-an385", "1.19"),
+                                                ("mps2-an385", "1.23"), ("virt-rv64", "1.23")])
 @pytest.mark.parametrize("kind", ["good", "truncated", "noise", "garbage", "none"])
-def test_mpsim_reads_the_image_as_qemu_does(make_board, tmp_path, version, kind):
-    elf = firmware_for(version)
-    if not Firmware.load(elf).has_symbol("mpsim_module_romfs"):
-        pytest.skip(f"{elf} was built without ROMFS support; rebuild: make -C firmware MPY_VERSION={version}")
+def test_mpsim_reads_the_image_as_qemu_does(tmp_path, board_name, version, kind):
+    from sim.device import Board
+    if QEMU_MACHINES[board_name][0] is None:
+        pytest.skip(f"no QEMU for {board_name} (apt-get install qemu-system-arm qemu-system-misc): no reference")
+    elf = firmware_for(version) if board_name == "mps2-an385" else firmware_elf(board_name, version)
+    if not elf.exists() or not Firmware.load(elf).has_symbol("mpsim_module_romfs"):
+        pytest.skip(f"{elf} is not built, or without ROMFS support: make -C firmware BOARD={board_name} "
+                    f"MPY_VERSION={version}")
     image = images(tmp_path)[kind]
-    want = session_output(QemuWithImage(elf, image))
-    board = make_board(boot=False, firmware=elf)
-    board.machine.loads = loads.read([f"{image}@{romfs.ROMFS_BASE:#x}"], board.spec) if image else []
-    got = session_output(SimSide(board))
-    assert got == want, explain(f"romfs/{kind}/{version}", SESSION, want, got)
+    want = session_output(QemuWithImage(elf, image, board_name))
+    board = Board(board_name, elf, flash_path=tmp_path / "flash.bin")
+    try:
+        addr = romfs.PARTITIONS[board_name][0]
+        board.machine.loads = loads.read([f"{image}@{addr:#x}"], board.spec) if image else []
+        got = session_output(SimSide(board))
+    finally:
+        board.machine.close()
+    assert got == want, explain(f"romfs/{kind}/{board_name}/{version}", SESSION, want, got)
 
     out = b"".join(got)
     assert b"Traceback" in out and b"alive" in out                     # it ran to the end, errors and all
@@ -276,3 +295,18 @@ def test_damaged_images_are_answered_not_crashed_on(make_board, tmp_path):
         assert "MemoryError" not in got and (not isinstance(got[0], int) or got[0] <= len(image)), (got, image)
         answers.add(repr(got))
     assert len(answers) > 30, answers                                  # the damage did reach the reader
+
+
+def test_a_module_from_the_image_survives_hibernation_without_it(tmp_path):
+    """Imported code lives in the heap, not in the image: a resume (here into a bigger,
+    relocated heap) needs no image, and then the firmware simply has none."""
+    elf = firmware_for("1.23")
+    image = images(tmp_path)["good"]
+    flash = tmp_path / "flash.bin"
+    r = _mpsim("hibernate", "--firmware", elf, "--flash", flash, "--load", f"{image}@{romfs.ROMFS_BASE:#x}",
+               "-c", "import greet, romfs; d = romfs.read('data.bin')")
+    assert r.returncode == 0 and "greet from greet.py" in r.stdout, r.stderr
+    r = _mpsim("resume", "--firmware", elf, "--flash", flash, "--heap-size", "256K",
+               "-c", "print(greet.hello(3), d)\ntry:\n romfs.ls()\nexcept OSError as e:\n print(e)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["hello 3 b'\\x00\\x01 ROMFS \\xfe\\xff'", "[Errno 19] ENODEV"], r.stdout
