@@ -163,26 +163,24 @@ static const char *image_path(const char *path) {
     return path;
 }
 
-// Finds `path`: a file (its bytes in `found`), a directory (its records in
-// `found`), or nothing.
-static mp_import_stat_t lookup(const char *path, span_t *found) {
-    span_t root;
+// Finds `path` in the image `root`: a file (its bytes in `found`), a directory
+// (its records in `found`), or nothing.
+static mp_import_stat_t lookup(const span_t *root, const char *path, span_t *found) {
     path = image_path(path);
-    if (path == NULL || !image(&root)) {
+    if (path == NULL) {
         return MP_IMPORT_STAT_NO_EXIST;
     }
-    span_t dir = root;
+    span_t dir = *root;
     while (*path != '\0') {
         size_t len = strcspn(path, "/");
-        mp_uint_t kind;
-        span_t name, contents;
-        for (;;) {
-            if (!next_entry(&root, &dir, &kind, &name, &contents)) {
-                return MP_IMPORT_STAT_NO_EXIST;
-            }
-            if ((size_t)(name.hi - name.lo) == len && memcmp(name.lo, path, len) == 0) {
-                break;
-            }
+        mp_uint_t kind = KIND_DIR;
+        span_t name, contents = dir;
+        if (len != 1 || path[0] != '.') {              // "a/./b" is "a/b"
+            do {
+                if (!next_entry(root, &dir, &kind, &name, &contents)) {
+                    return MP_IMPORT_STAT_NO_EXIST;
+                }
+            } while ((size_t)(name.hi - name.lo) != len || memcmp(name.lo, path, len) != 0);
         }
         path += len;
         while (*path == '/') {
@@ -204,8 +202,8 @@ static mp_import_stat_t lookup(const char *path, span_t *found) {
 // ---- what the core asks the port for ----
 
 mp_import_stat_t mp_import_stat(const char *path) {
-    span_t found;
-    return lookup(path, &found);
+    span_t root, found;
+    return image(&root) ? lookup(&root, path, &found) : MP_IMPORT_STAT_NO_EXIST;
 }
 
 // The source is compiled straight from the image: nothing is copied.
@@ -217,8 +215,8 @@ mp_lexer_t *mp_lexer_new_from_file(MPSIM_LEXER_FILENAME_T filename) {
     qstr name = qstr_from_str(filename);
     const char *path = filename;
     #endif
-    span_t data;
-    if (lookup(path, &data) != MP_IMPORT_STAT_FILE) {
+    span_t root, data;
+    if (!image(&root) || lookup(&root, path, &data) != MP_IMPORT_STAT_FILE) {
         mp_raise_OSError(MP_ENOENT);
     }
     return mp_lexer_new_from_str_len(name, (const char *)data.lo, data.hi - data.lo, 0);
@@ -226,13 +224,13 @@ mp_lexer_t *mp_lexer_new_from_file(MPSIM_LEXER_FILENAME_T filename) {
 
 // ---- the romfs module ----
 
-// What a path names, or OSError: ENODEV without an image, ENOENT if absent.
-static mp_import_stat_t find(mp_obj_t path_in, span_t *found) {
-    span_t root;
-    if (!image(&root)) {
+// What a path names in the image (`root`), or OSError: ENODEV without an
+// image, ENOENT if absent.
+static mp_import_stat_t find(mp_obj_t path_in, span_t *root, span_t *found) {
+    if (!image(root)) {
         mp_raise_OSError(MP_ENODEV);
     }
-    mp_import_stat_t stat = lookup(mp_obj_str_get_str(path_in), found);
+    mp_import_stat_t stat = lookup(root, mp_obj_str_get_str(path_in), found);
     if (stat == MP_IMPORT_STAT_NO_EXIST) {
         mp_raise_OSError(MP_ENOENT);
     }
@@ -242,12 +240,11 @@ static mp_import_stat_t find(mp_obj_t path_in, span_t *found) {
 // romfs.ls(path="") -> the names in a directory, in image order; a
 // subdirectory's name ends with "/".
 static mp_obj_t romfs_ls(size_t n_args, const mp_obj_t *args) {
-    span_t dir, root, name, contents;
+    span_t root, dir, name, contents;
     mp_uint_t kind;
-    if (find(n_args ? args[0] : MP_OBJ_NEW_QSTR(MP_QSTR_), &dir) != MP_IMPORT_STAT_DIR) {
+    if (find(n_args ? args[0] : MP_OBJ_NEW_QSTR(MP_QSTR_), &root, &dir) != MP_IMPORT_STAT_DIR) {
         mp_raise_OSError(MP_ENOTDIR);
     }
-    image(&root);
     mp_obj_t names = mp_obj_new_list(0, NULL);
     while (next_entry(&root, &dir, &kind, &name, &contents)) {
         vstr_t v;
@@ -264,8 +261,8 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(romfs_ls_obj, 0, 1, romfs_ls);
 
 // romfs.read(path) -> the file's bytes.
 static mp_obj_t romfs_read(mp_obj_t path_in) {
-    span_t data;
-    if (find(path_in, &data) != MP_IMPORT_STAT_FILE) {
+    span_t root, data;
+    if (find(path_in, &root, &data) != MP_IMPORT_STAT_FILE) {
         mp_raise_OSError(MP_EISDIR);
     }
     return mp_obj_new_bytes(data.lo, data.hi - data.lo);
