@@ -76,9 +76,11 @@
 #define MPSIM_REGISTER_MODULE(name, obj)
 extern const struct _mp_obj_module_t board_module;
 extern const struct _mp_obj_module_t mpsim_module_time;
+extern const struct _mp_obj_module_t mpsim_module_romfs;
 #define MICROPY_PORT_BUILTIN_MODULES \
     { MP_ROM_QSTR(MP_QSTR_board), MP_ROM_PTR(&board_module) }, \
     { MP_ROM_QSTR(MP_QSTR_utime), MP_ROM_PTR(&mpsim_module_time) }, \
+    { MP_ROM_QSTR(MP_QSTR_romfs), MP_ROM_PTR(&mpsim_module_romfs) }, \
 
 #define MICROPY_PORT_BUILTIN_MODULE_WEAK_LINKS \
     { MP_ROM_QSTR(MP_QSTR_time), MP_ROM_PTR(&mpsim_module_time) }, \
@@ -120,6 +122,13 @@ typedef void mpsim_tx_ret_t;
 #define MPSIM_LEXER_FILENAME_T qstr
 #else
 #define MPSIM_LEXER_FILENAME_T const char *
+#endif
+
+// A str from a vstr: the type argument went away in 1.20 (which also checks UTF-8).
+#if MPSIM_CORE_AT_LEAST(1, 20)
+#define MPSIM_STR_FROM_VSTR(vstr) mp_obj_new_str_from_vstr(vstr)
+#else
+#define MPSIM_STR_FROM_VSTR(vstr) mp_obj_new_str_from_vstr(&mp_type_str, vstr)
 #endif
 
 // Ctrl-C from an interrupt handler, and raising it in thread code: the

@@ -110,16 +110,7 @@ bool mp_plat_specific_help(mp_obj_t obj) {
 }
 #endif
 
-// No filesystem: imports find only built-in modules.
-mp_import_stat_t mp_import_stat(const char *path) {
-    (void)path;
-    return MP_IMPORT_STAT_NO_EXIST;
-}
-
-mp_lexer_t *mp_lexer_new_from_file(MPSIM_LEXER_FILENAME_T filename) {
-    (void)filename;
-    mp_raise_OSError(MP_ENOENT);
-}
+// Imports find built-in modules and .py files in a ROMFS image (romfs.c).
 
 // Unrecoverable: report and stop (the core calls these with no handler left).
 __attribute__((noreturn)) static void halt(const char *msg) {

@@ -93,7 +93,7 @@
 #define MICROPY_PY_UERRNO           (1) // MICROPY_PY_ERRNO from 1.21
 #define MICROPY_PY_ERRNO            (1)
 #define MICROPY_MODULE_WEAK_LINKS   (1) // `import time` finds utime, etc.
-// port modules: `board` (modboard.c) and `time`/`utime` (modtime.c)
+// port modules: `board` (modboard.c), `time`/`utime` (modtime.c), `romfs` (romfs.c)
 
 // interrupts: atomic sections mask them (mcu.h)
 #define MICROPY_BEGIN_ATOMIC_SECTION() mpsim_irq_disable()

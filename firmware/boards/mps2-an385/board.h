@@ -14,6 +14,11 @@
 #define BOARD_RAM_START         (0x20000000u)
 #define BOARD_RAM_END           (0x20400000u)
 
+// Where a ROMFS image is read (romfs.c): the start of the 16 MiB PSRAM at
+// 0x21000000, 4 MiB, as upstream MicroPython's ports/qemu (MPS2_AN385) has it.
+#define BOARD_ROMFS_BASE        (0x21000000u)
+#define BOARD_ROMFS_SIZE        (0x00400000u)
+
 // CMSDK APB UART0; QEMU wires RX to IRQ 0 and TX to IRQ 1 (UART1: 2/3, ...).
 #define BOARD_UART0_BASE        (0x40004000u)
 #define BOARD_UART0_RX_IRQ      (0)

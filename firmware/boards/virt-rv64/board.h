@@ -12,6 +12,11 @@
 #define BOARD_RAM_START         (0x80000000u)
 #define BOARD_RAM_END           (0x88000000u)
 
+// Where a ROMFS image is read (romfs.c): 4 MiB of DRAM at 0x80620000, as upstream
+// MicroPython's ports/qemu (VIRT_RV64) has it; far above this firmware's own sections.
+#define BOARD_ROMFS_BASE        (0x80620000u)
+#define BOARD_ROMFS_SIZE        (0x00400000u)
+
 // NS16550A UART0, PLIC source 10.
 #define BOARD_UART0_BASE        (0x10000000u)
 #define BOARD_UART0_IRQ         (10)
