@@ -26,3 +26,18 @@ def require_firmware():
 @pytest.fixture
 def firmware_path():
     return require_firmware()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_flash_dir(tmp_path_factory):
+    """Flash images a test saves without naming a path go to this run's (and, under
+    pytest-xdist, this worker's) temp folder, never into the tree's flash_images/:
+    parallel workers would share, lock and overwrite one image there, and a
+    developer's own saved boards would be clobbered."""
+    saved = os.environ.get("MPSIM_FLASH_DIR")
+    os.environ["MPSIM_FLASH_DIR"] = str(tmp_path_factory.mktemp("flash_images"))
+    yield
+    if saved is None:
+        os.environ.pop("MPSIM_FLASH_DIR", None)
+    else:
+        os.environ["MPSIM_FLASH_DIR"] = saved
