@@ -55,7 +55,7 @@ def ELF(firmware):
     return firmware[1]
 
 PROMPT = b">>> "
-TIMEOUT = 10.0
+TIMEOUT = 30.0   # escape hatch: QEMU answers in well under a second, a loaded host may stall it
 
 
 class Qemu:
