@@ -233,6 +233,8 @@ class Firmware:
         if key in self._types:
             return self._types[key]
         if key in self._type_rows:
+            if self._type_rows[key] is None:      # looked for before and not there
+                raise self._not_in_debug_info(key)
             try:
                 found = self._types[key] = TypeInfo.from_json(self._type_rows[key])
                 return found
@@ -251,12 +253,19 @@ class Firmware:
         except Exception as e:  # noqa: BLE001 - corrupt DWARF: pyelftools raises assorted errors
             raise FirmwareError(f"{self.path.name}: cannot read its debug info ({e})") from None
         if found is None:
-            kind, name = key.split(":", 1)
-            what = "variable" if kind == "var" else "type"
-            raise FirmwareError(f"{self.path.name}: no {what} {name!r} in the debug info")
+            # Remembered (here and in the cache file): a miss scans all of the DWARF, tens
+            # of seconds on a MicroPython ELF, and walkers ask for optional fields often.
+            self._type_rows[key] = None
+            self._save_cache()
+            raise self._not_in_debug_info(key)
         self._types[key] = found
         self._save_cache()
         return found
+
+    def _not_in_debug_info(self, key: str) -> FirmwareError:
+        kind, name = key.split(":", 1)
+        what = "variable" if kind == "var" else "type"
+        return FirmwareError(f"{self.path.name}: no {what} {name!r} in the debug info")
 
     def _save_cache(self) -> None:
         types = dict(self._type_rows)

@@ -6,6 +6,7 @@ Tests that need the firmware skip with a clear reason when it has not been built
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -26,3 +27,44 @@ def require_firmware():
 @pytest.fixture
 def firmware_path():
     return require_firmware()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_flash_dir(tmp_path_factory):
+    """Flash images a test saves without naming a path go to this run's (and, under
+    pytest-xdist, this worker's) temp folder, never into the tree's flash_images/:
+    parallel workers would share, lock and overwrite one image there, and a
+    developer's own saved boards would be clobbered."""
+    saved = os.environ.get("MPSIM_FLASH_DIR")
+    os.environ["MPSIM_FLASH_DIR"] = str(tmp_path_factory.mktemp("flash_images"))
+    yield
+    if saved is None:
+        os.environ.pop("MPSIM_FLASH_DIR", None)
+    else:
+        os.environ["MPSIM_FLASH_DIR"] = saved
+
+
+# A closed Machine's engine and guest RAM (~10 MB each) are freed only when Python's
+# cycle collector finds them (Unicorn hooks and peripherals point back at the machine),
+# and in a process as full of long-lived objects as a test run the oldest generation is
+# seldom collected: a worker grew to 8 GB and was killed. Collect when resident memory
+# has grown by COLLECT_GROWTH since the last collection (reading it costs microseconds).
+COLLECT_GROWTH = 512 << 20
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_collected_at = [0]
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        return 0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    rss = _resident_bytes()
+    if rss - _collected_at[0] > COLLECT_GROWTH:
+        gc.collect()
+        _collected_at[0] = _resident_bytes()

@@ -491,10 +491,16 @@ def test_interrupt_is_one_line_and_exit_130(env, tmp_path, firmware, flash_file)
     import signal
     import time
     before = flash_file.read_bytes()
-    p = subprocess.Popen([str(MPSIM), "run", "--flash", str(flash_file), "-c", "while True: pass"], cwd=tmp_path,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    p = subprocess.Popen([str(MPSIM), "run", "--flash", str(flash_file), "-c", "print('looping')\nwhile True: pass"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(2)
+    # The board's own word that the loop runs, not a fixed sleep: a loaded host may take
+    # longer than any sleep to start mpsim, and a SIGINT then would land before it is ready.
+    import select
+    if not select.select([p.stdout], [], [], 60)[0]:
+        p.kill()
+    assert p.stdout.readline() == "looping\n", p.communicate(timeout=30)
+    time.sleep(0.5)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     r = subprocess.CompletedProcess(p.args, p.returncode, out, err)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,8 +29,15 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("wheel") is None,
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what the wheel is made of: setuptools writes build/ and *.egg-info
+    # into the tree it builds, which parallel test workers (or a concurrent setup) share.
+    src = tmp / "src"
+    for part in ("sim", "boards"):
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / part, src / part)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            "-w", str(tmp / "dist"), str(REPO)], capture_output=True, text=True, timeout=300,
+                            "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True, timeout=300,
                            cwd=tmp)
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("mpsim-*.whl"))

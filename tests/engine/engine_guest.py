@@ -49,7 +49,7 @@ def build(iterations: int) -> Path:
     elf = CACHE / f"guest-{iterations}-{h.hexdigest()[:12]}.elf"
     if not elf.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = elf.with_suffix(".tmp")
+        tmp = elf.with_suffix(f".{os.getpid()}.tmp")     # parallel test workers may build it at once
         subprocess.run(["arm-none-eabi-gcc", *CFLAGS, f"-DITERATIONS={iterations}",
                         "-T", str(ld), str(src), "-o", str(tmp), "-lgcc"], check=True)
         tmp.replace(elf)

@@ -10,10 +10,12 @@ timeout, so a broken firmware fails instead of hanging.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,7 +55,7 @@ def ELF(firmware):
     return firmware[1]
 
 PROMPT = b">>> "
-TIMEOUT = 10.0
+TIMEOUT = 30.0   # escape hatch: QEMU answers in well under a second, a loaded host may stall it
 
 
 class Qemu:
@@ -189,14 +191,18 @@ def test_leds_visible_to_qemu(qemu):
 
 def test_sleep_ms_takes_that_long(qemu):
     qemu.run("import time")
+    # Never shorter than asked, on the board's clock and on the host's. Without -icount QEMU's
+    # clock is the host's (SysTick runs at the 25 MHz core clock in real time), so the board
+    # cannot see more time pass than the host did around the request: that bound catches a clock
+    # running fast. No upper bound in host time: a loaded host may stall QEMU for any time.
     start = time.monotonic()
     out = qemu.run("t = time.ticks_ms(); time.sleep_ms(300); time.ticks_diff(time.ticks_ms(), t)")
     elapsed = time.monotonic() - start
-    # Never shorter than asked; the upper bounds only catch a broken clock (the host may be loaded).
-    assert 300 <= int(out) <= 600
-    assert 0.25 <= elapsed < 5  # SysTick runs at QEMU's 25 MHz core clock, in real time
+    assert 300 <= int(out) <= elapsed * 1000 + 1
+    assert elapsed >= 0.25
+    start = time.monotonic()
     us = int(qemu.run("t = time.ticks_us(); time.sleep_us(2500); time.ticks_diff(time.ticks_us(), t)"))
-    assert 2500 <= us < 20000
+    assert 2500 <= us <= (time.monotonic() - start) * 1e6 + 1000
 
 
 def test_raw_repl(qemu):
@@ -236,9 +242,9 @@ def test_soft_reset_clears_state(qemu):
 
 def test_mpremote_drives_raw_repl(tmp_path, ELF):
     """mpremote (which needs a stock raw REPL) runs code over QEMU's pty."""
-    mpremote = shutil.which("mpremote")
-    if mpremote is None:
-        pytest.skip("mpremote not installed (pip install mpremote)")
+    # The venv's mpremote, run by this interpreter: its bin/ need not be on PATH (CI).
+    if importlib.util.find_spec("mpremote") is None:
+        pytest.skip("mpremote not installed (pip install mpremote, or the 'dev' extra)")
     proc = subprocess.Popen(
         [QEMU, "-M", "mps2-an385", "-display", "none", "-monitor", "none",
          "-serial", "pty", "-kernel", str(ELF)],
@@ -247,7 +253,7 @@ def test_mpremote_drives_raw_repl(tmp_path, ELF):
         m = re.search(rb"/dev/pts/\d+", proc.stdout.readline())
         assert m, "QEMU did not report its pty"
         out = subprocess.run(
-            [mpremote, "connect", m.group().decode(), "exec", "import board; print(board.leds(), 2**64)",
+            [sys.executable, "-m", "mpremote", "connect", m.group().decode(), "exec", "import board; print(board.leds(), 2**64)",
              "+", "soft-reset", "+", "eval", "6*7"],
             capture_output=True, timeout=30)
         assert out.returncode == 0, out.stderr

@@ -22,7 +22,7 @@ def test_a_sleep_takes_its_time_when_paced():
         m.console.feed(b"import time; time.sleep(1); print('woke')\r")
         t0 = time.monotonic()
         out = b""
-        while b"woke\r\n" not in out.split(b"\r\n", 1)[-1] and time.monotonic() - t0 < 10:
+        while b"woke\r\n" not in out.split(b"\r\n", 1)[-1] and time.monotonic() - t0 < 60:   # escape hatch only
             m.run(timeout_s=0.02)
             out += m.console.take_output()
             time.sleep(pace.wait_s())

@@ -70,6 +70,24 @@ def test_missing_variable_is_a_clear_error(elf):
         Firmware.load(elf).variable_type("mp_state_ctx")
 
 
+@needs_gcc
+def test_a_missing_type_is_looked_for_once(elf, monkeypatch):
+    """A miss scans all of the DWARF (tens of seconds on MicroPython): remembered in
+    the loaded firmware and in the cache, so another process does not scan again."""
+    from sim import dwarf_types
+    scans = []
+    real_find = dwarf_types.find
+    monkeypatch.setattr(dwarf_types, "find", lambda elf_, key: scans.append(key) or real_find(elf_, key))
+    fw = Firmware.load(elf)
+    for _ in range(2):
+        with pytest.raises(FirmwareError, match="no type 'mp_obj_gen_wrap_t'"):
+            fw.struct("mp_obj_gen_wrap_t")
+    with pytest.raises(FirmwareError, match="no type 'mp_obj_gen_wrap_t'"):
+        Firmware.load(elf).struct("mp_obj_gen_wrap_t")
+    assert scans == ["type:mp_obj_gen_wrap_t"]
+    assert Firmware.load(elf).struct("foo_t").size == 28       # hits still found after a remembered miss
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FirmwareError, match="firmware not found"):
         Firmware.load(tmp_path / "nope.elf")
