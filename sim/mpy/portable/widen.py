@@ -1,0 +1,546 @@
+"""Load a state file into a firmware of another word size (Cortex-M3 <-> RV64): every object
+laid out again, field by field, in the target's struct layouts.
+
+The state file carries the source's layouts (DWARF, sim.mpy.portable.carry); the target's
+come from its ELF. Each block is converted by its struct: leaf fields matched by name
+(nested structs, fixed arrays, bit-fields), pointer words that the export named
+(references) placed at the target's offsets, other integer fields carried by value
+(signed or unsigned as DWARF says), floats converted when exact; a flexible array at the
+end (tuple items, a generator's value stack, a class's slots) element by element. Blocks
+that are arrays only (list items, map tables, const tables, tracebacks) are word arrays;
+strings, bytecode and bytearray items are bytes and move as they are (mpy v6 bytecode is
+architecture-neutral; its qstr operands are renumbered as on any migration).
+
+Words that are not references are small ints, immediate objects or raw integers (an
+inline iterator's index): all are the same signed value in either width, so a 32-bit word
+is sign-extended, and a 64-bit word narrowed only when its value fits (else refused, or,
+for a small int, made a big int). Ints: an mpz whose value fits the target's small-int
+range becomes a small int (2**40 on RV64), and digits are regrouped when the digit size
+differs. Every dict and set table is rebuilt with the target's hashes (identity hashes
+are the new addresses: ``id()`` values change). What cannot move exactly is refused
+naming the object: a double that a single-precision target cannot hold, a key whose hash
+runs Python code, native code.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from ..geometry import BLOCKS_PER_ATB
+from ..objects import Layout
+from ..qstr_pools import compute_hash
+from . import MigrationError
+from .carry import State
+from .load import DROPPED_ROLES, RENAMED, Loaded, Loader, _encode_uint_padded
+from .qstrs import QstrPools
+
+WORD_ROLES = {"list.items", "map.table", "set.table", "child_table", "const_table", "traceback", "deque.items"}
+BYTE_ROLES = {"str.data", "bytecode", "array.items", "readline.line"}
+EMPTY = (0, 8)                    # MP_OBJ_NULL, MP_OBJ_SENTINEL (REPR_A): free / deleted slots
+
+
+def _signed(t) -> bool:
+    return t.kind == "enum" or (t.name is not None and "unsigned" not in t.name and t.name not in ("_Bool",))
+
+
+def _leaves(t, off=0, path=""):
+    """(path, offset, leaf type) of a struct, arrays element-wise; a flexible array member
+    is yielded once with path ``path + "[]"``."""
+    if t.kind in ("struct", "union") and t.fields:
+        items = sorted(t.fields.items(), key=lambda kv: kv[1][0])
+        if t.kind == "union":
+            items = items[:1]
+        for name, (o, ft) in items:
+            yield from _leaves(ft, off + o, f"{path}.{name}" if path else name)
+    elif t.kind == "array":
+        if not t.count:
+            yield path + "[]", off, t.element
+        else:
+            for i in range(t.count):
+                yield from _leaves(t.element, off + i * t.element.size, f"{path}[{i}]")
+    else:
+        yield path, off, t
+
+
+class Converter:
+    """Lays portable blocks out again in the target's layouts (sim.mpy.portable.widen)."""
+
+    def __init__(self, st: State, fw):
+        self.st, self.fw = st, fw
+        self.ws, self.wt = st.header["word_bytes"], fw.struct("mp_obj_base_t").size
+        self.bits_t = 8 * self.wt - 1                       # small-int value bits (REPR_A)
+        self.dig_s = st.header["mpz_digit_bits"]
+        from .carry import _digit_bytes
+        self.dig_t = 8 * _digit_bytes(fw)
+        self.float_s = st.header["float"]
+        self.converted: dict[str, int] = {}
+
+    def count(self, what):
+        self.converted[what] = self.converted.get(what, 0) + 1
+
+    # -- words ----------------------------------------------------------------------------------------
+    def word(self, v: int, where: str) -> int:
+        """A word that is not a reference: the same signed value in the target's width."""
+        if v >> (8 * self.ws - 1):
+            v -= 1 << (8 * self.ws)
+        lo, hi = -(1 << (8 * self.wt - 1)), 1 << (8 * self.wt - 1)
+        if not lo <= v < hi:
+            raise MigrationError(f"cannot load {where}: the value {v} does not fit a {self.wt}-byte word")
+        return v & ((1 << 8 * self.wt) - 1)
+
+    def value(self, raw: bytes, ts, tt, where: str) -> bytes:
+        """An integer/float field (no reference) in the target's size."""
+        if ts.name in ("float", "double") or tt.name in ("float", "double"):
+            return self.float(raw, ts, tt, where)
+        v = int.from_bytes(raw, "little", signed=_signed(ts))
+        if ts.bits is not None:
+            shift, width = ts.bits
+            v = (int.from_bytes(raw, "little") >> shift) & ((1 << width) - 1)
+        size = tt.size
+        lo = -(1 << (8 * size - 1)) if _signed(tt) else 0
+        hi = (1 << (8 * size - 1)) if _signed(tt) else 1 << 8 * size
+        if tt.bits is None and not lo <= v < hi:
+            raise MigrationError(f"cannot load {where}: {v} does not fit its {size}-byte field in the target")
+        return (v & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+
+    def float(self, raw, ts, tt, where):
+        fmt = {4: "<f", 8: "<d"}
+        x = struct.unpack(fmt[ts.size], raw)[0]
+        out = struct.pack(fmt[tt.size], x)
+        if struct.unpack(fmt[tt.size], out)[0] != x and x == x:
+            raise MigrationError(f"cannot load {where}: the double {x!r} has no exact single-precision value in "
+                                 "the target firmware")
+        if ts.size != tt.size:
+            self.count("float")
+        return out
+
+    # -- one block ------------------------------------------------------------------------------------
+    def block(self, i, b, sname) -> tuple[bytearray, dict, list]:
+        """(target bytes, references by target offset, source->target offset spans)."""
+        where = b.label or b.role
+        refs = dict(b.refs)
+        if sname is not None:
+            ts = self.st.layouts.get(sname)
+            if ts is None:
+                raise MigrationError(f"cannot load {where}: the state file has no layout of {sname}")
+            try:
+                tt = self.fw.struct(sname)
+            except Exception:  # noqa: BLE001
+                raise MigrationError(f"cannot load {where}: the target firmware has no {sname}") from None
+            return self.struct(b.data, refs, ts, tt, where)
+        if b.role in BYTE_ROLES:
+            return bytearray(b.data), refs, [(0, len(b.data), 0, 1, 1)]
+        if b.role in WORD_ROLES or b.role.endswith(".items"):
+            return self.words(b.data, refs, 0, 0, len(b.data) // self.ws, None, None, where)
+        raise MigrationError(f"cannot load {where}: mpsim does not know the layout of a {b.role} block on "
+                             "another word size")
+
+    def struct(self, data, refs, ts, tt, where, out=None, o_s=0, o_t=0):
+        src = {p: (o, t) for p, o, t in _leaves(ts)}
+        out = bytearray(tt.size) if out is None else out
+        new_refs, spans = {}, []
+        tail_s = tail_t = None
+        for p, ot, ft in _leaves(tt):
+            if p.endswith("[]"):
+                tail_t = (p, ot, ft)
+                continue
+            if p not in src:
+                continue
+            os_, fs = src[p]
+            spans.append((o_s + os_, fs.size, o_t + ot, fs.size, ft.size))
+            if ft.bits is None and (o_s + os_) in refs:
+                new_refs[o_t + ot] = refs[o_s + os_]
+                continue
+            raw = data[o_s + os_:o_s + os_ + fs.size]
+            if ft.kind == "pointer":
+                v = self.word(int.from_bytes(raw, "little"), f"{where}.{p}")
+                out[o_t + ot:o_t + ot + ft.size] = v.to_bytes(ft.size, "little")
+            elif ft.bits is not None:
+                v = int.from_bytes(self.value(raw, fs, ft, f"{where}.{p}"), "little") if fs.bits else 0
+                shift, width = ft.bits
+                cur = int.from_bytes(out[o_t + ot:o_t + ot + ft.size], "little")
+                cur |= (v & ((1 << width) - 1)) << shift
+                out[o_t + ot:o_t + ot + ft.size] = cur.to_bytes(ft.size, "little")
+            else:
+                out[o_t + ot:o_t + ot + ft.size] = self.value(raw, fs, ft, f"{where}.{p}")
+        for p, os_, fs in _leaves(ts):
+            if p.endswith("[]"):
+                tail_s = (p, os_, fs)
+        if tail_s and tail_t:
+            _p, os_, es = tail_s
+            _p, ot, et = tail_t
+            n = max(0, (len(data) - o_s - os_) // max(es.size, 1))
+            if es.size == 1 and et.size == 1:
+                out[o_t + ot:] = data[o_s + os_:]
+                spans.append((o_s + os_, len(data) - o_s - os_, o_t + ot, 1, 1))
+            else:
+                tail, trefs, tspans = self.words(data, refs, o_s + os_, o_t + ot, n, es, et, where)
+                out[o_t + ot:] = tail[o_t + ot:]
+                new_refs.update(trefs)
+                spans += tspans
+        return out, new_refs, spans
+
+    def words(self, data, refs, o_s, o_t, n, es, et, where):
+        """``n`` elements (words, or ``es``/``et`` typed) from source offset o_s to target o_t."""
+        ws, wt = (es.size if es else self.ws), (et.size if et else self.wt)
+        out = bytearray(o_t + n * wt)
+        new_refs = {}
+        for k in range(n):
+            s, d = o_s + k * ws, o_t + k * wt
+            if s in refs:
+                new_refs[d] = refs[s]
+                continue
+            raw = data[s:s + ws]
+            if es is not None and es.kind not in ("pointer",) and es.kind != "struct":
+                out[d:d + wt] = self.value(raw, es, et, where)
+            else:
+                out[d:d + wt] = self.word(int.from_bytes(raw, "little"), where).to_bytes(wt, "little")
+        return out, new_refs, [(o_s, n * ws, o_t, ws, wt)] if n else []
+
+
+def map_offset(spans, off: int) -> int:
+    """A source byte offset inside a block -> the target's (an interior pointer, tag bits kept).
+    ``spans``: (source start, source length, target start, source element size, target element size)."""
+    for s, n, d, es, et in spans:
+        if s <= off < s + max(n, 1):
+            k, r = divmod(off - s, es)
+            return d + k * et + r
+    raise MigrationError(f"internal: byte {off} of a block has no place in the target layout")
+
+
+class AcrossLoader(Loader):
+    """sim.mpy.portable.load's steps, each at the target's word size."""
+
+    def __init__(self, st: State, fw, ctx_addr, ctx, geo):
+        super().__init__(st.portable, fw, ctx_addr, ctx, geo)
+        self.st = st
+        self.cv = Converter(st, fw)
+        self.W = self.cv.wt
+        self.qp = QstrPools(self.L)
+
+    # words at the target's width
+    def word(self, a: int) -> int:
+        return int.from_bytes(self.romread(a, self.W), "little")
+
+    def put(self, buf, off, v):
+        buf[off:off + self.W] = (v & ((1 << 8 * self.W) - 1)).to_bytes(self.W, "little")
+
+    def rom_qstrs(self):
+        L, g = self.L, self.geo
+        last = int.from_bytes(self.ctx[L.off("mp_state_ctx_t.vm.last_pool"):][:self.W], "little")
+        pool = last
+        while g.pool_start <= pool < g.pool_end:
+            pool = self.word(pool + L.off("qstr_pool_t.prev"))
+        head = pool
+        total = L.read_uint("qstr_pool_t.total_prev_len", pool, self.romread) + self.word(pool + L.off("qstr_pool_t.len"))
+        table = {}
+        ls = self.qp.len_size
+        while pool:
+            first = L.read_uint("qstr_pool_t.total_prev_len", pool, self.romread)
+            n = self.word(pool + L.off("qstr_pool_t.len"))
+            raw = self.romread(pool + L.off("qstr_pool_t.qstrs"), self.W * n)
+            lens = self.romread(self.word(pool + L.off("qstr_pool_t.lengths")), ls * n)
+            for i in range(n):
+                if first + i == 0:
+                    continue
+                p = int.from_bytes(raw[self.W * i:self.W * (i + 1)], "little")
+                length = int.from_bytes(lens[ls * i:ls * (i + 1)], "little")
+                table.setdefault(self.romread(p, length), first + i)
+            pool = self.word(pool + L.off("qstr_pool_t.prev"))
+        return head, table, total
+
+    # -- the whole load ---------------------------------------------------------------------------------
+    def run_across(self) -> Loaded:
+        t0 = time.perf_counter()
+        st, P, g, cv = self.st, self.P, self.geo, self.cv
+        replace = self.ints_to_small()
+        keep = [i for i, b in enumerate(P.blocks) if b.role not in DROPPED_ROLES and i not in replace
+                and i not in self.dropped_digits]
+        conv = {}
+        for i in keep:
+            b = P.blocks[i]
+            data, refs, spans = cv.block(i, b, st.structs_of[i])
+            if b.role == "int":
+                data, refs = self.int_digits(i, b, data, refs)
+            size = len(data) + (-len(data) % g.block_size) or g.block_size
+            data = data + bytes(size - len(data))
+            conv[i] = (data, refs, spans)
+        rom_head, rom, rom_total = self.rom_qstrs()
+        dynamic = sorted(t for t in P.qstrs if t not in rom)
+        qid = dict(rom)
+        for k, t in enumerate(dynamic):
+            qid[t] = rom_total + k
+        addr, cursor = {}, g.pool_start
+        for i in keep:
+            addr[i] = cursor
+            cursor += len(conv[i][0])
+        qpool_addr, qpool = cursor, self.qstr_pool(dynamic)
+        qpool = bytearray(len(qpool) + (-len(qpool) % g.block_size))
+        cursor += len(qpool)
+        chunk_addr = cursor
+        chunk = b"".join(t + b"\0" for t in dynamic)
+        chunk += bytes(-len(chunk) % g.block_size or (g.block_size if not chunk else 0))
+        cursor += len(chunk)
+        if cursor > g.pool_end:
+            raise MigrationError(f"cannot load: the live data ({cursor - g.pool_start} bytes) does not fit the "
+                                 f"target's heap pool ({g.pool_end - g.pool_start} bytes)")
+        self.fill_pool(qpool, qpool_addr, chunk_addr, dynamic, rom_head, rom_total)
+        self.addr, self.conv, self.qid, self.replace = addr, conv, qid, replace
+        roots = self.convert_roots()
+        self.rehash_all(keep, roots)
+        pool = bytearray(g.pool_end - g.pool_start)
+        for i in keep:
+            data, refs, _spans = conv[i]
+            data = bytearray(data)
+            for off, ref in refs.items():
+                self.resolve(data, off, ref, P.blocks[i].label or P.blocks[i].role)
+            o = addr[i] - g.pool_start
+            pool[o:o + len(data)] = data
+        pool[qpool_addr - g.pool_start:qpool_addr - g.pool_start + len(qpool)] = qpool
+        pool[chunk_addr - g.pool_start:chunk_addr - g.pool_start + len(chunk)] = chunk
+        self.write_roots_across(roots, qpool_addr)
+        self.write_mem()
+        atb, ftb = bytearray(g.atb_len), bytearray(g.ftb_len)
+        used = [False] * g.n_blocks
+        spans = [(addr[i], len(conv[i][0]), P.blocks[i].finaliser) for i in keep]
+        spans += [(qpool_addr, len(qpool), False), (chunk_addr, len(chunk), False)]
+        for a, size, fin in spans:
+            first = (a - g.pool_start) // g.block_size
+            for k in range(size // g.block_size):
+                j = first + k
+                atb[j // BLOCKS_PER_ATB] |= (1 if k == 0 else 2) << (2 * (j % BLOCKS_PER_ATB))
+                used[j] = True
+            if fin and ftb:
+                ftb[first // 8] |= 1 << (first % 8)
+        self.converted.update(cv.converted)
+        return Loaded(geometry=g, ctx=bytes(self.ctx), atb=bytes(atb), ftb=bytes(ftb), pool=bytes(pool), used=used,
+                      objects=len(keep), qstrs_interned=len(dynamic), rehashed_tables=self.rehashed,
+                      converted=self.converted, load_s=time.perf_counter() - t0)
+
+    # -- ints ---------------------------------------------------------------------------------------------
+    def int_value(self, b) -> int:
+        ts = self.st.layouts["mp_obj_int_t"]
+        o, _ = ts.offset_of("mpz")
+        mz = self.st.layouts["mpz_t"]
+        rd = lambda p: _field(b.data, o, mz, p)         # noqa: E731
+        neg, n = rd("neg"), rd("len")
+        dig_off = o + mz.offset_of("dig")[0]
+        ref = dict(b.refs).get(dig_off)
+        if n == 0:
+            return 0
+        if ref is None or ref[0] != "heap":
+            raise MigrationError(f"cannot load {b.label or 'an int'}: its digits are not in the heap")
+        digits = self.P.blocks[ref[1]].data[ref[2]:]
+        db = self.cv.dig_s // 8
+        v = int.from_bytes(digits[:n * db], "little")
+        return -v if neg else v
+
+    def ints_to_small(self) -> dict[int, int]:
+        """mpz ints whose value fits the target's small ints: index -> the small-int word."""
+        out, self.dropped_digits, self.int_values = {}, set(), {}
+        B = self.cv.bits_t
+        for i, b in enumerate(self.P.blocks):
+            if b.role != "int":
+                continue
+            v = self.int_value(b)
+            self.int_values[i] = v
+            for _o, r in b.refs:
+                if r[0] == "heap" and self.P.blocks[r[1]].role == "mpz.digits":
+                    digits_of = r[1]
+                    break
+            else:
+                digits_of = None
+            if -(1 << (B - 1)) <= v < (1 << (B - 1)):
+                out[i] = ((v << 1) | 1) & ((1 << 8 * self.W) - 1)
+                if digits_of is not None:
+                    self.dropped_digits.add(digits_of)
+                self.count_conv("int to small int")
+            elif self.cv.dig_s != self.cv.dig_t and digits_of is not None:
+                self.dropped_digits.add(digits_of)
+        return out
+
+    def count_conv(self, what):
+        self.cv.count(what)
+
+    def int_digits(self, i, b, data, refs):
+        """An mpz kept as an mpz: digits regrouped when the digit size differs."""
+        if self.cv.dig_s == self.cv.dig_t:
+            return data, refs
+        raise MigrationError(f"cannot load {b.label or 'an int'}: regrouping big-int digits of "
+                             f"{self.cv.dig_s} bits into {self.cv.dig_t} is not written yet")
+
+    # -- qstr pool at the target's width --------------------------------------------------------------------
+    def fill_pool(self, buf, at, chunk_addr, texts, rom_head, total):
+        L, qp, W = self.L, self.qp, self.W
+        alloc = max(len(texts), 1)
+
+        def put(name, v):
+            t = L.field("qstr_pool_t." + name)
+            off = L.off("qstr_pool_t." + name)
+            if t.bits is not None:
+                cur = int.from_bytes(buf[off:off + t.size], "little")
+                cur |= (v & ((1 << t.bits[1]) - 1)) << t.bits[0]
+                v = cur
+            buf[off:off + t.size] = v.to_bytes(t.size, "little")
+        put("prev", rom_head)
+        put("total_prev_len", total)
+        put("alloc", alloc)
+        put("len", len(texts))
+        q0 = L.off("qstr_pool_t.qstrs")
+        hashes = q0 + W * alloc
+        lengths = hashes + qp.hash_size * alloc
+        if qp.has_hash:
+            put("hashes", at + hashes)
+        put("lengths", at + lengths)
+        p = chunk_addr
+        for k, t in enumerate(texts):
+            self.put(buf, q0 + W * k, p)
+            p += len(t) + 1
+            if qp.has_hash:
+                buf[hashes + qp.hash_size * k:hashes + qp.hash_size * (k + 1)] = \
+                    compute_hash(t, qp.hash_size).to_bytes(qp.hash_size, "little")
+            if len(t) >= 1 << (8 * qp.len_size):
+                raise MigrationError(f"cannot load: the string {t[:20]!r}... is too long for a target qstr")
+            buf[lengths + qp.len_size * k:lengths + qp.len_size * (k + 1)] = len(t).to_bytes(qp.len_size, "little")
+
+    def qstr_pool(self, texts) -> bytearray:
+        alloc = max(len(texts), 1)
+        n = self.L.off("qstr_pool_t.qstrs") + alloc * (self.W + self.qp.hash_size + self.qp.len_size)
+        return bytearray(n)
+
+    # -- references ---------------------------------------------------------------------------------------------
+    def resolve(self, buf, off, ref, where):
+        kind = ref[0]
+        if kind == "heap":
+            if ref[1] in self.replace:
+                if ref[2]:
+                    raise MigrationError(f"internal: {where} points inside an int made small")
+                self.put(buf, off, self.replace[ref[1]])
+                return
+            if ref[1] not in self.conv:
+                raise MigrationError(f"internal: {where} refers to a block that was not kept ({ref})")
+            spans = self.conv[ref[1]][2]
+            self.put(buf, off, self.addr[ref[1]] + (map_offset(spans, ref[2]) if ref[2] else 0))
+        elif kind == "lit":
+            self.put(buf, off, ref[1])
+        elif kind == "sym":
+            self.put(buf, off, self.symbol(ref[1], ref[2], where))
+        elif kind == "ctx":
+            o, t = self.vm_fields.get(ref[1], (None, None))
+            if o is None:
+                raise MigrationError(f"cannot load: {where} refers to vm.{ref[1]}, which the target firmware does "
+                                     "not have")
+            inner = map_offset(self.root_spans[ref[1]], ref[2]) if ref[2] and ref[1] in self.root_spans else ref[2]
+            self.put(buf, off, self.ctx_addr + self.vm_off + o + inner)
+        elif kind == "qobj":
+            self.put(buf, off, self.q(ref[1]) << 3 | 2)
+        elif kind == "qword":
+            self.put(buf, off, self.q(ref[1]))
+        elif kind == "qshort":
+            buf[off:off + 2] = self.q(ref[1]).to_bytes(2, "little")
+        elif kind == "qvar":
+            buf[off:off + ref[2]] = _encode_uint_padded(self.q(ref[1]), ref[2], ref[1])
+        else:
+            raise MigrationError(f"internal: unknown reference kind {kind!r}")
+
+    def q(self, text):
+        return self.qid[text.encode("latin-1")]
+
+    def symbol(self, name, delta, where):
+        s = self.fw.symbols.get(name) or self.fw.symbols.get(RENAMED.get(name, ""))
+        if s is None:
+            raise MigrationError(f"cannot load: {where} refers to {name}, which does not exist in the target firmware")
+        if s.kind == "func":
+            return s.addr | (1 if self.W == 4 else 0)       # Thumb bit on the Cortex-M3, none on RISC-V
+        if delta:
+            src = self.st.sym_sizes.get(name, 0)
+            if src and src != s.size:
+                if delta * s.size % src:
+                    raise MigrationError(f"cannot load: {where} points {delta} bytes into {name}, which has no "
+                                         "counterpart in the target's layout")
+                delta = delta * s.size // src
+        if not 0 <= delta < max(s.size, 1):
+            raise MigrationError(f"cannot load: {where} points {delta} bytes into {name} ({s.size} bytes in the target)")
+        return s.addr + delta
+
+    # -- mp_state_ctx.vm --------------------------------------------------------------------------------------
+    def convert_roots(self):
+        ctx_t = self.fw.variable_type("mp_state_ctx")
+        self.vm_off, vm = ctx_t.field("vm")
+        self.vm_fields = vm.fields
+        self.root_spans = {}
+        out = {}
+        for name, (data, refs) in self.P.roots.items():
+            if name not in vm.fields:
+                if any(data):
+                    raise MigrationError(f"cannot load: the interpreter's vm.{name} is in use and the target firmware "
+                                         "has no such field")
+                continue
+            ts, tt = self.st.vm.fields[name][1], vm.fields[name][1]
+            refs = dict(refs)
+            if ts.kind == "array" and ts.element.size == 1 and tt.element is not None and tt.element.size == 1:
+                buf = bytearray(tt.size)
+                buf[:min(len(data), tt.size)] = data[:tt.size]
+                spans = [(0, len(data), 0, 1, 1)]
+            else:
+                buf, refs, spans = self.cv.struct(data, refs, _wrap(ts), _wrap(tt), f"vm.{name}")
+                buf = buf[:tt.size]
+            self.root_spans[name] = spans
+            out[name] = (buf, refs, tt)
+        return out
+
+    def write_roots_across(self, roots, qpool_addr):
+        vm = self.vm_fields
+        for name, (buf, refs, _tt) in roots.items():
+            buf = bytearray(buf)
+            for off, ref in refs.items():
+                self.resolve(buf, off, ref, f"vm.{name}")
+            o = vm[name][0]
+            self.ctx[self.vm_off + o:self.vm_off + o + len(buf)] = buf
+        for name, value in (("last_pool", qpool_addr), ("qstr_last_chunk", 0), ("qstr_last_alloc", 0),
+                            ("qstr_last_used", 0)):
+            o, t = vm[name]
+            self.ctx[self.vm_off + o:self.vm_off + o + t.size] = value.to_bytes(t.size, "little")
+        if "map_lookup_cache" in vm:
+            o, t = vm["map_lookup_cache"]
+            self.ctx[self.vm_off + o:self.vm_off + o + t.size] = bytes(t.size)
+
+    # -- dicts and sets with the target's hashes -------------------------------------------------------------------
+    def rehash_all(self, keep, roots):
+        from .rehash import Rehasher
+        r = Rehasher(self)
+        for i in keep:
+            sname = self.st.structs_of[i]
+            if sname:
+                r.tables_in(self.conv[i][0], self.conv[i][1], self.fw.struct(sname), self.P.blocks[i])
+        for name, (buf, refs, tt) in roots.items():
+            r.tables_in(buf, refs, _wrap(tt), None, where=f"vm.{name}")
+        self.rehashed = r.count
+
+
+class _Wrap:
+    """A root field's type as a one-field struct (so nested maps are found by path)."""
+
+    def __init__(self, t):
+        self.kind, self.fields, self.size, self.name, self.bits = "struct", {"v": (0, t)}, t.size, None, None
+        self.count, self.element = None, None
+
+    def offset_of(self, path):
+        return self.fields["v"]
+
+
+def _wrap(t):
+    return _Wrap(t)
+
+
+def _field(data, base, t, path) -> int:
+    o, ft = t.offset_of(path)
+    v = int.from_bytes(data[base + o:base + o + ft.size], "little")
+    if ft.bits is not None:
+        v = (v >> ft.bits[0]) & ((1 << ft.bits[1]) - 1)
+    return v
+
+
+def load_across(st: State, fw, ctx_addr: int, ctx: bytes, geo) -> Loaded:
+    return AcrossLoader(st, fw, ctx_addr, ctx, geo).run_across()
