@@ -260,9 +260,12 @@ class AcrossLoader(Loader):
         conv = {}
         for i in keep:
             b = P.blocks[i]
-            data, refs, spans = cv.block(i, b, st.structs_of[i])
+            if b.role == "mpz.digits" and i in self.digits_value:
+                data, refs, spans = self.regroup(self.digits_value[i], b), {}, [(0, 0, 0, 1, 1)]
+            else:
+                data, refs, spans = cv.block(i, b, st.structs_of[i])
             if b.role == "int":
-                data, refs = self.int_digits(i, b, data, refs)
+                data = self.int_digits(i, data)
             size = len(data) + (-len(data) % g.block_size) or g.block_size
             data = data + bytes(size - len(data))
             conv[i] = (data, refs, spans)
@@ -338,7 +341,7 @@ class AcrossLoader(Loader):
 
     def ints_to_small(self) -> dict[int, int]:
         """mpz ints whose value fits the target's small ints: index -> the small-int word."""
-        out, self.dropped_digits, self.int_values = {}, set(), {}
+        out, self.dropped_digits, self.int_values, self.digits_value = {}, set(), {}, {}
         B = self.cv.bits_t
         for i, b in enumerate(self.P.blocks):
             if b.role != "int":
@@ -356,19 +359,41 @@ class AcrossLoader(Loader):
                 if digits_of is not None:
                     self.dropped_digits.add(digits_of)
                 self.count_conv("int to small int")
-            elif self.cv.dig_s != self.cv.dig_t and digits_of is not None:
-                self.dropped_digits.add(digits_of)
+            elif digits_of is not None:
+                self.digits_value[digits_of] = abs(v)
         return out
 
     def count_conv(self, what):
         self.cv.count(what)
 
-    def int_digits(self, i, b, data, refs):
-        """An mpz kept as an mpz: digits regrouped when the digit size differs."""
+    def ndigits(self, v: int) -> int:
+        return max(1, -(-v.bit_length() // self.cv.dig_t))
+
+    def regroup(self, v: int, b) -> bytearray:
+        """An mpz's digits in the target's digit size (the value, little-endian digits)."""
+        if self.cv.dig_s != self.cv.dig_t:
+            self.count_conv("mpz digits regrouped")
+        n = self.ndigits(v) * self.cv.dig_t // 8
+        return bytearray(v.to_bytes(max(n, len(b.data)) if self.cv.dig_s == self.cv.dig_t else n, "little"))
+
+    def int_digits(self, i, data):
+        """An mpz kept as an mpz: ``len`` and ``alloc`` in the target's digits."""
         if self.cv.dig_s == self.cv.dig_t:
-            return data, refs
-        raise MigrationError(f"cannot load {b.label or 'an int'}: regrouping big-int digits of "
-                             f"{self.cv.dig_s} bits into {self.cv.dig_t} is not written yet")
+            return data
+        tt, mz = self.fw.struct("mp_obj_int_t"), self.fw.struct("mpz_t")
+        base = tt.offset_of("mpz")[0]
+        n = self.ndigits(abs(self.int_values[i]))
+        out = bytearray(data)
+        for f in ("len", "alloc"):
+            o, ft = mz.offset_of(f)
+            cur = int.from_bytes(out[base + o:base + o + ft.size], "little")
+            if ft.bits:
+                mask = ((1 << ft.bits[1]) - 1) << ft.bits[0]
+                cur = (cur & ~mask) | (n << ft.bits[0])
+            else:
+                cur = n
+            out[base + o:base + o + ft.size] = cur.to_bytes(ft.size, "little")
+        return out
 
     # -- qstr pool at the target's width --------------------------------------------------------------------
     def fill_pool(self, buf, at, chunk_addr, texts, rom_head, total):
