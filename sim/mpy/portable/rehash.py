@@ -118,9 +118,38 @@ class Rehasher:
             if b.role == "instance":
                 self.check_identity(b, where)
                 return self.small(ld.addr[j])
+            if depth < 16 and b.role == "tuple":
+                # objtuple.c: the empty tuple's address plus the items' hashes
+                return self.small(ld.symbol("mp_const_empty_tuple_obj", 0, where) +
+                                  sum(self.hash(it, where, depth + 1) for it in self.items(j, "mp_obj_tuple_t")))
+            if depth < 16 and b.role == "frozenset":
+                # objset.c: mp_type_frozenset's address plus the elements' hashes
+                return self.small(ld.symbol("mp_type_frozenset", 0, where) +
+                                  sum(self.hash(it, where, depth + 1) for it in self.elements(j)))
             raise MigrationError(f"cannot load {where}: a key of type {b.role} ({b.label}) is not hashed on the host "
                                  "across word sizes")
         raise MigrationError(f"cannot load {where}: a key that is a {kind} reference is not hashed on the host")
+
+    def items(self, j, sname):
+        """The items of a converted tuple block: references or literal words."""
+        data, refs, _ = self.ld.conv[j]
+        t = self.ld.fw.struct(sname)
+        n, base = _field(data, 0, t, "len"), t.offset_of("items")[0]
+        return [self.item(data, refs, base + k * self.W) for k in range(n)]
+
+    def elements(self, j):
+        data, refs, _ = self.ld.conv[j]
+        t = self.ld.fw.struct("mp_obj_set_t")
+        o = t.offset_of("set")[0]
+        st = self.ld.fw.struct("mp_set_t")
+        alloc = _field(data, o, st, "alloc")
+        tref = refs.get(o + st.offset_of("table")[0])
+        tdata, trefs, _ = self.ld.conv[tref[1]]
+        out = [self.item(tdata, trefs, k * self.W) for k in range(alloc)]
+        return [e for e in out if not (e[0] == "lit" and e[1] in EMPTY_KEYS)]
+
+    def item(self, data, refs, o):
+        return refs[o] if o in refs else ("lit", int.from_bytes(data[o:o + self.W], "little"))
 
     def str_hash(self, b) -> int:
         ld = self.ld
