@@ -80,12 +80,15 @@ class Converter:
         self.converted[what] = self.converted.get(what, 0) + 1
 
     # -- words ----------------------------------------------------------------------------------------
-    def word(self, v: int, where: str) -> int:
-        """A word that is not a reference: the same signed value in the target's width."""
+    def word(self, v: int, where: str):
+        """A word that is not a reference: the same signed value in the target's width; a
+        small int too big for the target's small ints: ("newint", value), made an mpz."""
         if v >> (8 * self.ws - 1):
             v -= 1 << (8 * self.ws)
         lo, hi = -(1 << (8 * self.wt - 1)), 1 << (8 * self.wt - 1)
         if not lo <= v < hi:
+            if v & 1:
+                return ("newint", v >> 1)
             raise MigrationError(f"cannot load {where}: the value {v} does not fit a {self.wt}-byte word")
         return v & ((1 << 8 * self.wt) - 1)
 
@@ -155,6 +158,9 @@ class Converter:
             raw = data[o_s + os_:o_s + os_ + fs.size]
             if ft.kind == "pointer":
                 v = self.word(int.from_bytes(raw, "little"), f"{where}.{p}")
+                if isinstance(v, tuple):
+                    new_refs[o_t + ot] = v
+                    continue
                 out[o_t + ot:o_t + ot + ft.size] = v.to_bytes(ft.size, "little")
             elif ft.bits is not None:
                 v = int.from_bytes(self.value(raw, fs, ft, f"{where}.{p}"), "little") if fs.bits else 0
@@ -195,7 +201,11 @@ class Converter:
             if es is not None and es.kind not in ("pointer",) and es.kind != "struct":
                 out[d:d + wt] = self.value(raw, es, et, where)
             else:
-                out[d:d + wt] = self.word(int.from_bytes(raw, "little"), where).to_bytes(wt, "little")
+                v = self.word(int.from_bytes(raw, "little"), where)
+                if isinstance(v, tuple):
+                    new_refs[d] = v
+                else:
+                    out[d:d + wt] = v.to_bytes(wt, "little")
         return out, new_refs, [(o_s, n * ws, o_t, ws, wt)] if n else []
 
 
@@ -269,6 +279,9 @@ class AcrossLoader(Loader):
             size = len(data) + (-len(data) % g.block_size) or g.block_size
             data = data + bytes(size - len(data))
             conv[i] = (data, refs, spans)
+        self.conv = conv
+        roots = self.convert_roots()
+        keep += self.new_ints(roots)
         rom_head, rom, rom_total = self.rom_qstrs()
         dynamic = sorted(t for t in P.qstrs if t not in rom)
         qid = dict(rom)
@@ -289,8 +302,7 @@ class AcrossLoader(Loader):
             raise MigrationError(f"cannot load: the live data ({cursor - g.pool_start} bytes) does not fit the "
                                  f"target's heap pool ({g.pool_end - g.pool_start} bytes)")
         self.fill_pool(qpool, qpool_addr, chunk_addr, dynamic, rom_head, rom_total)
-        self.addr, self.conv, self.qid, self.replace = addr, conv, qid, replace
-        roots = self.convert_roots()
+        self.addr, self.qid, self.replace = addr, qid, replace
         self.rehash_all(keep, roots)
         pool = bytearray(g.pool_end - g.pool_start)
         for i in keep:
@@ -362,6 +374,44 @@ class AcrossLoader(Loader):
             elif digits_of is not None:
                 self.digits_value[digits_of] = abs(v)
         return out
+
+    def new_ints(self, roots) -> list[int]:
+        """Small ints too big for the target's small ints (("newint", v) references) made mpz
+        objects in the target's layout: the new blocks' indices."""
+        from .export import PBlock
+        new = []
+        tt, mz = self.fw.struct("mp_obj_int_t"), self.fw.struct("mpz_t")
+        base = tt.offset_of("mpz")[0]
+        g = self.geo
+        tables = [refs for _d, refs, _s in self.conv.values()] + [refs for _b, refs, _t in roots.values()]
+        for refs in tables:
+            for off, r in list(refs.items()):
+                if r[0] != "newint":
+                    continue
+                v = r[1]
+                n = self.ndigits(abs(v))
+                digits = bytearray(abs(v).to_bytes(n * self.cv.dig_t // 8, "little"))
+                digits += bytes(-len(digits) % g.block_size)
+                di = len(self.P.blocks)
+                self.P.blocks.append(PBlock("mpz.digits", f"digits of {v}", len(digits), bytes(digits), []))
+                self.st.structs_of.append(None)
+                self.conv[di] = (digits, {}, [(0, len(digits), 0, 1, 1)])
+                obj = bytearray(tt.size + (-tt.size % g.block_size))
+                for f, value in (("neg", int(v < 0)), ("fixed_dig", 0), ("alloc", n), ("len", n)):
+                    o, ft = mz.offset_of(f)
+                    cur = int.from_bytes(obj[base + o:base + o + ft.size], "little")
+                    cur |= value << ft.bits[0] if ft.bits else value
+                    obj[base + o:base + o + ft.size] = cur.to_bytes(ft.size, "little")
+                ii = len(self.P.blocks)
+                self.P.blocks.append(PBlock("int", f"int {v}", len(obj), bytes(obj), []))
+                self.st.structs_of.append(None)
+                self.conv[ii] = (obj, {0: ("sym", "mp_type_int", 0), base + mz.offset_of("dig")[0]: ("heap", di, 0)},
+                                 [(0, len(obj), 0, 1, 1)])
+                self.int_values[ii] = v
+                refs[off] = ("heap", ii, 0)
+                new += [di, ii]
+                self.count_conv("small int to int")
+        return new
 
     def count_conv(self, what):
         self.cv.count(what)
