@@ -153,6 +153,11 @@ class Firmware:
         return int.from_bytes(self._raw[18:20], "little")
 
     @property
+    def word_size(self) -> int:
+        """sizeof(void *) on the target, from the ELF class (EI_CLASS: 1 ELF32, 2 ELF64)."""
+        return 8 if self._raw[4] == 2 else 4
+
+    @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             self._fingerprint = _fingerprint(self.segments)

@@ -75,12 +75,13 @@ class Types:
     def __init__(self, layout: Layout, profile):
         self.L = layout
         self.slotted = profile.type_layout == "slots"
+        self.word = layout.fw.word_size            # slots[] holds pointers
 
     def slot_addr(self, t: int, name: str, read) -> int | None:
         """Address of the word holding slot ``name`` of the type at ``t`` (None: absent)."""
         if self.slotted:
             idx = read(t + self.L.off(f"mp_obj_type_t.slot_index_{name}"), 1)[0]
-            return None if idx == 0 else t + self.L.off("mp_obj_type_t.slots") + 4 * (idx - 1)
+            return None if idx == 0 else t + self.L.off("mp_obj_type_t.slots") + self.word * (idx - 1)
         return t + self.L.off("mp_obj_type_t." + FIXED_NAMES.get(name, name))
 
     def slot(self, t: int, name: str, w, read) -> int:

@@ -27,7 +27,6 @@ PALETTE = {
     "int": ("orange3", "#ff7f0e"), "float": ("orange3", "#ff7f0e"),
 }
 OTHER = ("white", "#8c564b")
-BLOCK = 16
 FREE_GLYPH, USED_GLYPH = "·", "■"
 
 
@@ -41,17 +40,18 @@ def legend() -> list[tuple[str, tuple[str, str]]]:
 
 def block_kinds(walk: HeapWalk) -> list[str]:
     """One kind per block of the pool."""
-    n = (walk.pool_end - walk.pool_start) // BLOCK
+    block = walk.block_size
+    n = (walk.pool_end - walk.pool_start) // block
     kinds = ["free"] * n
     for b in walk.blocks.values():
         kind = b.role.split(".")[0].split("_")[0]
-        for i in range((b.addr - walk.pool_start) // BLOCK, (b.addr - walk.pool_start + b.size) // BLOCK):
+        for i in range((b.addr - walk.pool_start) // block, (b.addr - walk.pool_start + b.size) // block):
             kinds[i] = kind
     for addr, size in walk.garbage:
-        for i in range((addr - walk.pool_start) // BLOCK, (addr - walk.pool_start + size) // BLOCK):
+        for i in range((addr - walk.pool_start) // block, (addr - walk.pool_start + size) // block):
             kinds[i] = "garbage"
     for p in walk.problems:
-        i = (p.addr - walk.pool_start) // BLOCK
+        i = (p.addr - walk.pool_start) // block
         if 0 <= i < n:
             kinds[i] = "unclassified"
     return kinds
@@ -69,7 +69,7 @@ def terminal_map(walk: HeapWalk, width: int = 64, max_rows: int = 32) -> Text:
         text.append(USED_GLYPH if live else FREE_GLYPH, style=PALETTE.get(kind, OTHER)[0])
         if (i + 1) % width == 0:
             text.append("\n")
-    text.append(f"\none cell = {per_cell} block(s) of {BLOCK} B; ")
+    text.append(f"\none cell = {per_cell} block(s) of {walk.block_size} B; ")
     for name, colours in legend():
         text.append(f"{FREE_GLYPH if name == 'free' else USED_GLYPH} ", style=colours[0])
         text.append(name + " ")
@@ -102,14 +102,14 @@ def svg(walk: HeapWalk, width: int = 128, cell: int = 6) -> str:
     for i, kind in enumerate(kinds):
         colour = PALETTE.get(kind, OTHER)[1]
         out.append(f'<rect x="{(i % width) * cell}" y="{(i // width) * cell}" width="{cell - 1}" '
-                   f'height="{cell - 1}" fill="{colour}"><title>{walk.pool_start + i * BLOCK:#x} '
+                   f'height="{cell - 1}" fill="{colour}"><title>{walk.pool_start + i * walk.block_size:#x} '
                    f'{escape(kind)}</title></rect>')
     for i, (name, colours) in enumerate(entries):
         x, y = (i % per_row) * 152, legend_y + 16 * (i // per_row)
         out.append(f'<rect x="{x}" y="{y - 9}" width="9" height="9" fill="{colours[1]}"/>'
                    f'<text x="{x + 12}" y="{y}">{escape(name)}</text>')
     out.append(f'<text x="0" y="{caption_y}">GC heap {walk.pool_start:#010x}..{walk.pool_end:#010x}: '
-               f'one cell = one {BLOCK} B block, {width} cells per row</text>'
+               f'one cell = one {walk.block_size} B block, {width} cells per row</text>'
                f'<text x="0" y="{caption_y + 14}">{walk.live_bytes()} B live in {len(walk.blocks)} blocks, '
                f'{sum(s for _, s in walk.garbage)} B garbage</text>')
     out.append("</svg>")

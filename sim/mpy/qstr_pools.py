@@ -130,13 +130,13 @@ class QstrPools:
         offsets = {k: o for k, (o, _) in fw.struct("qstr_pool_t").fields.items()}
         if layout.entry == "split":
             nh = fw.struct("qstr_hash_t").size if "hashes" in offsets else 0
-            return cls(layout, read, offsets, nh, fw.struct("qstr_len_t").size)
-        probe = cls(layout, read, offsets, 2)
+            return cls(layout, read, offsets, nh, fw.struct("qstr_len_t").size, fw.word_size)
+        probe = cls(layout, read, offsets, 2, word=fw.word_size)
         rom = probe.pool(fw.symbol("mp_qstr_const_pool").addr)
         while rom.prev:
             rom = probe.pool(rom.prev)
         nh, nl = prefix_widths(read(probe.entry(rom, 1), 8), b"")
-        return cls(layout, read, offsets, nh, nl)
+        return cls(layout, read, offsets, nh, nl, fw.word_size)
 
     def pool(self, addr: int) -> Pool:
         w, o = self.word, self.off

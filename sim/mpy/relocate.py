@@ -49,13 +49,13 @@ from ..firmware import Firmware
 from . import profiles
 from .geometry import BLOCKS_PER_ATB, HeapGeometry, gc_layout
 from .qstr_pools import QstrPools, compute_hash
-from .walk import BYTES_PER_BLOCK, OBJ, TAGPTR, HeapWalk, Walker
+from .walk import OBJ, TAGPTR, HeapWalk, Walker
+from .words import Word
 
 # MP_OBJ_NULL is 0; the deleted-entry sentinel MP_OBJ_SENTINEL is 4 in NDEBUG builds and 8
 # otherwise (py/obj.h). Neither can be an object (the vector table is there), so both read
 # as "no key"; the rebuild below writes only keys and zeros.
 MP_OBJ_SENTINEL_VALUES = (4, 8)
-_U32 = struct.Struct("<I").unpack_from
 EMPTY_KEYS = (0, *MP_OBJ_SENTINEL_VALUES)
 
 
@@ -105,23 +105,24 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
     ctx_t = firmware.variable_type("mp_state_ctx")
     area_off, area_t = ctx_t.offset_of(profile.gc_area)
     has_ftb = "gc_finaliser_table_start" in area_t.fields
-    geo = gc_layout(new_start, new_end, finaliser=has_ftb, block_size=BYTES_PER_BLOCK, atb_gap=profile.atb_gap)
+    block = walker.block
+    geo = gc_layout(new_start, new_end, finaliser=has_ftb, block_size=block, atb_gap=profile.atb_gap)
     n_new = geo.atb_len * BLOCKS_PER_ATB
     live = sorted(walk.blocks)
-    need = sum(walk.blocks[a].size for a in live) // BYTES_PER_BLOCK
+    need = sum(walk.blocks[a].size for a in live) // block
     if need > n_new:
         raise RelocationError(
-            f"live data does not fit the new heap: {need} blocks ({need * BYTES_PER_BLOCK} bytes) live, "
+            f"live data does not fit the new heap: {need} blocks ({need * block} bytes) live, "
             f"the heap {new_start:#x}..{new_end:#x} ({new_end - new_start} bytes) has a pool of {n_new} blocks "
-            f"({n_new * BYTES_PER_BLOCK} bytes)")
+            f"({n_new * block} bytes)")
     # new addresses: the same offsets in the pool when they fit (so A -> B -> A gives back
     # the same bytes), else compacted in address order
     span = (live[-1] + walk.blocks[live[-1]].size - pool_start) if live else 0
     moved, cursor = {}, geo.pool_start
     for a in live:
-        moved[a] = geo.pool_start + (a - pool_start) if span <= n_new * BYTES_PER_BLOCK else cursor
+        moved[a] = geo.pool_start + (a - pool_start) if span <= n_new * block else cursor
         cursor += walk.blocks[a].size
-    compacted = span > n_new * BYTES_PER_BLOCK
+    compacted = span > n_new * block
     starts = live
     R = _Rewriter(walker, walk, moved, starts, geo, ctx_addr, ctx)
     new_pool = bytearray(geo.pool_end - geo.pool_start)
@@ -136,17 +137,17 @@ def relocate(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb
     new_ftb = bytearray(geo.ftb_len)
     old_ftb_bits = _bits(ftb) if (has_ftb and ftb) else None
     for a in live:
-        i = (moved[a] - geo.pool_start) // BYTES_PER_BLOCK
-        n = walk.blocks[a].size // BYTES_PER_BLOCK
+        i = (moved[a] - geo.pool_start) // block
+        n = walk.blocks[a].size // block
         for k in range(n):
             b = i + k
             new_atb[b // 4] |= (1 if k == 0 else 2) << (2 * (b % 4))
-        if old_ftb_bits is not None and old_ftb_bits((a - pool_start) // BYTES_PER_BLOCK):
+        if old_ftb_bits is not None and old_ftb_bits((a - pool_start) // block):
             new_ftb[i // 8] |= 1 << (i % 8)
     rehashed = R.rehash()
     t2 = time.perf_counter()
     return Relocation(geometry=geo, ctx=bytes(R.ctx), atb=bytes(new_atb), ftb=bytes(new_ftb), pool=bytes(new_pool),
-                      moved=moved, live_bytes=need * BYTES_PER_BLOCK,
+                      moved=moved, live_bytes=need * block,
                       dropped_garbage_bytes=sum(n for _, n in walk.garbage), rehashed_tables=rehashed, walk=walk,
                       compacted=compacted, walk_s=t1 - t0, relocate_s=t2 - t1)
 
@@ -167,6 +168,8 @@ def _bits(data: bytes):
 class _Rewriter:
     def __init__(self, walker: Walker, walk: HeapWalk, moved, starts, geo, ctx_addr, ctx):
         self.old = walker
+        self.word: Word = walker.word
+        self.W = walker.W
         self.walk = walk
         self.moved = moved
         self.starts = starts
@@ -214,7 +217,7 @@ class _Rewriter:
             nv = self.new_value(v, tag, slot)
             if nv != v:
                 buf, off = self.where(slot)
-                struct.pack_into("<I", buf, off, nv)
+                self.word.pack_into(buf, off, nv)
 
     def set_gc_fields(self, area_off: int, area_t, has_ftb: bool):
         """The GC geometry fields (``mem`` or ``mem.area``) for the new heap; the sweep
@@ -227,21 +230,21 @@ class _Rewriter:
         if "gc_last_used_block" in area_t.fields:
             values["gc_last_used_block"] = g.n_blocks - 1
         for name, value in values.items():
-            off, t = area_t.field(name)
-            struct.pack_into("<I", self.ctx, area_off + off, value)
+            off, t = area_t.field(name)                   # size_t or a pointer: a word; sizes from DWARF
+            self.ctx[area_off + off:area_off + off + t.size] = value.to_bytes(t.size, "little")
 
     # -- reading the new image ----------------------------------------------------------------
     def nw(self, a: int) -> int:
         """A word of the relocated state (new pool, new ctx, or firmware)."""
         o = a - self.geo.pool_start
         if 0 <= o < len(self.new_pool):
-            return _U32(self.new_pool, o)[0]
+            return self.word.unpack(self.new_pool, o)
         if self.ctx_addr <= a < self.ctx_addr + len(self.ctx):
-            return struct.unpack_from("<I", self.ctx, a - self.ctx_addr)[0]
-        rom = self.old.rom.read(a, 4)    # firmware: unchanged
+            return self.word.unpack(self.ctx, a - self.ctx_addr)
+        rom = self.old.rom.read(a, self.W)    # firmware: unchanged
         if rom is None:
             raise RelocationError(f"internal: read of {a:#x} outside the new heap, ctx and firmware")
-        return _U32(rom)[0]
+        return self.word.unpack(rom)
 
     def nread(self, a: int, n: int) -> bytes:
         g = self.geo
@@ -257,9 +260,9 @@ class _Rewriter:
     def nwrite(self, a: int, v: int):
         g = self.geo
         if g.pool_start <= a < g.pool_end:
-            struct.pack_into("<I", self.new_pool, a - g.pool_start, v)
+            self.word.pack_into(self.new_pool, a - g.pool_start, v)
         else:
-            struct.pack_into("<I", self.ctx, a - self.ctx_addr, v)
+            self.word.pack_into(self.ctx, a - self.ctx_addr, v)
 
     def new_addr(self, old_struct: int) -> int:
         if self.old.in_pool(old_struct):
@@ -273,15 +276,15 @@ class _Rewriter:
             return 0                            # nothing moved: every hash is as it was
         new_h = _Hasher(self.old, self.nw, self.nread, {n: o for o, n in self.moved.items()})
         count = 0
-        L = self.old.L
+        L, W = self.old.L, self.W
         for old_m, kind in self.walk.tables.items():
             m = self.new_addr(old_m)
             if kind == "map":
                 if self.nw(m) & 4:          # is_ordered: a plain array, no hashing
                     continue
-                alloc, table, step = self.nw(m + L.off("mp_map_t.alloc")), self.nw(m + L.off("mp_map_t.table")), 8
+                alloc, table, step = self.nw(m + L.off("mp_map_t.alloc")), self.nw(m + L.off("mp_map_t.table")), 2 * W
             else:
-                alloc, table, step = self.nw(m + L.off("mp_set_t.alloc")), self.nw(m + L.off("mp_set_t.table")), 4
+                alloc, table, step = self.nw(m + L.off("mp_set_t.alloc")), self.nw(m + L.off("mp_set_t.table")), W
             if alloc == 0:
                 continue
             keys = [(i, self.nw(table + step * i)) for i in range(alloc)]
@@ -290,26 +293,26 @@ class _Rewriter:
                 continue
             # rebuild: every live entry at the first empty slot of its probe sequence, in the old
             # slot order (as mp_map_rehash would); deleted-entry sentinels disappear
-            entries = [(k, self.nw(table + step * i + 4) if kind == "map" else None, new_h.hash(k)) for i, k in keys]
-            for i in range(alloc * step // 4):
-                self.nwrite(table + 4 * i, 0)
+            entries = [(k, self.nw(table + step * i + W) if kind == "map" else None, new_h.hash(k)) for i, k in keys]
+            for i in range(alloc * step // W):
+                self.nwrite(table + W * i, 0)
             for key, value, h in entries:
                 pos = h % alloc
                 while self.nw(table + step * pos) != 0:
                     pos = (pos + 1) % alloc
                 self.nwrite(table + step * pos, key)
                 if kind == "map":
-                    self.nwrite(table + step * pos + 4, value)
+                    self.nwrite(table + step * pos + W, value)
             count += 1
         return count
 
 
-def _small_int(v: int) -> int:
+WORD32 = Word(4)
+
+
+def _small_int(v: int, word: Word = WORD32) -> int:
     """MP_OBJ_SMALL_INT_VALUE(MP_OBJ_NEW_SMALL_INT(v)) as the mp_uint_t the lookup uses."""
-    v &= 0x7FFFFFFF
-    if v & 0x40000000:
-        v -= 0x80000000
-    return v & 0xFFFFFFFF
+    return word.hash_of_small_int(v)
 
 
 class _Hasher:
@@ -317,12 +320,39 @@ class _Hasher:
 
     def __init__(self, walker: Walker, w, read, old_addr: dict[int, int]):
         self.W, self.w, self.read = walker, w, read
+        self.word: Word = walker.word
         self.old_addr = old_addr          # new block address -> old
         self._class_has: dict[tuple[int, str], bool] = {}
         fw = walker.fw
         self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
         self.t = walker.t
         self.pools = QstrPools.for_firmware(fw, fw.micropython_version, read)
+        self.qstr_shift = walker.profile.qstr_obj_shift
+
+    def small(self, v: int) -> int:
+        return self.word.hash_of_small_int(v)
+
+    # -- object representation A (py/obj.h) ------------------------------------------------
+    def qstr_of(self, k: int) -> int | None:
+        """The qstr a key is (None: not a qstr): q << 2 | 2 in 1.9, q << 3 | 2 since
+        immediate objects (where x110 are None/False/True)."""
+        mask = (1 << self.qstr_shift) - 1
+        return k >> self.qstr_shift if k & mask == 2 else None
+
+    def items(self, tup: int) -> list[int]:
+        """The items of the tuple at ``tup`` on this side's memory."""
+        L = self.W.L
+        n = self.w(tup + L.off("mp_obj_tuple_t.len"))
+        base = tup + L.off("mp_obj_tuple_t.items")
+        return [self.w(base + self.word.size * i) for i in range(n)]
+
+    def set_keys(self, s: int) -> list[int]:
+        """The live keys of the set object at ``s``."""
+        L = self.W.L
+        m = s + L.off("mp_obj_set_t.set")
+        alloc, table = self.w(m + L.off("mp_set_t.alloc")), self.w(m + L.off("mp_set_t.table"))
+        keys = (self.w(table + self.word.size * i) for i in range(alloc))
+        return [e for e in keys if e not in EMPTY_KEYS]
 
     def qstr_entry(self, q: int) -> tuple[int, bytes]:
         """(hash, text) of a qstr, through this side's pool chain."""
@@ -358,7 +388,7 @@ class _Hasher:
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
-            return sum(self.native_bases(self.w(p + 8 + 4 * i), depth + 1) for i in range(self.w(p + 4)))
+            return sum(self.native_bases(b, depth + 1) for b in self.items(p))
         return self.native_bases(p, depth + 1)
 
     def changes(self, k: int, depth: int = 0) -> bool:
@@ -372,11 +402,9 @@ class _Hasher:
                  self.t.get("mp_type_float")):
             return False                       # hash from contents
         if t == self.t.get("mp_type_tuple"):
-            return any(self.changes(self.w(k + 8 + 4 * i), depth + 1) for i in range(self.w(k + 4)))
+            return any(self.changes(e, depth + 1) for e in self.items(k))
         if t == self.t.get("mp_type_frozenset"):
-            alloc, table = self.w(k + 4), self.w(k + 12)
-            return any(self.changes(e, depth + 1) for e in (self.w(table + 4 * i) for i in range(alloc))
-                       if e not in EMPTY_KEYS)
+            return any(self.changes(e, depth + 1) for e in self.set_keys(k))
         if self.w(t) == self.t["mp_type_type"] and self.make_new(t) == self.fn["mp_obj_instance_make_new"]:
             self.instance_hash(k, t)           # refuses a __hash__ we cannot run
         return self.old_addr[k] != k           # identity hash: changes when the object moved
@@ -384,17 +412,18 @@ class _Hasher:
     def hash(self, k: int, depth: int = 0) -> int:
         if depth > 16:
             raise RelocationError("key nested too deeply to hash")
+        word, L = self.word, self.W.L
         if k & 1:
-            v = k >> 1
-            if k & 0x80000000:
-                v -= 0x80000000
-            return v & 0xFFFFFFFF
-        if k & 3 == 2:
-            return self.qstr_hash(k >> 2)
+            return self.word.small_int_value(k) & word.mask
+        q = self.qstr_of(k)
+        if q is not None:
+            return self.qstr_hash(q)
+        if k & 7 == 6 and self.qstr_shift == 3:            # None, False, True (immediate objects)
+            value = k >> 3
+            return self.small(k) if value == 0 else (0 if value == 1 else 1)
         t = self.w(k)
         if t in (self.t.get("mp_type_str"), self.t.get("mp_type_bytes")):
-            L = self.W.L
-            h = self.w(k + L.off("mp_obj_str_t.hash"))
+            h = L.read_uint("mp_obj_str_t.hash", k, self.read)
             if h == 0:
                 n, data = self.w(k + L.off("mp_obj_str_t.len")), self.w(k + L.off("mp_obj_str_t.data"))
                 h = compute_hash(self.read(data, n), self.pools.nh)
@@ -402,26 +431,25 @@ class _Hasher:
         uop = self.slot(t, "unary_op") & ~1
         name = self.W.sym_at.get(uop) if uop else None
         if name == "mp_generic_unary_op" or uop == 0:      # no unary_op: hash by identity (py/runtime.c)
-            return _small_int(k)
+            return self.small(k)
         if name == "bool_unary_op":
-            return self.w(k + 4)
+            return self.w(k + word.size)                   # mp_obj_bool_t {base, value} (no immediate objects)
         if name == "mp_obj_int_unary_op":
-            return _small_int(self.mpz_hash(k))
+            return self.small(self.mpz_hash(k))
         if name == "float_unary_op":
-            return _small_int(_float_hash(self.w(k + 4)))
+            off, t_value = L.off("mp_obj_float_t.value"), L.field("mp_obj_float_t.value")
+            bits = int.from_bytes(self.read(k + off, t_value.size), "little")
+            return self.small(_float_hash(bits, t_value.size, word, self.W.fw.has_symbol("mp_float_hash")))
         if name == "mp_obj_tuple_unary_op":
             h = self.W.fw.symbol("mp_const_empty_tuple_obj").addr
-            for i in range(self.w(k + 4)):
-                h += self.hash(self.w(k + 8 + 4 * i), depth=depth + 1)
-            return _small_int(h)
+            for e in self.items(k):
+                h += self.hash(e, depth=depth + 1)
+            return self.small(h)
         if name == "set_unary_op" and t == self.t.get("mp_type_frozenset"):
             h = self.t["mp_type_frozenset"]
-            alloc, table = self.w(k + 4), self.w(k + 12)
-            for i in range(alloc):
-                e = self.w(table + 4 * i)
-                if e not in EMPTY_KEYS:
-                    h += self.hash(e, depth=depth + 1)
-            return _small_int(h)
+            for e in self.set_keys(k):
+                h += self.hash(e, depth=depth + 1)
+            return self.small(h)
         if name == "instance_unary_op":
             return self.instance_hash(k, t)
         raise RelocationError(f"cannot compute the hash of a dict/set key at {k:#x} (unary_op {name})")
@@ -434,7 +462,7 @@ class _Hasher:
             if self.class_has(t, meth):
                 raise RelocationError(f"dict/set key at {k:#x} is an instance of a class defining {meth}: "
                                       "its hash runs Python code, so the table cannot be rebuilt on the host")
-        return _small_int(k)
+        return self.small(k)
 
     def class_has(self, t: int, name: str, depth: int = 0) -> bool:
         key = (t, name)
@@ -453,44 +481,73 @@ class _Hasher:
             m = ld + W.L.off("mp_obj_dict_t.map")
             alloc, table = self.w(m + W.L.off("mp_map_t.alloc")), self.w(m + W.L.off("mp_map_t.table"))
             for i in range(alloc):
-                key = self.w(table + 8 * i)
-                if key & 3 == 2 and self.qstr_text(key >> 2) == name.encode():
+                q = self.qstr_of(self.w(table + 2 * self.word.size * i))
+                if q is not None and self.qstr_text(q) == name.encode():
                     return True
         p = self.slot(t, "parent")
         if p == 0:
             return False
         if self.w(p) == self.t["mp_type_tuple"]:
-            return any(self.class_has(self.w(p + 8 + 4 * i), name, depth + 1) for i in range(self.w(p + 4)))
+            return any(self.class_has(b, name, depth + 1) for b in self.items(p))
         return self.class_has(p, name, depth + 1)
 
     def mpz_hash(self, k: int) -> int:
+        """mpz_hash (py/mpz.c): the digits folded into an mp_uint_t, negated when negative."""
         W = self.W
         mpz = k + W.L.off("mp_obj_int_t.mpz")
         neg = self.w(mpz) & 1
         n, dig = self.w(mpz + W.L.off("mpz_t.len")), self.w(mpz + W.L.off("mpz_t.dig"))
-        raw = self.read(dig, 2 * n)
+        dig_bytes = self.dig_size()
+        raw = self.read(dig, dig_bytes * n)
         val = 0
         for i in range(n - 1, -1, -1):
-            val = ((val << 16) | (raw[2 * i] | raw[2 * i + 1] << 8)) & 0xFFFFFFFF
+            d = int.from_bytes(raw[dig_bytes * i:dig_bytes * (i + 1)], "little")
+            val = ((val << (8 * dig_bytes)) | d) & self.word.mask
         if neg:
             val = -val
-        return val & 0xFFFFFFFF
+        return val & self.word.mask
+
+    def dig_size(self) -> int:
+        """sizeof(mpz_dig_t) from DWARF (MPZ_DIG_SIZE fills it: 16 bits unless a port says otherwise)."""
+        if not hasattr(self, "_dig"):
+            try:
+                self._dig = self.W.fw.struct("mpz_dig_t").size
+            except SimError:
+                self._dig = 2
+        return self._dig
 
 
-def _float_hash(bits: int) -> int:
-    """mp_float_hash for single precision (py/objfloat.c)."""
-    frc, exp = bits & 0x7FFFFF, (bits >> 23) & 0xFF
-    adj = exp - 127
+# mp_float_t layouts: bytes -> (fraction bits, exponent bits)
+FLOAT_FORMATS = {4: (23, 8), 8: (52, 11)}
+
+
+def _float_hash(bits: int, size: int = 4, word: Word = WORD32, high_quality: bool = True) -> int:
+    """mp_float_hash (py/obj.h, py/objfloat.c) of a float of ``size`` bytes, as mp_int_t of
+    ``word``. ``high_quality``: MICROPY_FLOAT_HIGH_QUALITY_HASH, the function in
+    objfloat.c (the firmware then has the symbol ``mp_float_hash``); without it the hash
+    is ``(mp_int_t)val``, truncated toward zero (out of range it saturates, as the
+    soft-float and RISC-V conversions do; NaN, never found in a table, is taken as 0)."""
+    if not high_quality:
+        value = struct.unpack("<f" if size == 4 else "<d", bits.to_bytes(size, "little"))[0]
+        if value != value:
+            return 0
+        limit = 1 << (word.bits - 1)
+        return max(-limit, min(limit - 1, int(value) if abs(value) < 2.0 ** 1000 else
+                               (limit if value > 0 else -limit))) & word.mask
+    frac_bits, exp_bits = FLOAT_FORMATS[size]
+    frc = bits & ((1 << frac_bits) - 1)
+    exp = (bits >> frac_bits) & ((1 << exp_bits) - 1)
+    adj = exp - ((1 << (exp_bits - 1)) - 1)
     if adj < 0:
         val = bits
     else:
-        frc |= 1 << 23
-        if adj <= 23:
-            val = (frc >> (23 - adj)) ^ (frc & ((1 << (23 - adj)) - 1))
-        elif adj < 31:
-            val = frc << (adj - 23)
+        frc |= 1 << frac_bits
+        if adj <= frac_bits:
+            val = (frc >> (frac_bits - adj)) ^ (frc & ((1 << (frac_bits - adj)) - 1))
+        elif adj < word.bits - 1:
+            val = frc << (adj - frac_bits)
         else:
             val = frc
-    if bits >> 31:
+    if bits >> (8 * size - 1):
         val = -val
-    return val & 0xFFFFFFFF
+    return val & word.mask

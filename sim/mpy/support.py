@@ -62,7 +62,5 @@ def support(firmware) -> Support:
     relocation = hibernate or (boot and f"the heap cannot be moved ({boot.split(': ')[0]})")
     if relocation is None and not profile.walker:
         relocation = f"the precise heap walk does not know MicroPython {profile.versions} objects yet"
-    if relocation is None and firmware.elf_machine != 40:        # EM_ARM
-        relocation = "the precise heap walk reads 32-bit words only (this firmware is 64-bit)"
     return Support(version=version, profile=profile.versions if profile else None, hibernate=hibernate,
                    relocation=relocation, boot_params=boot, restore_point=rp if hibernate is None else None)

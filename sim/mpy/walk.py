@@ -1,4 +1,5 @@
-"""A precise, type-aware walk of a MicroPython 1.9.2 GC heap, from the GC roots.
+"""A precise, type-aware walk of a MicroPython GC heap (1.9 to 1.23, 32- and 64-bit),
+from the GC roots.
 
 No conservative guessing: the walk starts at the root-pointer section of
 ``mp_state_ctx.vm`` (field by field, typed from DWARF), identifies every object it
@@ -16,6 +17,10 @@ it, its type if known) and makes ``HeapWalk.relocatable`` false: relocation is t
 refused, never guessed. Blocks that are allocated but not reachable from the roots
 are garbage (the next gc.collect would free them; e.g. the REPL's line buffer, held
 only by the C stack).
+
+Word widths: one walker for both. The machine word (mp_obj_t, pointers, size_t) is
+``self.word`` (sim.mpy.words, from the ELF class), a GC block is ``self.block`` bytes
+(4 words), and struct fields come from DWARF; no offset here assumes 4-byte words.
 
 Result: every pointer-holding word ("slot", by absolute address, with how its value
 is to be read), every block with its role, the hash tables to rebuild after a move,
@@ -36,10 +41,12 @@ from .objects import Layout, Types
 from .qstr_pools import QstrPools
 from .state import MpState
 from .walk_context import ContextCode, gen_errors
+from .words import Word
 
+# The 32-bit values, for callers not yet on ``Walker.block``/``Walker.word`` (the
+# walker itself reads both from the firmware).
 BYTES_PER_BLOCK = 16
 WORD = 4
-_U32 = struct.Struct("<I").unpack_from
 # slot tags: how to read and rewrite a word
 OBJ = "obj"        # mp_obj_t (or pointer to an object): immediates and NULL pass through
 PTR = "ptr"        # pointer to (or into) a buffer: rewritten relative to its block
@@ -84,6 +91,7 @@ class HeapWalk:
     pool_end: int
     ctx_addr: int
     ctx_size: int
+    block_size: int                                               # bytes per GC block
     blocks: dict[int, Block] = field(default_factory=dict)
     slots: dict[int, str] = field(default_factory=dict)          # absolute address -> tag
     tables: dict[int, str] = field(default_factory=dict)         # mp_map_t/mp_set_t address -> "map"/"set"
@@ -155,6 +163,9 @@ ITERATORS = {
     "dict_view_it_type": ("mp_obj_dict_view_it_t.dict",),
     "it_type": ("mp_obj_getitem_iter_t.args",),
 }
+# 1.20 renamed the file-local types (MP_DEFINE_CONST_OBJ_TYPE): their layouts are as before
+RENAMED = {"mp_type_range_it": "range_it_type", "mp_type_array_it": "array_it_type",
+           "mp_type_dict_view_it": "dict_view_it_type", "mp_type_dict_view": "dict_view_type", "mp_type_it": "it_type"}
 # polymorphic iterators: iternext function -> the field holding the container
 POLY_ITERNEXT = {
     "list_it_iternext": "mp_obj_list_it_t.list", "tuple_it_iternext": "mp_obj_tuple_it_t.tuple",
@@ -169,11 +180,12 @@ def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
     is ``&mp_type_type`` (type objects are variable-length since 1.20, so their size
     does not tell)."""
     tt = firmware.symbol("mp_type_type").addr
+    word = Word.of(firmware)
     out = {}
     for name, s in firmware.symbols.items():
-        if s.kind == "object" and s.size >= 8:
-            head = rom.read(s.addr, 4)
-            if head is not None and _U32(head)[0] == tt:
+        if s.kind == "object" and s.size >= 2 * word.size:
+            head = rom.read(s.addr, word.size)
+            if head is not None and word.unpack(head) == tt:
                 out[s.addr] = name
     return out
 
@@ -188,8 +200,11 @@ class Walker(ContextCode):
         self.rom = _Rom(firmware)
         self.ctx_addr, self.ctx = ctx_addr, ctx
         self.pool_start, self.pool = pool_start, pool
+        self.word = Word.of(firmware)
+        self.W = self.word.size                   # bytes per word
+        self.block = self.word.block_size         # bytes per GC block
         self.n_blocks = len(atb) * 4
-        self.pool_end = pool_start + self.n_blocks * BYTES_PER_BLOCK
+        self.pool_end = pool_start + self.n_blocks * self.block
         kinds = [(byte >> (2 * i)) & 3 for byte in atb for i in range(4)]
         # head block index for every used block; extent of each head
         self.head_of = [-1] * self.n_blocks
@@ -212,8 +227,8 @@ class Walker(ContextCode):
         self.type_names = type_objects(firmware, self.rom)
         self.t = {n: a for a, n in self.type_names.items()}
         self.fn = {n: s.addr for n, s in firmware.symbols.items() if s.kind == "func"}
-        self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx))
-        self.result.used_bytes = sum(self.extent.values()) * BYTES_PER_BLOCK
+        self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx), self.block)
+        self.result.used_bytes = sum(self.extent.values()) * self.block
         self.work: list = []
         self._bc_cache: dict[int, tuple] = {}
         self.qstrs = QstrPools.for_firmware(firmware, firmware.micropython_version, self.read)
@@ -238,20 +253,21 @@ class Walker(ContextCode):
         return got
 
     def w(self, a: int) -> int:
+        """The word at ``a``."""
         o = a - self.pool_start
-        if 0 <= o <= len(self.pool) - 4:
-            return _U32(self.pool, o)[0]
-        return _U32(self.read(a, 4))[0]
+        if 0 <= o <= len(self.pool) - self.W:
+            return self.word.unpack(self.pool, o)
+        return self.word.unpack(self.read(a, self.W))
 
     def block_start(self, a: int) -> int | None:
         """Start address of the allocation containing ``a`` (None: free or outside)."""
         if not self.in_pool(a):
             return None
-        h = self.head_of[(a - self.pool_start) // BYTES_PER_BLOCK]
-        return None if h < 0 else self.pool_start + h * BYTES_PER_BLOCK
+        h = self.head_of[(a - self.pool_start) // self.block]
+        return None if h < 0 else self.pool_start + h * self.block
 
     def block_size(self, start: int) -> int:
-        return self.extent[(start - self.pool_start) // BYTES_PER_BLOCK] * BYTES_PER_BLOCK
+        return self.extent[(start - self.pool_start) // self.block] * self.block
 
     def problem(self, addr, reason, parent=None, type_name=None):
         self.result.problems.append(Problem(addr, reason, parent, type_name))
@@ -279,7 +295,7 @@ class Walker(ContextCode):
 
     def objs(self, addr: int, n: int, parent):
         for i in range(n):
-            self.obj(addr + WORD * i, parent)
+            self.obj(addr + self.W * i, parent)
 
     def buf(self, slot: int, role: str, parent, handler=None, arg=None, tag=PTR, allow_interior=True):
         """A word pointing to (or into) a buffer owned by the object at ``parent``."""
@@ -311,9 +327,9 @@ class Walker(ContextCode):
                     handler(start, parent, arg)
         live = set(self.result.blocks)
         for h, n in sorted(self.extent.items()):
-            a = self.pool_start + h * BYTES_PER_BLOCK
+            a = self.pool_start + h * self.block
             if a not in live:
-                self.result.garbage.append((a, n * BYTES_PER_BLOCK))
+                self.result.garbage.append((a, n * self.block))
         return self.result
 
     def visit_obj(self, a: int, parent):
@@ -327,7 +343,7 @@ class Walker(ContextCode):
         t = self.w(a)
         name = self.type_names.get(t)
         if name is not None:
-            handler = getattr(self, "h_" + name, None)
+            handler = getattr(self, "h_" + RENAMED.get(name, name), None)
             if handler is None and name in OBJECT_FIELDS:
                 if self.claim(a, self.role_for(name), parent):
                     self.fields(a, parent, OBJECT_FIELDS[name])
@@ -393,9 +409,9 @@ class Walker(ContextCode):
                 self.map_fields(a + self.L.off("mp_obj_dict_t.map"), None)
             elif name == "readline_hist":
                 for i in range(ftype.count or 0):
-                    self.buf(a + WORD * i, "readline.line", None, allow_interior=False)
-            elif name == "mpsim_clock_hi":
-                pass   # our firmware's time base high word (systime.c): a count, not a pointer
+                    self.buf(a + self.W * i, "readline.line", None, allow_interior=False)
+            elif ftype.kind in ("base", "enum"):
+                pass   # an integer (mpsim_clock_hi, board_leds: a port's counters), never an object
             elif ftype.kind == "pointer" or (ftype.name or "").startswith("mp_obj"):
                 self.obj(a, None)            # mp_obj_t / object pointers (pending exception, override dict...)
             elif ftype.kind == "struct" and (ftype.name or "").lstrip("_") == "mp_obj_list_t":
@@ -418,7 +434,7 @@ class Walker(ContextCode):
                  allow_interior=False)
 
     def h_map_table(self, start, parent, alloc):
-        if alloc * 8 > self.block_size(start):
+        if alloc * 2 * self.W > self.block_size(start):
             self.problem(start, f"map table of {alloc} entries is larger than its block", parent)
             return
         self.objs(start, 2 * alloc, start)
@@ -430,7 +446,7 @@ class Walker(ContextCode):
                  allow_interior=False)
 
     def h_set_table(self, start, parent, alloc):
-        if alloc * 4 > self.block_size(start):
+        if alloc * self.W > self.block_size(start):
             self.problem(start, f"set table of {alloc} entries is larger than its block", parent)
             return
         self.objs(start, alloc, start)
@@ -453,14 +469,14 @@ class Walker(ContextCode):
 
     def h_list_items(self, start, parent, arg):
         n, alloc = arg
-        if alloc * 4 > self.block_size(start) or n > alloc:
+        if alloc * self.W > self.block_size(start) or n > alloc:
             self.problem(start, f"list of len {n}/alloc {alloc} does not fit its block", parent)
             return
         self.objs(start, n, parent)          # items past len are dead (NULL or stale)
 
     def tuple_items(self, a, parent):
         n = self.w(a + self.L.off("mp_obj_tuple_t.len"))
-        if 8 + 4 * n > self.block_size(a):
+        if self.L.off("mp_obj_tuple_t.items") + self.W * n > self.block_size(a):
             self.problem(a, f"tuple of {n} items does not fit its block", parent)
             return n
         self.objs(a + self.L.off("mp_obj_tuple_t.items"), n, a)
@@ -471,7 +487,7 @@ class Walker(ContextCode):
 
     def h_mp_type_attrtuple(self, a, parent):
         n = self.tuple_items(a, parent)
-        fields = a + self.L.off("mp_obj_tuple_t.items") + 4 * n    # const qstr *fields (ROM)
+        fields = a + self.L.off("mp_obj_tuple_t.items") + self.W * n    # const qstr *fields (ROM)
         if self.in_pool(self.w(fields)):
             self.buf(fields, "attrtuple.fields", a)
 
@@ -536,7 +552,7 @@ class Walker(ContextCode):
                 self.buf(start + ref.word, "raw_code", start, self.h_raw_code, allow_interior=False)
 
     def h_const_table(self, start, parent, arg):
-        self.objs(start, self.block_size(start) // WORD, start)     # arg-name qstrs, zero padding
+        self.objs(start, self.block_size(start) // self.W, start)     # arg-name qstrs, zero padding
 
     def h_raw_code(self, start, parent, arg):
         kind = self.w(start) & 7
@@ -548,7 +564,7 @@ class Walker(ContextCode):
             code, table = start + L.off("mp_raw_code_t.fun_data"), start + L.off("mp_raw_code_t.const_table")
         else:                                         # 1.9: a union whose bytecode part is (code, const_table)
             code = start + L.off("mp_raw_code_t.data")
-            table = code + WORD
+            table = code + self.W
         self.buf(code, "bytecode", start, self.h_bytecode, allow_interior=False)
         self.buf(table, "const_table", start, self.h_const_table, allow_interior=False)
 
@@ -579,7 +595,7 @@ class Walker(ContextCode):
                  allow_interior=False)
 
     def h_deque_items(self, start, parent, alloc):
-        if 4 * alloc > self.block_size(start):
+        if self.W * alloc > self.block_size(start):
             self.problem(start, f"deque of {alloc} slots does not fit its block", parent)
             return
         self.objs(start, alloc, parent)
@@ -599,8 +615,8 @@ class Walker(ContextCode):
                 self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
                 return
             self.obj(a + self.L.off(layout), parent)      # the container; cur is raw
-        elif type_name in ITERATORS:
-            self.fields(a, parent, ITERATORS[type_name])
+        elif RENAMED.get(type_name, type_name) in ITERATORS:
+            self.fields(a, parent, ITERATORS[RENAMED.get(type_name, type_name)])
         else:
             self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
 
@@ -626,9 +642,10 @@ class Walker(ContextCode):
         self.obj(a + L.off("mp_obj_exception_t.args"), a)
         args = self.w(a + L.off("mp_obj_exception_t.args"))
         if self.in_ctx(args) and args != a:   # the emergency exception's args tuple in the emergency buffer
-            n = self.w(args + 4)
-            if args + 8 + 4 * n <= self.ctx_addr + len(self.ctx):
-                self.objs(args + 8, n, a)
+            n = self.w(args + L.off("mp_obj_tuple_t.len"))
+            items = args + L.off("mp_obj_tuple_t.items")
+            if items + self.W * n <= self.ctx_addr + len(self.ctx):
+                self.objs(items, n, a)
 
     def h_exception(self, a, parent):
         self.exception_fields(a, parent)
@@ -672,9 +689,14 @@ class Walker(ContextCode):
         if p == 0:
             return 0
         if self.w(p) == self.t["mp_type_tuple"]:
-            n = self.w(p + 4)
-            return sum(self.native_bases(self.w(p + 8 + 4 * i), depth + 1) for i in range(n))
+            return sum(self.native_bases(b, depth + 1) for b in self.tuple_values(p))
         return self.native_bases(p, depth + 1)
+
+    def tuple_values(self, t: int) -> list[int]:
+        """The items of the tuple object at ``t`` (a class's bases, an exception's args)."""
+        n = self.w(t + self.L.off("mp_obj_tuple_t.len"))
+        items = t + self.L.off("mp_obj_tuple_t.items")
+        return [self.w(items + self.W * i) for i in range(n)]
 
     def visit_instance(self, a, t, parent):
         if self.is_namedtuple_type(t):
@@ -715,7 +737,7 @@ class Walker(ContextCode):
     def h_mp_type_gen_instance(self, a, parent):
         if self.L.has("mp_code_state_t.exc_sp_idx"):          # 1.18+: pend_exc, n_state, exc_sp_idx
             return self.ctx_gen_instance(a, parent)
-        L = self.L
+        L, W = self.L, self.W
         cs = a + L.off("mp_obj_gen_instance_t.code_state")
         self.obj(a + L.off("mp_obj_gen_instance_t.globals"), a)
         fun = self.w(cs + L.off("mp_code_state_t.fun_bc"))
@@ -741,7 +763,8 @@ class Walker(ContextCode):
         if info is None:
             return
         pre, insns = info
-        if state + 4 * pre.n_state + 12 * pre.n_exc_stack > a + size:
+        entry = self.exc_entry_size()
+        if state + W * pre.n_state + entry * pre.n_exc_stack > a + size:
             self.problem(a, "generator state does not fit its block", parent, "generator")
             return
         ip = self.w(ip_slot)
@@ -753,49 +776,61 @@ class Walker(ContextCode):
             self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
             return
         # locals: the top n_locals slots of the state (fastn[-i])
-        gen = self.bytecode_generation()
-        nl = gen.n_locals(pre, insns)
-        self.objs(state + 4 * (pre.n_state - nl), nl, a)
+        nl = self.bytecode_generation().n_locals(pre, insns)
+        self.objs(state + W * (pre.n_state - nl), nl, a)
         # exception stack entries 0..exc_sp
-        exc_base = state + 4 * pre.n_state
+        exc_base = state + W * pre.n_state
         exc_top = self.w(exc_slot) & ~3
-        n_exc = (exc_top - exc_base) // 12 + 1
-        if not 0 <= n_exc <= pre.n_exc_stack or (exc_top - exc_base) % 12:
+        n_exc = (exc_top - exc_base) // entry + 1
+        if not 0 <= n_exc <= pre.n_exc_stack or (exc_top - exc_base) % entry:
             self.problem(a, f"generator exception stack pointer {exc_top:#x} is not an entry", parent, "generator")
             return
+        self.exc_stack(a, exc_base, n_exc)
+        # value stack 0..sp (1.9.2's emitter does not count the 3 slots that unwinding through
+        # a finally pushes, so the stack may run into the locals: allowed where both say "object")
+        self.value_stack(a, parent, state, self.w(sp_slot), pre.n_state, nl, n_exc, ip - code, pre, insns)
+
+    def exc_entry_size(self) -> int:
+        """sizeof(mp_exc_stack_t): handler, val_sp (tagged), prev_exc."""
+        return self.L.size("mp_exc_stack_t")
+
+    def exc_stack(self, a, exc_base: int, n_exc: int):
+        """A generator's exception-stack entries 0..n_exc-1, inside its block at ``a``."""
+        L, entry = self.L, self.exc_entry_size()
         for i in range(n_exc):
-            e = exc_base + 12 * i
-            self.buf(e, "bytecode", a, None)                 # handler: into the bytecode
-            self.result.slots[e + 4] = TAGPTR                # val_sp: into this block
-            self.obj(e + 8, a)                               # prev_exc
-        # value stack 0..sp, typed by the data-flow analysis at ip
-        sp = self.w(sp_slot)
-        depth = (sp - state) // 4 + 1
+            e = exc_base + entry * i
+            self.buf(e + L.off("mp_exc_stack_t.handler"), "bytecode", a, None)   # into the bytecode
+            self.result.slots[e + L.off("mp_exc_stack_t.val_sp")] = TAGPTR      # into this block
+            self.obj(e + L.off("mp_exc_stack_t.prev_exc"), a)
+
+    def value_stack(self, a, parent, state: int, sp: int, n_state: int, nl: int, n_exc: int, offset: int,
+                    pre, insns):
+        """The value stack state[0]..sp of the generator at ``a``, typed by the data-flow
+        analysis of its bytecode at ``offset`` (the same for every bytecode generation)."""
+        depth = (sp - state) // self.W + 1
         if depth == 0:
             return
-        # (1.9.2's emitter does not count the 3 slots that unwinding through a finally
-        # pushes, so the stack may run into the locals: allowed where both say "object")
-        if depth < 0 or depth > pre.n_state:
+        if depth < 0 or depth > n_state:
             self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
             return
+        gen = self.bytecode_generation()
         try:
-            states = gen.stack_shapes(pre, insns)
+            shapes = gen.stack_shapes(pre, insns)
+            cand = {s for s, blocks in shapes.get(offset, ()) if len(s) == depth and len(blocks) == n_exc}
+            kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
         except gen_errors() as e:
             self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
             return
-        cand = {s for s, blocks in states.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
-        kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
         if len(kinds) != 1:
-            self.problem(a, f"generator stack shape at offset {ip - code} is {'unknown' if not kinds else 'ambiguous'}",
-                         parent, "generator")
+            self.problem(a, f"generator stack shape at offset {offset} is "
+                         f"{'unknown' if not kinds else 'ambiguous'}", parent, "generator")
             return
         shape = kinds.pop()
-        if any(k != "obj" for k in shape[pre.n_state - nl:]):
+        if any(k != "obj" for k in shape[n_state - nl:]):
             self.problem(a, "generator stack overlaps its locals with non-object slots", parent, "generator")
             return
-        i = 0
-        while i < depth:
-            k, slot = shape[i], state + 4 * i
+        for i, k in enumerate(shape):            # "iterpart" and "raw" slots hold no pointers
+            slot = state + self.W * i
             if k == "obj":
                 self.obj(slot, a)
             elif k == "code":
@@ -803,20 +838,18 @@ class Walker(ContextCode):
             elif k == "iter":
                 t = self.w(slot)
                 if t == 0:
-                    self.obj(slot + 4, a)           # a heap iterator; the other 2 slots are dead
+                    self.obj(slot + self.W, a)      # a heap iterator; the other 2 slots are dead
                 elif t in self.type_names:
                     self.iterator_fields(slot, a, self.type_names[t], inline=True)
                 else:
                     self.problem(slot, f"inline iterator with unknown type {t:#x}", a, "generator")
-                i += 3
-            i += 1
-
 
 def walk(firmware: Firmware, ctx_addr: int, ctx: bytes, pool_start: int, atb: bytes, pool: bytes) -> HeapWalk:
     """Walk a heap given as bytes: ``ctx`` is mp_state_ctx, ``atb`` the alloc table,
     ``pool`` the whole pool (len(atb) * 4 blocks) starting at ``pool_start``."""
-    if len(pool) != len(atb) * 4 * BYTES_PER_BLOCK:
-        raise WalkError(f"pool is {len(pool)} bytes, the alloc table describes {len(atb) * 4 * BYTES_PER_BLOCK}")
+    block = Word.of(firmware).block_size
+    if len(pool) != len(atb) * 4 * block:
+        raise WalkError(f"pool is {len(pool)} bytes, the alloc table describes {len(atb) * 4 * block}")
     return Walker(firmware, ctx_addr, ctx, pool_start, atb, pool).run()
 
 

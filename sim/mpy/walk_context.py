@@ -24,7 +24,6 @@ def gen_errors():
     return (BytecodeError, IndexError, ValueError)
 
 SCOPE_DEFKWARGS = 0x08
-EXC_ENTRY = 12          # mp_exc_stack_t: handler, val_sp (tagged), prev_exc
 
 
 def prelude_signature(code: bytes) -> tuple[int, int, int, int, int, int]:
@@ -69,15 +68,15 @@ class ContextCode:
             return
         n_extra = n_def + bool(flags & SCOPE_DEFKWARGS)
         extra = a + L.off("mp_obj_fun_bc_t.extra_args")
-        if extra + 4 * n_extra > a + self.block_size(a):
+        if extra + self.W * n_extra > a + self.block_size(a):
             self.problem(a, f"function with {n_extra} default args does not fit its block", parent, "fun_bc")
             return
         self.objs(extra, n_extra, a)
 
     def ctx_child_table(self, start, parent, arg):
         """An array of raw-code pointers (zeroed past its end: gc_alloc clears whole blocks)."""
-        for i in range(self.block_size(start) // 4):
-            self.buf(start + 4 * i, "raw_code", start, self.ctx_raw_code, allow_interior=False)
+        for i in range(self.block_size(start) // self.W):
+            self.buf(start + self.W * i, "raw_code", start, self.ctx_raw_code, allow_interior=False)
 
     def ctx_raw_code(self, start, parent, arg):
         L = self.L
@@ -147,62 +146,21 @@ class ContextCode:
         if info is None:
             return
         pre, insns = info
-        gen = self.bytecode_generation()
+        W = self.W
         n_state = L.read_uint("mp_code_state_t.n_state", cs, self.read)
         n_exc = L.read_uint("mp_code_state_t.exc_sp_idx", cs, self.read)
         if n_state != pre.n_state or n_exc > pre.n_exc_stack or \
-                state + 4 * n_state + EXC_ENTRY * pre.n_exc_stack > a + size:
+                state + W * n_state + self.exc_entry_size() * pre.n_exc_stack > a + size:
             self.problem(a, "generator state does not match its bytecode's prelude", parent, "generator")
             return
         if self.block_start(ip) != code:
             self.problem(a, "generator ip is not inside its function's bytecode", parent, "generator")
             return
         self.buf(ip_slot, "bytecode", a, None)
-        nl = gen.n_locals(pre, insns)
-        self.objs(state + 4 * (n_state - nl), nl, a)
-        exc_base = state + 4 * n_state
-        for i in range(n_exc):
-            e = exc_base + EXC_ENTRY * i
-            self.buf(e, "bytecode", a, None)                 # handler: into the bytecode
-            self.result.slots[e + 4] = "tagptr"              # val_sp: into this block
-            self.obj(e + 8, a)                               # prev_exc
-        depth = (sp - state) // 4 + 1
-        if depth <= 0:
-            return
-        if depth > n_state:
-            self.problem(a, f"generator stack depth {depth} out of range", parent, "generator")
-            return
-        try:
-            shapes = gen.stack_shapes(pre, insns)
-            cand = {s for s, blocks in shapes.get(ip - code, ()) if len(s) == depth and len(blocks) == n_exc}
-            kinds = {tuple(gen.slot_kind(t) for t in s) for s in cand}
-        except gen_errors() as e:
-            self.problem(a, f"generator stack analysis failed: {e}", parent, "generator")
-            return
-        if len(kinds) != 1:
-            self.problem(a, f"generator stack shape at offset {ip - code} is "
-                         f"{'unknown' if not kinds else 'ambiguous'}", parent, "generator")
-            return
-        shape = kinds.pop()
-        if any(k != "obj" for k in shape[n_state - nl:]):
-            self.problem(a, "generator stack overlaps its locals with non-object slots", parent, "generator")
-            return
-        i = 0
-        while i < depth:
-            k, slot = shape[i], state + 4 * i
-            if k == "obj":
-                self.obj(slot, a)
-            elif k == "code":
-                self.buf(slot, "bytecode", a, None)
-            elif k == "iter":
-                t = self.w(slot)
-                if t == 0:
-                    self.obj(slot + 4, a)           # a heap iterator; the other 2 slots are dead
-                elif t in self.type_names:
-                    self.iterator_fields(slot, a, self.type_names[t], inline=True)
-                else:
-                    self.problem(slot, f"inline iterator with unknown type {t:#x}", a, "generator")
-            i += 1
+        nl = self.bytecode_generation().n_locals(pre, insns)
+        self.objs(state + W * (n_state - nl), nl, a)
+        self.exc_stack(a, state + W * n_state, n_exc)
+        self.value_stack(a, parent, state, sp, n_state, nl, n_exc, ip - code, pre, insns)
 
     def ctx_context(self, start, parent, arg):
         self.obj(start + self.L.off("mp_obj_module_t.globals"), start)
@@ -229,4 +187,4 @@ class ContextCode:
         if qt == 0 or self.block_start(ot) != qt:
             self.problem(a, "module context whose obj_table is not in its qstr_table's block", parent, "module")
             return
-        self.objs(ot, (qt + self.block_size(qt) - ot) // 4, qt)
+        self.objs(ot, (qt + self.block_size(qt) - ot) // self.W, qt)

@@ -32,6 +32,7 @@ class Profile:
     gc_lock_depth: str              # mp_state_ctx path of the GC lock counter
     atb_gap: int                    # bytes between alloc table and finaliser table (ALLOC_TABLE_GAP_BYTE)
     bytecode: str                   # bytecode generation (sim.mpy.bytecode.<name>)
+    qstr_obj_shift: int             # MP_OBJ_NEW_QSTR(q) is q << shift | 2 (2 in 1.9; 3 since immediate objects)
     type_layout: str                # "fixed" (named slots) or "slots" (slot_index_* + slots[], 1.20+)
     fun_bc: str                     # "const_table" (<1.19) or "context" (mp_module_context_t)
     qstr_pool: str                  # qstr pool layout generation

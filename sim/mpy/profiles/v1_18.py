@@ -8,6 +8,7 @@ PROFILE = dict(
     gc_lock_depth="thread.gc_lock_depth",
     atb_gap=0,
     bytecode="mpy_v5",
+    qstr_obj_shift=3,
     type_layout="fixed",
     fun_bc="const_table",
     qstr_pool="1.9",

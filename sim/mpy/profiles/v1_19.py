@@ -9,6 +9,7 @@ PROFILE = dict(
     gc_lock_depth="thread.gc_lock_depth",
     atb_gap=0,
     bytecode="mpy_v6",
+    qstr_obj_shift=3,
     type_layout="fixed",
     fun_bc="context",
     qstr_pool="1.19",

@@ -9,6 +9,7 @@ PROFILE = dict(
     gc_lock_depth="mem.gc_lock_depth",
     atb_gap=0,
     bytecode="v1_9",
+    qstr_obj_shift=2,
     type_layout="fixed",
     fun_bc="const_table",
     qstr_pool="1.9",
