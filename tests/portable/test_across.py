@@ -1,8 +1,7 @@
 """A state file moves between the 32-bit Cortex-M3 board and the 64-bit RISC-V board (issue 16):
 the survival list built on one comes back on the other, checked on the device.
 
-Both boards run MicroPython 1.23 (firmware/build/<board>/1.23). The way back (RV64 ->
-Cortex-M3) needs the precise heap walk on 64-bit to export: skipped, saying so, until then.
+Both boards run MicroPython 1.23 (firmware/build/<board>/1.23).
 """
 
 from __future__ import annotations
@@ -79,14 +78,17 @@ def test_m3_to_rv64_to_m3_keeps_the_digest(tmp_path):
     rv, _ = carry(data, "virt-rv64", tmp_path / "rv.bin")
     with rv:
         assert rv.repl.eval(f"_digest({DIGESTED})") == digest
-        rv.repl.exec("after_rv = [2**62 + 1, 'on rv64']")
+        rv.repl.exec("after_rv = [2**62 + 1, 'on rv64', 2**40 + 3, -2**61, {2**41: 'small here'}]")
         rv.hibernate()
         back = export_from(rv)
-    m3, _ = carry(back, "mps2-an385", tmp_path / "m3b.bin")
+    assert read_state(back).header["word_bytes"] == 8
+    m3, report = carry(back, "mps2-an385", tmp_path / "m3b.bin")
     with m3:
         assert m3.repl.eval("sys.maxsize") == 2**31 - 1
         assert m3.repl.eval(f"_digest({DIGESTED})") == digest
-        assert m3.repl.eval("after_rv") == [2**62 + 1, "on rv64"]
+        assert m3.repl.eval("after_rv") == [2**62 + 1, "on rv64", 2**40 + 3, -2**61, {2**41: "small here"}]
+        assert m3.repl.eval("after_rv[4][2**41]") == "small here"
+        assert report.converted.get("small int to int", 0) >= 4   # RV64's small ints past 2**30 are mpz again
 
 
 def test_leds_move_between_the_boards(tmp_path):

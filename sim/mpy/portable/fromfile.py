@@ -70,7 +70,7 @@ def resume_state(board, data: bytes, name: str = "state file") -> StateReport:
         roots.pop(root, None)
 
     def loader(state, geo):
-        if st.header["word_bytes"] == have["word_bytes"]:
+        if st.header["word_bytes"] == have["word_bytes"] == 4:
             _same_representation(st, have)
             from .load import Loader
             return Loader(st.portable, fw, state.ctx_addr, state.read_ctx(), geo).run(SourceLayouts(st))
