@@ -101,7 +101,30 @@ def test_leds_move_between_the_boards(tmp_path):
     with rv:
         assert rv.repl.eval("(bd.LED(0).value(), bd.LED(1).value())") in ((0, 1), (False, True))
         assert not any("LED" in line for line in report.not_carried)
-        assert any(line.startswith("uptime") for line in report.not_carried)
+        rv.repl.exec("bd.LED(0).on()\nbd.LED(1).off()")
+        rv.hibernate()
+        back = export_from(rv)
+    m3, report = carry(back, "mps2-an385", tmp_path / "m3b.bin")
+    with m3:
+        assert m3.machine.peripherals["fpgaio"].state()["led0"] == 0b01
+        assert m3.repl.eval("(bd.LED(0).value(), bd.LED(1).value())") in ((1, 0), (True, False))
+        assert any(line.startswith("uptime/ticks epoch: the virt-rv64 image keeps no clock epoch")
+                   for line in report.not_carried)
+
+
+def test_the_uptime_goes_on_from_the_m3_on_rv64(tmp_path):
+    # 172 s passes Timer1's 2**32-cycle wrap: the high word (vm.mpsim_clock_hi) is in use
+    with board("mps2-an385", tmp_path / "m3.bin") as m3:
+        m3.boot()
+        m3.repl.exec("import time\ntime.sleep(172)\nt = time.ticks_ms()")
+        assert m3.repl.eval("t") >= 172_000
+        m3.hibernate()
+        data = export_from(m3)
+    assert read_state(data).header["peripherals"]["uptime_us"] >= 172_000_000
+    rv, report = carry(data, "virt-rv64", tmp_path / "rv.bin")
+    with rv:
+        assert 0 <= rv.repl.eval("time.ticks_diff(time.ticks_ms(), t)") < 1000
+        assert not any(line.startswith("uptime") for line in report.not_carried)
 
 
 def test_native_code_is_refused_by_name_at_export(tmp_path):

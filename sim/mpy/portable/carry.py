@@ -112,7 +112,7 @@ def export_state(fw, image, board: str) -> bytes:
                 sym_sizes[r[1]] = fw.symbols[r[1]].size
     header = {"source": {"firmware": fw.path.name, "fingerprint": fw.fingerprint, "board": board,
                          "version": list(fw_version(fw))},
-              **f, "peripherals": peripherals_of(image, fw, ctx_t, p)}
+              **f, "peripherals": peripherals_of(image, board, p)}
     body = {
         "blocks": [[b.role, b.label, b.size, _b64(b.data), b.refs, int(b.finaliser), s]
                    for b, s in zip(p.blocks, structs_of)],
@@ -123,14 +123,23 @@ def export_state(fw, image, board: str) -> bytes:
     return statefile.pack(header, body)
 
 
-def peripherals_of(image, fw, ctx_t, p: Portable) -> dict:
-    """The board-neutral peripheral state: the LEDs (bit n = LED n) where the board has them."""
+def peripherals_of(image, board: str, p: Portable) -> dict:
+    """The board-neutral peripheral state: the LEDs (bit n = LED n) where the board has them,
+    and the uptime in microseconds where the image holds the clock (the Cortex-M3 firmware's
+    64-bit cycle count: Timer1 counting down from 0xFFFFFFFF at the board clock, its wraps
+    in ``vm.mpsim_clock_hi``, firmware/systime.c)."""
     out = {}
     st = image.peripheral_states()
     if "fpgaio" in st:
         out["leds"] = st["fpgaio"].get("led0", 0)
     elif "board_leds" in p.roots:
         out["leds"] = int.from_bytes(p.roots["board_leds"][0], "little")
+    if "timer1" in st and "mpsim_clock_hi" in p.roots:
+        from ...board import load_board
+        t = st["timer1"]
+        hi = int.from_bytes(p.roots["mpsim_clock_hi"][0], "little") + (1 if t.get("intstatus") else 0)
+        cycles = (hi << 32) + (0xFFFFFFFF - t["value"])
+        out["uptime_us"] = cycles * 1_000_000 // load_board(board).clock_hz
     return out
 
 

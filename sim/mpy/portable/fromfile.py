@@ -89,7 +89,24 @@ def resume_state(board, data: bytes, name: str = "state file") -> StateReport:
             loaded.ctx = _with_vm_field(fw, loaded.ctx, "board_leds", leds)
         else:
             not_carried.append(f"LEDs ({leds:#x}): {m.board.name} has none")
-    not_carried.append(f"uptime/ticks epoch: {m.board.name} starts its clock from its own boot")
+    uptime = st.header.get("peripherals", {}).get("uptime_us")
+    if uptime is None:
+        not_carried.append(f"uptime/ticks epoch: the {st.header['source'].get('board', 'source')} image keeps no "
+                           f"clock epoch; {m.board.name} counts from its own boot")
+    elif "clint" in m.peripherals:
+        clint = m.peripherals["clint"]
+        s = clint.state()               # mtime = now * hz + offset: uptime now, counting on from here
+        s["offset"] = uptime * clint.hz // 1_000_000 - m.now_ns * clint.hz // 1_000_000_000
+        peripherals["clint"] = s
+    elif "timer1" in m.peripherals and _has_vm(fw, "mpsim_clock_hi"):
+        cycles = uptime * m.board.clock_hz // 1_000_000
+        s = m.peripherals["timer1"].state()
+        # firmware/systime.c: Timer1 free-running down from 0xFFFFFFFF, enabled with its wrap interrupt
+        s.update(value=0xFFFFFFFF - (cycles & 0xFFFFFFFF), intstatus=0, reload=0xFFFFFFFF, ctrl=0x9)
+        peripherals["timer1"] = s
+        loaded.ctx = _with_vm_field(fw, loaded.ctx, "mpsim_clock_hi", cycles >> 32)
+    else:
+        not_carried.append(f"uptime/ticks epoch: {m.board.name} has no clock mpsim sets")
     seq = _write_and_resume(hib, state, geo, loaded, peripherals)
     board.repl = board._new_repl(board.repl.timeout_s)
     board.boot_output = board.repl.wait_prompt()
