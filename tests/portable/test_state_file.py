@@ -90,3 +90,21 @@ def test_export_then_resume_on_the_same_board(mpsim, tmp_path):  # noqa: F811
     r = mpsim("resume", "--flash", tmp_path / "b.bin", "--state", tmp_path / "s.mpstate", "-c", "print(x, d[7])")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[1, 1099511627776, 'made_here', 2.5] seven"
+
+
+@needs_console_script
+def test_the_cli_carries_a_state_to_rv64_and_back(mpsim, tmp_path):  # noqa: F811
+    m3, rv, back, s1, s2 = (tmp_path / n for n in ("m3.bin", "rv.bin", "back.bin", "a.mpstate", "b.mpstate"))
+    r = mpsim("hibernate", "--board", "mps2-an385", "--flash", m3, "-c", CODE + "\ndef tri(n):\n    return n * 3\n")
+    assert r.returncode == 0, r.stderr
+    assert mpsim("state", "export", "--board", "mps2-an385", "--flash", m3, s1).returncode == 0
+    r = mpsim("resume", "--board", "virt-rv64", "--flash", rv, "--state", s1, "-c", "import sys\nprint(x, tri(5), sys.maxsize)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"[1, 1099511627776, 'made_here', 2.5] 15 {2**63 - 1}"
+    assert "resumed the state of mps2-an385" in r.stderr and "on virt-rv64" in r.stderr
+    r = mpsim("hibernate", "--resume", "--board", "virt-rv64", "--flash", rv, "-c", "y = 2**40 + x[1]")
+    assert r.returncode == 0, r.stderr
+    assert mpsim("state", "export", "--board", "virt-rv64", "--flash", rv, s2).returncode == 0
+    r = mpsim("resume", "--board", "mps2-an385", "--flash", back, "--state", s2, "-c", "import sys\nprint(y, tri(2), d[7], sys.maxsize)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{2**41} 6 seven {2**31 - 1}"

@@ -102,8 +102,10 @@ class Exporter:
         if walk.problems:
             self.refuse_missing_types(walk.problems)
             p = walk.problems[0]
+            names = self.global_names(p.addr)
+            named = f"the global {' and '.join(repr(n) for n in names)}: " if names else ""
             raise MigrationError(f"cannot migrate: {len(walk.problems)} heap object(s) not understood exactly, "
-                                 f"first {p}")
+                                 f"first {named}{p}")
         self.order = sorted(walk.blocks)
         self.index = {a: i for i, a in enumerate(self.order)}
         self.walk = walk
@@ -127,6 +129,22 @@ class Exporter:
         return Portable(source=dict(version=list(fw_version(self.fw)), firmware=self.fw.path.name,
                                     fingerprint=self.fw.fingerprint),
                         blocks=blocks, roots=roots, mem=mem, export_s=time.perf_counter() - t0, qstrs=self.qstrs)
+
+    def global_names(self, addr: int) -> list[str]:
+        """The names in ``__main__``'s globals (vm.dict_main) bound to the object at ``addr``:
+        what a refusal calls the object, so the user knows which one it is."""
+        W, L = self.W, self.W.L
+        try:
+            m = W.ctx_addr + L.off("mp_state_ctx_t.vm.dict_main") + L.off("mp_obj_dict_t.map")
+            alloc, table = W.w(m + L.off("mp_map_t.alloc")), W.w(m + L.off("mp_map_t.table"))
+            out = []
+            for i in range(min(alloc, 4096)):
+                k, v = W.w(table + 2 * W.W * i), W.w(table + 2 * W.W * i + W.W)
+                if v == addr and k & 7 == 2:
+                    out.append(self.qstr_text(k >> 3).decode("latin-1"))
+            return sorted(out)
+        except SimError:
+            return []
 
     def refuse_missing_types(self, problems) -> None:
         """An object of a firmware type the walk has no layout for cannot move anyway; when
