@@ -150,7 +150,6 @@ def test_an_unloadable_state_leaves_the_target_flash_alone(tmp_path):
     st = read_state(data)
     st.header["source"]["version"] = [1, 99, 0]            # a newer MicroPython: a downgrade for 1.23
     from sim.mpy.portable import statefile
-    import json, zlib  # noqa: E401
     newer = statefile.pack(st.header, _body(data))
     with board("virt-rv64", tmp_path / "rv.bin") as rv:
         with pytest.raises(MigrationError, match="downgrade"):

@@ -28,7 +28,6 @@ import struct
 import time
 
 from ..geometry import BLOCKS_PER_ATB
-from ..objects import Layout
 from ..qstr_pools import compute_hash
 from . import MigrationError
 from .carry import State
