@@ -26,8 +26,13 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 @command("state", "export the newest hibernate image as a state file another board can resume", _args)
 def state(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from ..errors import UsageError
     from ..mpy.portable import statefile
     from ..mpy.portable.fromfile import export_newest
+    target = Path(args.file)
+    if target.is_dir() or not target.resolve().parent.is_dir():
+        raise UsageError(f"cannot write state file {args.file}: not a file in an existing folder")
     with open_board(args, writes_flash=False) as board:
         data, what = export_newest(board, args.from_firmware)
     statefile.write(args.file, data)

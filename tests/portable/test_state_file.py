@@ -108,3 +108,13 @@ def test_the_cli_carries_a_state_to_rv64_and_back(mpsim, tmp_path):  # noqa: F81
     r = mpsim("resume", "--board", "mps2-an385", "--flash", back, "--state", s2, "-c", "import sys\nprint(y, tri(2), d[7], sys.maxsize)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{2**41} 6 seven {2**31 - 1}"
+
+
+@needs_console_script
+def test_export_refuses_an_empty_flash_and_a_missing_folder(mpsim, tmp_path):  # noqa: F811
+    r = mpsim("state", "export", "--flash", tmp_path / "none.bin", tmp_path / "s.mpstate")
+    assert r.returncode == 2 and r.stderr.strip() == f"mpsim: no hibernate image in {tmp_path / 'none.bin'} to export"
+    assert not (tmp_path / "s.mpstate").exists()
+    r = mpsim("state", "export", "--flash", tmp_path / "none.bin", tmp_path / "no" / "s.mpstate")
+    assert r.returncode == 2 and "not a file in an existing folder" in r.stderr
+    assert not (tmp_path / "no").exists()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import GenerationError, MigrationError
 from .carry import SourceLayouts, State, describe, facts, read_state
+from .statefile import StateFileError
 from .export import GENERATION, fw_version
 
 # roots that are board concepts, carried as peripherals (or not at all), never as heap state
@@ -77,7 +78,11 @@ def resume_state(board, data: bytes, name: str = "state file") -> StateReport:
         from .widen import load_across
         return load_across(st, fw, state.ctx_addr, state.read_ctx(), geo)
 
-    state, geo, loaded = _boot_and_load(hib, loader)
+    try:
+        state, geo, loaded = _boot_and_load(hib, loader)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        # the checksum guards against damage, not against a file made inconsistent on purpose
+        raise StateFileError(f"{name}: inconsistent state ({type(e).__name__}: {e})") from None
     m = hib.machine
     peripherals, not_carried = {}, []
     if leds is not None:
