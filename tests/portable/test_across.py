@@ -160,3 +160,23 @@ def test_an_unloadable_state_leaves_the_target_flash_alone(tmp_path):
 def _body(data: bytes) -> dict:
     from sim.mpy.portable import statefile
     return statefile.unpack(data)[1]
+
+
+def test_another_version_across_word_sizes_is_refused_then_goes_in_two_steps(tmp_path):
+    from tests.firmware_versions import firmware_for
+    with Board(firmware=firmware_for("1.22"), flash_path=tmp_path / "old.bin") as old:
+        old.boot()
+        old.repl.exec("def g():\n    yield 2**40\nit = g()")
+        old.hibernate()
+        data = export_from(old)
+    with board("virt-rv64", tmp_path / "rv.bin") as rv:
+        with pytest.raises(MigrationError, match="a MicroPython 1.22 state into 1.23 on another word size"):
+            resume_state(rv, data)
+    assert not (tmp_path / "rv.bin").exists() or not any((tmp_path / "rv.bin").read_bytes().strip(b"\xff"))
+    m3, _ = carry(data, "mps2-an385", tmp_path / "m3.bin")         # 1.22 -> 1.23, same word size
+    with m3:
+        m3.hibernate()
+        data = export_from(m3)
+    rv, _ = carry(data, "virt-rv64", tmp_path / "rv.bin")
+    with rv:
+        assert rv.repl.eval("next(it)") == 2**40

@@ -75,6 +75,12 @@ def resume_state(board, data: bytes, name: str = "state file") -> StateReport:
             _same_representation(st, have)
             from .load import Loader
             return Loader(st.portable, fw, state.ctx_addr, state.read_ctx(), geo).run(SourceLayouts(st))
+        a, b = tuple(st.header["source"]["version"])[:2], fw_version(fw)[:2]
+        if a != b:
+            raise MigrationError(f"cannot load a MicroPython {'.'.join(map(str, a))} state into "
+                                 f"{'.'.join(map(str, b))} on another word size: layouts are converted across word "
+                                 f"sizes within one version (resume it on a {'.'.join(map(str, b))} firmware of the "
+                                 "source's word size first, then export that)")
         from .widen import load_across
         return load_across(st, fw, state.ctx_addr, state.read_ctx(), geo)
 

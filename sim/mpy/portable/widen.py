@@ -148,7 +148,7 @@ class Converter:
                 tail_t = (p, ot, ft)
                 continue
             if p not in src:
-                continue
+                continue          # a field of a feature the source build lacks (e.g. asm_n_pos_args): zero
             os_, fs = src[p]
             spans.append((o_s + os_, fs.size, o_t + ot, fs.size, ft.size))
             if ft.bits is None and (o_s + os_) in refs:
