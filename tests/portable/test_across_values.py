@@ -10,7 +10,7 @@ import pytest
 
 from sim.firmware import TypeInfo
 from sim.mpy.portable import MigrationError
-from sim.mpy.portable.widen import Converter
+from sim.mpy.portable.relayout import Converter
 
 SINGLE, DOUBLE = TypeInfo("base", "float", 4), TypeInfo("base", "double", 8)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..qstr_pools import compute_hash
 from ..relocate import EMPTY_KEYS
 from . import MigrationError
+from .relayout import field_value
 
 MAP_NAMES = ("_mp_map_t", "mp_map_t")
 SET_NAMES = ("_mp_set_t", "mp_set_t")
@@ -52,7 +53,7 @@ class Rehasher:
         where = where or (block.label or block.role)
         for off, kind in _nested(t):
             st = self.ld.fw.struct("mp_map_t" if kind == "map" else "mp_set_t")
-            get = lambda f: _field(buf, off, st, f)            # noqa: E731
+            get = lambda f: field_value(buf, off, st, f)            # noqa: E731
             if kind == "map" and get("is_ordered"):
                 continue
             alloc = get("alloc")
@@ -134,7 +135,7 @@ class Rehasher:
         """The items of a converted tuple block: references or literal words."""
         data, refs, _ = self.ld.conv[j]
         t = self.ld.fw.struct(sname)
-        n, base = _field(data, 0, t, "len"), t.offset_of("items")[0]
+        n, base = field_value(data, 0, t, "len"), t.offset_of("items")[0]
         return [self.item(data, refs, base + k * self.W) for k in range(n)]
 
     def elements(self, j):
@@ -142,7 +143,7 @@ class Rehasher:
         t = self.ld.fw.struct("mp_obj_set_t")
         o = t.offset_of("set")[0]
         st = self.ld.fw.struct("mp_set_t")
-        alloc = _field(data, o, st, "alloc")
+        alloc = field_value(data, o, st, "alloc")
         tref = refs.get(o + st.offset_of("table")[0])
         tdata, trefs, _ = self.ld.conv[tref[1]]
         out = [self.item(tdata, trefs, k * self.W) for k in range(alloc)]
@@ -154,10 +155,10 @@ class Rehasher:
     def str_hash(self, b) -> int:
         ld = self.ld
         st = ld.st.layouts["mp_obj_str_t"]
-        h = _field(b.data, 0, st, "hash")
+        h = field_value(b.data, 0, st, "hash")
         if h:
             return h
-        n = _field(b.data, 0, st, "len")
+        n = field_value(b.data, 0, st, "len")
         r = dict(b.refs).get(st.offset_of("data")[0])
         text = ld.P.blocks[r[1]].data[r[2]:r[2] + n] if r and r[0] == "heap" else b""
         return compute_hash(text, self.hash_bytes)
@@ -191,11 +192,3 @@ class Rehasher:
                                 if meth in keys:
                                     raise MigrationError(f"cannot load {where}: its key {b.label} is an instance of "
                                                          f"a class defining {meth}, whose hash runs Python code")
-
-
-def _field(data, base, t, path) -> int:
-    o, ft = t.offset_of(path)
-    v = int.from_bytes(data[base + o:base + o + ft.size], "little")
-    if ft.bits is not None:
-        v = (v >> ft.bits[0]) & ((1 << ft.bits[1]) - 1)
-    return v
