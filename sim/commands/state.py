@@ -21,7 +21,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     board_args(ex)
     ex.add_argument("file", help="state file to write (replaced atomically)")
     ex.add_argument("--from-firmware", action="append", default=[], metavar="OLD.elf",
-                    help="the firmware that wrote the image, when it is not --firmware or a build in this tree")
+                    help="the firmware that wrote the image, when it is not --firmware or a build in this tree "
+                         "(default: --firmware, else looked up by fingerprint among the tree's builds)")
 
 
 @command("state", "export the newest hibernate image as a state file another board can resume", _args)
