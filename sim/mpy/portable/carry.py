@@ -51,10 +51,12 @@ def facts(fw) -> dict:
 
 
 def _digit_bytes(fw) -> int:
+    """sizeof(mpz_dig_t) (MPZ_DIG_SIZE / 8), from DWARF."""
     try:
         return fw.struct("mpz_dig_t").size
-    except Exception:  # noqa: BLE001 - a typedef of a base type: MPZ_DIG_SIZE 16 is every 32/64-bit default
-        return 2
+    except Exception:  # noqa: BLE001 - no such type: a firmware without mpz big ints
+        raise MigrationError(f"{fw.path.name}: no mpz_dig_t in its DWARF (built without mpz big ints?): "
+                             "its ints cannot be carried exactly") from None
 
 
 def _bytecode(fw) -> str:

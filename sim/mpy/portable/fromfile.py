@@ -81,6 +81,9 @@ def resume_state(board, data: bytes, name: str = "state file") -> StateReport:
                                  f"{'.'.join(map(str, b))} on another word size: layouts are converted across word "
                                  f"sizes within one version (resume it on a {'.'.join(map(str, b))} firmware of the "
                                  "source's word size first, then export that)")
+        if st.header["qstr_hash_bytes"] != have["qstr_hash_bytes"]:
+            raise MigrationError(f"cannot load: string hashes are {st.header['qstr_hash_bytes']} bytes in the state "
+                                 f"and {have['qstr_hash_bytes']} in the firmware (not converted)")
         from .widen import load_across
         return load_across(st, fw, state.ctx_addr, state.read_ctx(), geo)
 
