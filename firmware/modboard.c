@@ -1,30 +1,14 @@
-// The `board` module: the MPS2 FPGA I/O block at 0x40028000 (ARM AN385; QEMU
-// hw/misc/mps2-fpgaio.c). Its registers are the peripheral state a host
-// captures when it hibernates the interpreter, so everything reads back the
-// hardware rather than caching values in RAM.
+// The `board` module: LEDs (board.LED(n), board.leds()) and whatever else the
+// board offers. What the LEDs are, and the board's other entries, come from
+// its board_io.h (boards/<board>/): registers on the MPS2, interpreter state
+// on virt-rv64.
 //
-//   board.LED(n)         n = 0..1 (bit n of LED0): on(), off(), toggle(), value([v])
-//   board.leds([v])      raw read/write of LED0
-//   board.buttons()      BUTTON register (bit n = button n pressed)
-//   board.counter()      COUNTER (counts PRESCALE+1 ticks of the 25 MHz clock)
-//   board.clk1hz(), board.clk100hz()   free-running 1 Hz / 100 Hz counters
+//   board.LED(n)         n = 0..NUM_LEDS-1 (bit n of the LED word): on(), off(), toggle(), value([v])
+//   board.leds([v])      raw read/write of the LED word
 #include <stdint.h>
 #include "py/runtime.h"
 #include "board.h"
-
-typedef struct {
-    volatile uint32_t LED0;     // +0x00
-    uint32_t reserved0;
-    volatile uint32_t BUTTON;   // +0x08
-    uint32_t reserved1;
-    volatile uint32_t CLK1HZ;   // +0x10
-    volatile uint32_t CLK100HZ; // +0x14
-    volatile uint32_t COUNTER;  // +0x18
-    volatile uint32_t PRESCALE; // +0x1C
-    volatile uint32_t PSCNTR;   // +0x20
-} fpgaio_t;
-
-#define FPGAIO ((fpgaio_t *)BOARD_FPGAIO_BASE)
+#include "board_io.h"
 
 // ---- board.LED: constant objects, so LED(n) never allocates ----
 
@@ -41,17 +25,17 @@ static const board_led_obj_t board_leds[BOARD_NUM_LEDS] = {
 };
 
 static void led_set(const board_led_obj_t *led, bool on) {
-    uint32_t state = MICROPY_BEGIN_ATOMIC_SECTION();
+    uintptr_t state = MICROPY_BEGIN_ATOMIC_SECTION();
     if (on) {
-        FPGAIO->LED0 |= 1u << led->num;
+        BOARD_LEDS |= 1u << led->num;
     } else {
-        FPGAIO->LED0 &= ~(1u << led->num);
+        BOARD_LEDS &= ~(1u << led->num);
     }
     MICROPY_END_ATOMIC_SECTION(state);
 }
 
 static bool led_get(const board_led_obj_t *led) {
-    return (FPGAIO->LED0 >> led->num) & 1;
+    return (BOARD_LEDS >> led->num) & 1;
 }
 
 static void led_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
@@ -107,45 +91,22 @@ static MP_DEFINE_CONST_DICT(led_locals, led_locals_table);
 
 MPSIM_DEFINE_TYPE(board_led_type, MP_QSTR_LED, led_make_new, led_print, &led_locals);
 
-// ---- module functions: raw register access ----
+// ---- module functions ----
 
 static mp_obj_t board_leds_fn(size_t n_args, const mp_obj_t *args) {
     if (n_args == 1) {
-        FPGAIO->LED0 = mp_obj_get_int(args[0]) & ((1u << BOARD_NUM_LEDS) - 1);
+        BOARD_LEDS = mp_obj_get_int(args[0]) & ((1u << BOARD_NUM_LEDS) - 1);
         return mp_const_none;
     }
-    return MP_OBJ_NEW_SMALL_INT(FPGAIO->LED0);
+    return MP_OBJ_NEW_SMALL_INT(BOARD_LEDS);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(board_leds_obj, 0, 1, board_leds_fn);
-
-static mp_obj_t board_buttons(void) {
-    return MP_OBJ_NEW_SMALL_INT(FPGAIO->BUTTON & ((1u << BOARD_NUM_BUTTONS) - 1));
-}
-static MP_DEFINE_CONST_FUN_OBJ_0(board_buttons_obj, board_buttons);
-
-static mp_obj_t board_counter(void) {
-    return mp_obj_new_int_from_uint(FPGAIO->COUNTER);
-}
-static MP_DEFINE_CONST_FUN_OBJ_0(board_counter_obj, board_counter);
-
-static mp_obj_t board_clk1hz(void) {
-    return mp_obj_new_int_from_uint(FPGAIO->CLK1HZ);
-}
-static MP_DEFINE_CONST_FUN_OBJ_0(board_clk1hz_obj, board_clk1hz);
-
-static mp_obj_t board_clk100hz(void) {
-    return mp_obj_new_int_from_uint(FPGAIO->CLK100HZ);
-}
-static MP_DEFINE_CONST_FUN_OBJ_0(board_clk100hz_obj, board_clk100hz);
 
 static const mp_rom_map_elem_t board_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_board) },
     { MP_ROM_QSTR(MP_QSTR_LED), MP_ROM_PTR(&board_led_type) },
     { MP_ROM_QSTR(MP_QSTR_leds), MP_ROM_PTR(&board_leds_obj) },
-    { MP_ROM_QSTR(MP_QSTR_buttons), MP_ROM_PTR(&board_buttons_obj) },
-    { MP_ROM_QSTR(MP_QSTR_counter), MP_ROM_PTR(&board_counter_obj) },
-    { MP_ROM_QSTR(MP_QSTR_clk1hz), MP_ROM_PTR(&board_clk1hz_obj) },
-    { MP_ROM_QSTR(MP_QSTR_clk100hz), MP_ROM_PTR(&board_clk100hz_obj) },
+    BOARD_IO_GLOBALS
     { MP_ROM_QSTR(MP_QSTR_NUM_LEDS), MP_ROM_INT(BOARD_NUM_LEDS) },
 };
 static MP_DEFINE_CONST_DICT(board_globals, board_globals_table);

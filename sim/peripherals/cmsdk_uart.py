@@ -7,18 +7,17 @@ and the next one enters DATA only after the guest has read the previous one, so
 firmware that reads one byte per interrupt never sees an overrun (QEMU gets the
 same effect from ``uart_can_receive``).
 
-Host API: ``feed(bytes)`` (thread-safe append), ``take_output()``, ``on_output``
-callback. The machine calls ``deliver()`` between CPU slices to move a fed byte
-into DATA; reading DATA refills it immediately from the FIFO.
+Host API (serial_line.py): ``feed(bytes)`` (thread-safe append), ``take_output()``,
+``on_output`` callback. The machine calls ``deliver()`` between CPU slices to move
+a fed byte into DATA; reading DATA refills it immediately from the FIFO.
 """
 
 from __future__ import annotations
 
-import collections
-import threading
-from typing import Any, Callable
+from typing import Any
 
-from .base import Peripheral, register
+from .base import register
+from .serial_line import SerialLine
 
 DATA, STATE, CTRL, INTSTATUS, BAUDDIV = 0x0, 0x4, 0x8, 0xC, 0x10
 
@@ -28,48 +27,12 @@ IS_TX, IS_RX, IS_TXO, IS_RXO = 1, 2, 4, 8
 
 _ID = (0x04, 0x00, 0x00, 0x00, 0x21, 0xB8, 0x1B, 0x00, 0x0D, 0xF0, 0x05, 0xB1)  # PID4..7, PID0..3, CID0..3
 
-POLL_IDLE_READS = 64   # STATE reads with RX empty and no DATA access that mean "waiting for input"
-
 
 @register
-class CmsdkUart(Peripheral):
+class CmsdkUart(SerialLine):
     type_name = "cmsdk_uart"
 
-    def __init__(self, spec, board, irq=None):
-        super().__init__(spec, board, irq)
-        self.rx_fifo: collections.deque[int] = collections.deque()
-        self._lock = threading.Lock()
-        self.output = bytearray()
-        self.on_output: Callable[[bytes], None] | None = None
-        self.on_feed: Callable[[], None] | None = None       # machine: wake the CPU
-        self.on_activity: Callable[[], None] | None = None   # machine: console not quiet
-        self.on_poll_idle: Callable[[], None] | None = None  # machine: busy-poll detected
-        self._polls = 0
-        self.reset()
-
-    # -- host side ----------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Queue bytes as if typed on the serial line (safe from any thread)."""
-        with self._lock:
-            self.rx_fifo.extend(data)
-        if self.on_feed:
-            self.on_feed()
-
-    def take_output(self) -> bytes:
-        with self._lock:
-            out = bytes(self.output)
-            self.output.clear()
-        return out
-
-    def emit(self, data: bytes) -> None:
-        """Bytes leaving the board on this port (UART TX or semihosting console)."""
-        with self._lock:
-            self.output += data
-        if self.on_output:
-            self.on_output(data)
-        if self.on_activity:
-            self.on_activity()
-
+    # -- host side (and serial_line.py) -----------------------------------------
     @property
     def rx_pending(self) -> int:
         return len(self.rx_fifo) + bool(self.state_reg & ST_RXFULL)
@@ -95,7 +58,7 @@ class CmsdkUart(Peripheral):
     # -- bus ------------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:
         if offset == DATA:
-            self._polls = 0
+            self.data_access()
             r = self.rxbuf
             self.state_reg &= ~ST_RXFULL
             self._update()
@@ -104,12 +67,7 @@ class CmsdkUart(Peripheral):
             self.deliver()
             return r
         if offset == STATE:
-            if not self.state_reg & ST_RXFULL:
-                self._polls += 1
-                if self._polls >= POLL_IDLE_READS:
-                    self._polls = 0
-                    if self.on_poll_idle:
-                        self.on_poll_idle()
+            self.poll_status(not self.state_reg & ST_RXFULL)
             return self.state_reg
         if offset == CTRL:
             return self.ctrl
@@ -123,7 +81,7 @@ class CmsdkUart(Peripheral):
 
     def write(self, offset: int, size: int, value: int) -> None:
         if offset == DATA:
-            self._polls = 0
+            self.data_access()
             if self.ctrl & CT_TX_EN:
                 self.emit(bytes([value & 0xFF]))
                 # TX completes at once: TXFULL never stays set; the

@@ -21,10 +21,10 @@ level), no loopback, no overrun (the host never pushes faster than the guest rea
 from __future__ import annotations
 
 import collections
-import threading
-from typing import Any, Callable
+from typing import Any
 
-from .base import Peripheral, register
+from .base import register
+from .serial_line import SerialLine
 
 RBR = THR = DLL = 0
 IER = DLM = 1
@@ -40,47 +40,12 @@ MSR_DEFAULT = 0xB0            # DCD | DSR | CTS, as QEMU's reset with no modem l
 FIFO_SIZE = 16
 _TRIGGER = (1, 4, 8, 14)      # FCR bits 6-7
 
-POLL_IDLE_READS = 64          # LSR reads with no data and no RBR access that mean "waiting for input"
-
 
 @register
-class Ns16550a(Peripheral):
+class Ns16550a(SerialLine):
     type_name = "ns16550a"
 
-    def __init__(self, spec, board, irq=None):
-        super().__init__(spec, board, irq)
-        self.rx_fifo: collections.deque[int] = collections.deque()    # host side: fed, not yet received
-        self._lock = threading.Lock()
-        self.output = bytearray()
-        self.on_output: Callable[[bytes], None] | None = None
-        self.on_feed: Callable[[], None] | None = None       # machine: wake the CPU
-        self.on_activity: Callable[[], None] | None = None   # machine: console not quiet
-        self.on_poll_idle: Callable[[], None] | None = None  # machine: busy-poll detected
-        self.reset()
-
-    # -- host side ----------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Queue bytes as if typed on the serial line (safe from any thread)."""
-        with self._lock:
-            self.rx_fifo.extend(data)
-        if self.on_feed:
-            self.on_feed()
-
-    def take_output(self) -> bytes:
-        with self._lock:
-            out = bytes(self.output)
-            self.output.clear()
-        return out
-
-    def emit(self, data: bytes) -> None:
-        """Bytes leaving the board on this port (THR or semihosting console)."""
-        with self._lock:
-            self.output += data
-        if self.on_output:
-            self.on_output(data)
-        if self.on_activity:
-            self.on_activity()
-
+    # -- host side (and serial_line.py) -----------------------------------------
     @property
     def rx_interrupts(self) -> bool:
         """The firmware takes input in an interrupt; False: it polls (see cmsdk_uart)."""
@@ -107,7 +72,7 @@ class Ns16550a(Peripheral):
         if offset == RBR:
             if dlab:
                 return self.divisor & 0xFF
-            self._polls = 0
+            self.data_access()
             r = self.rx.popleft() if self.rx else 0
             if self.on_activity:
                 self.on_activity()
@@ -127,12 +92,7 @@ class Ns16550a(Peripheral):
         if offset == MCR:
             return self.mcr
         if offset == LSR:
-            if not self.rx:
-                self._polls += 1
-                if self._polls >= POLL_IDLE_READS:
-                    self._polls = 0
-                    if self.on_poll_idle:
-                        self.on_poll_idle()
+            self.poll_status(not self.rx)
             return LSR_THRE | LSR_TEMT | (LSR_DR if self.rx else 0)
         if offset == MSR:
             return MSR_DEFAULT
@@ -147,7 +107,7 @@ class Ns16550a(Peripheral):
             if dlab:
                 self.divisor = (self.divisor & 0xFF00) | value
                 return
-            self._polls = 0
+            self.data_access()
             self.emit(bytes([value]))
             self.thr_ipending = True          # sent at once: THR empty again
             self._update()

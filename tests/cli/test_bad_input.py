@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_firmware
+from tests.guest.build import build_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 MPSIM = Path(sys.executable).with_name("mpsim")
 BOARD_TOML = REPO / "boards" / "mps2-an385.toml"
 FLASH_SIZE = 0x80_0000
-GUEST = REPO / "tests" / "guest"
 
 pytestmark = pytest.mark.skipif(not MPSIM.exists(), reason=f"console script {MPSIM} not installed (pip install -e .)")
 
@@ -97,13 +97,7 @@ def flash_file(tmp_path):
 
 def arm_guest(tmp_path: Path) -> Path:
     """A tiny ARM ELF that is not MicroPython: prints a line, exits with status 7."""
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc not installed: cannot build a non-MicroPython ARM ELF")
-    elf = tmp_path / "hello.elf"
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m3", "-mthumb", "-O1", "-g", "-nostdlib", "-ffreestanding",
-                    "-T", str(GUEST / "guest.ld"), "-I", str(GUEST), str(GUEST / "hello.c"), str(GUEST / "crt0.c"),
-                    "-o", str(elf)], check=True, capture_output=True)
-    return elf
+    return build_or_skip("hello", tmp_path)
 
 
 def stripped_firmware(tmp_path: Path, firmware: Path) -> Path:
@@ -151,10 +145,7 @@ def test_x86_64_elf(mpsim):
 
 def test_firmware_for_the_other_architecture(mpsim, tmp_path):
     """An ARM ELF on the RISC-V board, and the other way round: refused by name."""
-    from tests.guest_rv.build import build as rv_build
-    rv = rv_build("traps", tmp_path)
-    if rv is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed")
+    rv = build_or_skip("traps", tmp_path, "rv64")
     user_error(mpsim("run", "--board", "virt-rv64", "--firmware", arm_guest(tmp_path), "-c", "1"), 2,
                "not built for board virt-rv64's rv64imac")
     user_error(mpsim("run", "--firmware", rv, "-c", "1"), 2, "not built for board mps2-an385's cortex-m3")
@@ -166,7 +157,7 @@ def test_arm_elf_that_is_not_micropython(mpsim, tmp_path, flash_file):
     for cmd in (["hibernate"], ["resume"], ["power-cycle"], ["heap"], ["soak", "--cycles", "1"], ["power-loss"],
                 ["demo"]):
         r = mpsim(*cmd, "--firmware", elf, "--flash", flash_file)
-        user_error(r, 2, "hello.elf", "no mp_state_ctx")
+        user_error(r, 2, elf.name, "no mp_state_ctx")
         assert flash_file.read_bytes() == before, f"{cmd} changed the flash image"
     r = mpsim("run", "--hibernate", "--firmware", elf, "--flash", flash_file, "-c", "1")
     user_error(r, 2, "no mp_state_ctx")

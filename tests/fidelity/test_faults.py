@@ -25,7 +25,7 @@ from .test_differential import ELF, QEMU, QemuSide, RAW_PROMPT, PROMPT
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
-from build import build  # noqa: E402
+from build import build_or_skip  # noqa: E402
 from child import run_on_engine  # noqa: E402
 
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not installed: no reference")
@@ -33,10 +33,7 @@ pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-arm not instal
 
 @pytest.fixture(scope="module")
 def faults_elf(tmp_path_factory) -> Path:
-    elf = build("faults", tmp_path_factory.mktemp("guest"))
-    if elf is None:
-        pytest.skip("arm-none-eabi-gcc not installed: cannot build guest test programs")
-    return elf
+    return build_or_skip("faults", tmp_path_factory.mktemp("guest"))
 
 
 def qemu_output(elf: Path) -> bytes:

@@ -9,7 +9,6 @@ engines and in both clock modes.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -19,12 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "guest"))
+from build import build_or_skip  # noqa: E402
 from child import run_on_engine  # noqa: E402
-
-# by path: tests/guest has a build.py of its own under the same module name
-_spec = importlib.util.spec_from_file_location("guest_rv_build", REPO / "tests" / "guest_rv" / "build.py")
-rv_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rv_build)
 
 QEMU = shutil.which("qemu-system-riscv64")
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not installed (apt-get install "
@@ -33,10 +28,7 @@ pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 not in
 
 @pytest.fixture(scope="module")
 def traps_elf(tmp_path_factory) -> Path:
-    elf = rv_build.build("traps", tmp_path_factory.mktemp("guest_rv"))
-    if elf is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed: cannot build RISC-V guest programs")
-    return elf
+    return build_or_skip("traps", tmp_path_factory.mktemp("guest_rv"), "rv64")
 
 
 @pytest.fixture(scope="module")

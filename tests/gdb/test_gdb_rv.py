@@ -9,7 +9,6 @@ detach leaving the guest running (it then prints "released")."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 import subprocess
@@ -18,22 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.guest.build import build_or_skip
+
 from .conftest import GDB, GDB_TIMEOUT_S, Server, pc_values
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("guest_rv_build", ROOT / "tests" / "guest_rv" / "build.py")
-rv_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rv_build)
 
 
 @pytest.fixture(scope="module")
 def target_elf(tmp_path_factory) -> Path:
     if GDB is None:
         pytest.skip("gdb-multiarch is not installed (apt-get install gdb-multiarch)")
-    elf = rv_build.build("gdb_target", tmp_path_factory.mktemp("guest_rv"))
-    if elf is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed: cannot build the RISC-V guest")
-    return elf
+    return build_or_skip("gdb_target", tmp_path_factory.mktemp("guest_rv"), "rv64")
 
 
 @pytest.fixture(params=[[], ["--deterministic"]], ids=["host-paced", "deterministic"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "guest"))
-from build import build  # noqa: E402
+from build import build_or_skip  # noqa: E402
 
 from sim.board import load_board  # noqa: E402
 from sim.firmware import Firmware  # noqa: E402
@@ -20,12 +20,7 @@ from sim.machine.machine import Machine  # noqa: E402
 def guest_elf(tmp_path_factory):
     out = tmp_path_factory.mktemp("guest")
 
-    def get(name: str) -> Path:
-        elf = build(name, out)
-        if elf is None:
-            pytest.skip("arm-none-eabi-gcc not installed: cannot build guest test programs")
-        return elf
-    return get
+    return lambda name: build_or_skip(name, out)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ Deterministic: no fast-forward, exact to the loop, and the same output twice."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import struct
 import sys
@@ -29,29 +28,19 @@ from sim.firmware import Firmware
 from sim.machine.machine import Machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
-from build import build  # noqa: E402
+from build import build_or_skip  # noqa: E402
 
 LINE = re.compile(r"^(timer0|systick|mtime) (\d+) ms: (\d+) us, (\d+) polls$")
-_spec = importlib.util.spec_from_file_location("guest_rv_build", Path(__file__).resolve().parents[1] / "guest_rv"
-                                               / "build.py")
-rv_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rv_build)
 
 
 @pytest.fixture(scope="module")
 def elf(tmp_path_factory) -> Path:
-    path = build("busy_sleep", tmp_path_factory.mktemp("guest"))
-    if path is None:
-        pytest.skip("arm-none-eabi-gcc not installed: cannot build the guest")
-    return path
+    return build_or_skip("busy_sleep", tmp_path_factory.mktemp("guest"))
 
 
 @pytest.fixture(scope="module")
 def rv_elf(tmp_path_factory) -> Path:
-    path = rv_build.build("busy_sleep", tmp_path_factory.mktemp("guest_rv"))
-    if path is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed: cannot build the RISC-V guest")
-    return path
+    return build_or_skip("busy_sleep", tmp_path_factory.mktemp("guest_rv"), "rv64")
 
 
 def _run(elf: Path, deterministic: bool, sleeps: tuple[int, ...] | None = None, board: str = "mps2-an385",

@@ -26,7 +26,7 @@
 // sifive_test finisher: poweroff with a status, or reset.
 #define BOARD_TEST_BASE         (0x00100000u)
 
-// QEMU virt has no LEDs or GPIO: board.LED is a word of RAM (see modboard.c).
+// QEMU virt has no LEDs or GPIO: board.LED is a word of RAM (see board_io.h).
 #define BOARD_NUM_LEDS          (2)
 
 #endif // MPSIM_BOARD_H
