@@ -10,7 +10,7 @@ MODULES = {
     "run": "run", "hibernate": "session", "resume": "session", "power-cycle": "session",
     "repl": "repl", "demo": "demo", "info": "info", "flash": "flash", "heap": "heap",
     "snapshot": "snapshot", "serve": "serve", "control": "serve", "soak": "soak", "power-loss": "soak",
-    "power-fail-sweep": "powerfail", "romfs": "romfs",
+    "power-fail-sweep": "powerfail", "romfs": "romfs", "state": "state",
 }
 
 

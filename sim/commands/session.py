@@ -258,22 +258,35 @@ def _resume_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-firmware", action="append", default=[], metavar="OLD.elf",
                    help="the firmware that wrote the image, when it is not a build in this tree: an image of "
                         "another firmware is migrated to --firmware (default: look among the tree's builds)")
+    p.add_argument("--state", metavar="FILE", help="load a state file (mpsim state export) into this board and "
+                   "firmware instead of the newest image (default: the newest image)")
 
 
 @command("resume", "power on, restore the newest valid hibernate image, run Python or open a REPL", _resume_args)
 def resume(args: argparse.Namespace) -> int:
     codes = scripts(args)
+    state = None
+    if args.state:                      # read and checked before the flash is opened
+        from ..mpy.portable import statefile
+        from ..mpy.portable.carry import read_state
+        state = statefile.read(args.state)
+        read_state(state, args.state)
     with open_board(args, hibernatable=True) as board:
         from ..mpy.portable import GenerationError
         from ..mpy.portable.migrate import resume_migrating
-        try:
-            migrated = resume_migrating(board, args.from_firmware) if board.store.existed else None
-        except GenerationError:
-            migrated = None             # not migratable at all: skipped and kept like any other firmware's
-        if migrated is not None:
-            err.print(migrated.line())
+        if state is not None:
+            from ..mpy.portable.fromfile import resume_state
+            for line in resume_state(board, state, args.state).lines():
+                err.print(line)
         else:
-            resume_or_boot(board)
+            try:
+                migrated = resume_migrating(board, args.from_firmware) if board.store.existed else None
+            except GenerationError:
+                migrated = None             # not migratable at all: skipped and kept like any other firmware's
+            if migrated is not None:
+                err.print(migrated.line())
+            else:
+                resume_or_boot(board)
         if not run_all(board, codes):
             return 1
         if args.repl:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ...errors import SimError
 from ..geometry import HeapGeometry
-from ..walk import BYTES_PER_BLOCK, OBJ, Walker
+from ..walk import OBJ, Walker
 from ..walk_context import prelude_signature
 from . import GenerationError, MigrationError
 
@@ -102,8 +102,10 @@ class Exporter:
         if walk.problems:
             self.refuse_missing_types(walk.problems)
             p = walk.problems[0]
+            names = self.global_names(p.addr)
+            named = f"the global {' and '.join(repr(n) for n in names)}: " if names else ""
             raise MigrationError(f"cannot migrate: {len(walk.problems)} heap object(s) not understood exactly, "
-                                 f"first {p}")
+                                 f"first {named}{p}")
         self.order = sorted(walk.blocks)
         self.index = {a: i for i, a in enumerate(self.order)}
         self.walk = walk
@@ -127,6 +129,22 @@ class Exporter:
         return Portable(source=dict(version=list(fw_version(self.fw)), firmware=self.fw.path.name,
                                     fingerprint=self.fw.fingerprint),
                         blocks=blocks, roots=roots, mem=mem, export_s=time.perf_counter() - t0, qstrs=self.qstrs)
+
+    def global_names(self, addr: int) -> list[str]:
+        """The names in ``__main__``'s globals (vm.dict_main) bound to the object at ``addr``:
+        what a refusal calls the object, so the user knows which one it is."""
+        W, L = self.W, self.W.L
+        try:
+            m = W.ctx_addr + L.off("mp_state_ctx_t.vm.dict_main") + L.off("mp_obj_dict_t.map")
+            alloc, table = W.w(m + L.off("mp_map_t.alloc")), W.w(m + L.off("mp_map_t.table"))
+            out = []
+            for i in range(min(alloc, 4096)):
+                k, v = W.w(table + 2 * W.W * i), W.w(table + 2 * W.W * i + W.W)
+                if v == addr and k & 7 == 2:
+                    out.append(self.qstr_text(k >> 3).decode("latin-1"))
+            return sorted(out)
+        except SimError:
+            return []
 
     def refuse_missing_types(self, problems) -> None:
         """An object of a firmware type the walk has no layout for cannot move anyway; when
@@ -217,7 +235,7 @@ class Exporter:
         if ip == 0:
             return
         state = cs + L.off("mp_code_state_t.state")
-        depth = (sp - state) // 4 + 1
+        depth = (sp - state) // W.W + 1
         if depth <= 0:
             return
         fun = W.w(cs + L.off("mp_code_state_t.fun_bc"))
@@ -231,17 +249,18 @@ class Exporter:
         i = 0
         while i < depth:
             if shape[i] == "iter":
-                slot = state + 4 * i
+                slot = state + W.W * i
                 t = W.w(slot)
                 if t:
                     refs[slot - a] = self.sym(t, slot)
                     if W.type_names.get(t) == "mp_type_polymorph_iter":
-                        refs[slot + 4 - a] = self.sym(W.w(slot + 4), slot + 4)
+                        refs[slot + W.W - a] = self.sym(W.w(slot + W.W), slot + W.W)
                 i += 3
             i += 1
 
     def role_polymorph_iter(self, a, refs):
-        refs[4] = self.sym(self.W.w(a + 4), a + 4)
+        W = self.W
+        refs[W.W] = self.sym(W.w(a + W.W), a + W.W)
 
     def role_type(self, a, refs):
         """A class made at run time: its name, its slots (functions in the firmware), and a
@@ -256,8 +275,7 @@ class Exporter:
             n_off = L.off("mp_obj_namedtuple_type_t.n_fields")
             f_off = L.off("mp_obj_namedtuple_type_t.fields")
             for i in range(W.w(a + n_off)):
-                q = int.from_bytes(W.read(a + f_off + 2 * i, 2), "little") if _qstr_size(L) == 2 else \
-                    W.w(a + f_off + 4 * i)
+                q = int.from_bytes(W.read(a + f_off + _qstr_size(L) * i, _qstr_size(L)), "little")
                 refs[f_off + _qstr_size(L) * i] = self.qstr("qshort" if _qstr_size(L) == 2 else "qword", q)
 
     def role_traceback(self, a, refs):
@@ -266,7 +284,7 @@ class Exporter:
         n = L.read_uint("mp_obj_exception_t.traceback_len", exc, W.read)
         for i in range(0, n - n % 3, 3):         # (file qstr, line, block qstr) per entry
             for k in (0, 2):
-                off = 4 * (i + k)
+                off = W.W * (i + k)
                 refs[off] = self.qstr("qword", W.w(a + off))
 
     def role_bytecode(self, a, refs):
@@ -288,7 +306,7 @@ class Exporter:
     def finaliser(self, a: int) -> bool:
         if not self.ftb:
             return False
-        i = (a - self.geo.pool_start) // BYTES_PER_BLOCK
+        i = (a - self.geo.pool_start) // self.W.block
         return bool(self.ftb[i // 8] >> (i % 8) & 1)
 
     # -- mp_state_ctx.vm and the GC settings in mem --------------------------------------------------
@@ -313,8 +331,9 @@ class Exporter:
             data = W.ctx[vm_off + o:vm_off + o + size]
             refs = []
             t = vm.fields[n][1]
-            if t.kind == "struct" and size >= 4 and _U32(data)[0] in W.type_names:
-                refs.append((0, ("sym", W.type_names[_U32(data)[0]], 0)))   # an inline object's type
+            head = int.from_bytes(data[:W.W], "little") if size >= W.W else None
+            if t.kind == "struct" and head in W.type_names:
+                refs.append((0, ("sym", W.type_names[head], 0)))   # an inline object's type
             for rel, v, tag, slot in sorted(by_field.get(n, ())):
                 r = self.ref(v, tag, slot)
                 if r is not None:
@@ -334,7 +353,7 @@ class Exporter:
 
 
 def _qstr_size(L) -> int:
-    return L.size("qstr_short_t") if L.field("mp_obj_namedtuple_type_t.fields").element.size == 2 else 4
+    return L.field("mp_obj_namedtuple_type_t.fields").element.size
 
 
 def _read_uint(code: bytes, p: int) -> tuple[int, int]:

@@ -97,15 +97,33 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
     portable, widths = portable_format.decode(portable_format.encode(exported, old_fw))
     portable_format.check_widths(widths, new_fw)
     format_s = time.perf_counter() - t1
+    state, geo, loaded = _boot_and_load(hibernator, lambda st, g: load(portable, old_fw, new_fw, st.ctx_addr,
+                                                                         st.read_ctx(), g))
+    seq = _write_and_resume(hibernator, state, geo, loaded, image.peripheral_states())
+    return MigrationReport(source=describe(old_fw), target=describe(new_fw), objects=loaded.objects,
+                           qstrs_interned=loaded.qstrs_interned, rehashed_tables=loaded.rehashed_tables,
+                           converted=loaded.converted, live_bytes=portable.live_bytes, sequence=seq,
+                           export_s=exported.export_s, format_s=format_s, load_s=loaded.load_s,
+                           host_time_s=time.perf_counter() - t0)
+
+
+def _boot_and_load(hibernator, loader):
+    """Boot the hibernator's firmware to its restore point; ``loader(state, geometry)``
+    builds the heap (nothing is written yet)."""
     m = hibernator.machine
     point = hibernator._restore_point()
     m.reset()
     heap_config.apply(m, hibernator.heap)
     m.uc.ctl_remove_cache(point, point + 2)
     m.run_until(point)
-    state = MpState(m, new_fw)
+    state = MpState(m, hibernator.firmware)
     geo = state.geometry()
-    loaded = load(portable, old_fw, new_fw, state.ctx_addr, state.read_ctx(), geo)
+    return state, geo, loader(state, geo)
+
+
+def _write_and_resume(hibernator, state, geo, loaded, peripherals: dict) -> int:
+    """Write ``loaded`` as an image of the hibernator's firmware (A/B slots) and resume it."""
+    m, new_fw = hibernator.machine, hibernator.firmware
     new = HibernateImage(fingerprint=new_fw.fingerprint, board=m.board.name, heap=geo, ctx_addr=state.ctx_addr,
                          ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
     new.set_table(SECTION_ATB, loaded.atb)
@@ -113,18 +131,14 @@ def migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRep
         new.set_table(SECTION_FTB, loaded.ftb)
     new.sections[SECTION_POOL] = pack_used_blocks(loaded.pool, geo.block_size, loaded.used)
     new.sections[SECTION_CTX] = loaded.ctx
-    for name, st in image.peripheral_states().items():
+    for name, st in peripherals.items():
         new.set_peripheral_state(name, st)
     new.check_saveable(m.board)
     seq = hibernator.partition.next_sequence()
     new.sequence = seq
     hibernator.partition.write(new.encode(), sequence=seq)
     hibernator.resume(new)
-    return MigrationReport(source=describe(old_fw), target=describe(new_fw), objects=loaded.objects,
-                           qstrs_interned=loaded.qstrs_interned, rehashed_tables=loaded.rehashed_tables,
-                           converted=loaded.converted, live_bytes=portable.live_bytes, sequence=seq,
-                           export_s=exported.export_s, format_s=format_s, load_s=loaded.load_s,
-                           host_time_s=time.perf_counter() - t0)
+    return seq
 
 
 def default_candidates() -> list[Path]:
