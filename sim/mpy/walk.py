@@ -182,12 +182,33 @@ def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
     tt = firmware.symbol("mp_type_type").addr
     word = Word.of(firmware)
     out = {}
-    for name, s in firmware.symbols.items():
-        if s.kind == "object" and s.size >= 2 * word.size:
-            head = rom.read(s.addr, word.size)
+    for name, (addr, size, kind) in firmware.symbols.rows().items():
+        if kind == "object" and size >= 2 * word.size:
+            head = rom.read(addr, word.size)
             if head is not None and word.unpack(head) == tt:
-                out[s.addr] = name
+                out[addr] = name
     return out
+
+
+def _heads(atb: bytes) -> tuple[list[int], dict[int, int]]:
+    """(head block index of every block, -1 where free; head index -> blocks in its
+    allocation) from the alloc table (2 bits a block, 4 blocks a byte)."""
+    kinds = [(byte >> (2 * i)) & 3 for byte in atb for i in range(4)]
+    head_of = [-1] * len(kinds)
+    extent: dict[int, int] = {}
+    head = -1
+    for i, k in enumerate(kinds):
+        if k == AT_FREE:
+            head = -1
+        elif k == AT_TAIL:
+            if head >= 0:
+                head_of[i] = head
+                extent[head] += 1
+        else:                       # head (or marked head)
+            head = i
+            head_of[i] = i
+            extent[i] = 1
+    return head_of, extent
 
 
 class Walker(ContextCode):
@@ -205,28 +226,17 @@ class Walker(ContextCode):
         self.block = self.word.block_size         # bytes per GC block
         self.n_blocks = len(atb) * 4
         self.pool_end = pool_start + self.n_blocks * self.block
-        kinds = [(byte >> (2 * i)) & 3 for byte in atb for i in range(4)]
-        # head block index for every used block; extent of each head
-        self.head_of = [-1] * self.n_blocks
-        self.extent: dict[int, int] = {}
-        head = -1
-        for i, k in enumerate(kinds):
-            if k == AT_FREE:
-                head = -1
-            elif k == AT_TAIL:
-                if head >= 0:
-                    self.head_of[i] = head
-                    self.extent[head] += 1
-            else:                       # head (or marked head)
-                head = i
-                self.head_of[i] = i
-                self.extent[i] = 1
+        self.head_of, self.extent = _heads(atb)
+        rows = firmware.symbols.rows()           # raw (addr, size, kind): no Symbol per name
         self.sym_at: dict[int, str] = {}        # function pointers carry the Thumb bit: look up v & ~1
-        for name, s in firmware.symbols.items():
-            self.sym_at.setdefault(s.addr, name)
+        for name, (addr, _size, _kind) in rows.items():
+            self.sym_at.setdefault(addr, name)
         self.type_names = type_objects(firmware, self.rom)
         self.t = {n: a for a, n in self.type_names.items()}
-        self.fn = {n: s.addr for n, s in firmware.symbols.items() if s.kind == "func"}
+        self.fn = {n: addr for n, (addr, _size, kind) in rows.items() if kind == "func"}
+        self._handlers: dict[str, tuple] = {}   # type name -> how visit_obj treats its objects
+        self._unpack = self.word._s.unpack_from
+        self._words: dict[int, struct.Struct] = {}   # n -> Struct of n words (bulk reads)
         self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx), self.block)
         self.result.used_bytes = sum(self.extent.values()) * self.block
         self.work: list = []
@@ -256,8 +266,19 @@ class Walker(ContextCode):
         """The word at ``a``."""
         o = a - self.pool_start
         if 0 <= o <= len(self.pool) - self.W:
-            return self.word.unpack(self.pool, o)
-        return self.word.unpack(self.read(a, self.W))
+            return self._unpack(self.pool, o)[0]
+        return self._unpack(self.read(a, self.W))[0]
+
+    def words(self, a: int, n: int) -> tuple[int, ...]:
+        """The ``n`` words from ``a``, read at once."""
+        o = a - self.pool_start
+        data = self.pool if 0 <= o <= len(self.pool) - self.W * n else self.read(a, self.W * n)
+        if data is not self.pool:
+            o = 0
+        st = self._words.get(n)
+        if st is None:
+            st = self._words[n] = struct.Struct(("<%dI" if self.W == 4 else "<%dQ") % n)
+        return st.unpack_from(data, o)
 
     def block_start(self, a: int) -> int | None:
         """Start address of the allocation containing ``a`` (None: free or outside)."""
@@ -294,8 +315,15 @@ class Walker(ContextCode):
         self.work.append(("obj", v, parent))
 
     def objs(self, addr: int, n: int, parent):
-        for i in range(n):
-            self.obj(addr + self.W * i, parent)
+        """``n`` consecutive mp_obj_t words from ``addr`` (as ``obj`` each, read at once)."""
+        if n <= 0:
+            return
+        slots, work, W = self.result.slots, self.work, self.W
+        lo, hi = self.pool_start, self.pool_end
+        for i, v in enumerate(self.words(addr, n)):
+            slots[addr + W * i] = OBJ
+            if v and not v & 3 and lo <= v < hi:
+                work.append(("obj", v, parent))
 
     def buf(self, slot: int, role: str, parent, handler=None, arg=None, tag=PTR, allow_interior=True):
         """A word pointing to (or into) a buffer owned by the object at ``parent``."""
@@ -326,7 +354,7 @@ class Walker(ContextCode):
                 if self.claim(start, role, parent) and handler is not None:
                     handler(start, parent, arg)
         live = set(self.result.blocks)
-        for h, n in sorted(self.extent.items()):
+        for h, n in self.extent.items():          # made in block order
             a = self.pool_start + h * self.block
             if a not in live:
                 self.result.garbage.append((a, n * self.block))
@@ -343,19 +371,17 @@ class Walker(ContextCode):
         t = self.w(a)
         name = self.type_names.get(t)
         if name is not None:
-            handler = getattr(self, "h_" + RENAMED.get(name, name), None)
-            if handler is None and name in OBJECT_FIELDS:
-                if self.claim(a, self.role_for(name), parent):
-                    self.fields(a, parent, OBJECT_FIELDS[name])
-                return
-            if handler is None and self.is_exception_type(t):
-                handler, name = self.h_exception, name
-            if handler is None:
-                if self.claim(a, name, parent):
+            how = self._handlers.get(name)
+            if how is None:
+                how = self._handlers[name] = self._how(name, t)
+            role, handler, layout = how
+            if self.claim(a, role, parent):
+                if layout is not None:
+                    self.fields(a, parent, layout)
+                elif handler is not None:
+                    handler(a, parent)
+                else:
                     self.problem(a, "no layout known for this type", parent, name)
-                return
-            if self.claim(a, self.role_for(name), parent):
-                handler(a, parent)
             return
         if self.in_pool(t) and self.block_start(t) == t and self.w(t) == self.t["mp_type_type"]:
             self.obj(a, a)                       # the type word: the class object, in the heap
@@ -363,6 +389,18 @@ class Walker(ContextCode):
             return
         if self.claim(a, "unknown", parent):
             self.problem(a, f"first word {t:#010x} is not a known type", parent)
+
+    def _how(self, name: str, t: int) -> tuple:
+        """(role, handler, object fields) for the objects of the firmware type ``name`` at
+        ``t``: found once per type (by name), then reused for each of its objects."""
+        handler = getattr(self, "h_" + RENAMED.get(name, name), None)
+        if handler is None and name in OBJECT_FIELDS:
+            return self.role_for(name), None, OBJECT_FIELDS[name]
+        if handler is None and self.is_exception_type(t):
+            return self.role_for(name), self.h_exception, None
+        if handler is None:
+            return name, None, None
+        return self.role_for(name), handler, None
 
     def role_for(self, name: str) -> str:
         return name[len("mp_type_"):] if name.startswith("mp_type_") else name

@@ -63,8 +63,8 @@ class _Names:
     """Firmware addresses -> symbol names (objects and functions), by bisection."""
 
     def __init__(self, fw):
-        rows = sorted((s.addr, max(s.size, 1), n) for n, s in fw.symbols.items()
-                      if s.kind in ("object", "func") and s.addr)
+        rows = sorted((addr, max(size, 1), n) for n, (addr, size, kind) in fw.symbols.rows().items()
+                      if kind in ("object", "func") and addr)
         self.starts = [r[0] for r in rows]
         self.rows = rows
 
@@ -110,15 +110,20 @@ class Exporter:
         self.index = {a: i for i, a in enumerate(self.order)}
         self.walk = walk
         # each slot the walk found, by the block (or ctx) holding it
-        slots = sorted(walk.slots.items())
-        keys = [s for s, _ in slots]
-        ctx_slots = [(s, t) for s, t in slots if not W.in_pool(s)]
+        by_block: dict[int, list] = {}
+        ctx_slots = []
+        head_of, start, size = W.head_of, W.pool_start, W.block
+        for slot, tag in walk.slots.items():
+            if W.in_pool(slot):
+                h = head_of[(slot - start) // size]
+                by_block.setdefault(start + h * size, []).append((slot, tag))
+            else:
+                ctx_slots.append((slot, tag))
         blocks = []
         for a in self.order:
             blk = walk.blocks[a]
             refs: dict[int, tuple] = {}
-            for k in range(bisect.bisect_left(keys, a), bisect.bisect_left(keys, a + blk.size)):
-                slot, tag = slots[k]
+            for slot, tag in sorted(by_block.get(a, ())):
                 r = self.ref(W.w(slot), tag, slot)
                 if r is not None:
                     refs[slot - a] = r

@@ -7,8 +7,10 @@ the blocks (role, label, size, bytes, references, finaliser bit), the ``vm`` roo
 fields by name, and the GC settings. References are the lists of
 sim.mpy.portable.export (heap / sym / ctx / qobj / qword / qshort / qvar).
 
-Every migration goes through ``encode`` and ``decode``, so the file is the form that
-is loaded, not a side product.
+The state file (sim.mpy.portable.statefile) carries this form; a migration inside one
+process (``mpsim resume --firmware``) loads the exported form as it is, without making
+the bytes (that took a fifth of the step): tests/portable/test_format.py keeps what the
+file decodes to equal to what was exported.
 """
 
 from __future__ import annotations
