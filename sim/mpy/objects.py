@@ -30,10 +30,12 @@ class Layout:
         self._cache: dict[str, object] = {}
 
     def off(self, path: str) -> int:
-        if path not in self._cache:
+        try:
+            return self._cache[path]
+        except KeyError:
             name, _, fpath = path.partition(".")
-            self._cache[path] = self.fw.struct(name).offset_of(fpath)[0]
-        return self._cache[path]
+            found = self._cache[path] = self.fw.struct(name).offset_of(fpath)[0]
+            return found
 
     def field(self, path: str):
         key = path + ":type"

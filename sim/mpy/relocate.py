@@ -324,7 +324,7 @@ class _Hasher:
         self.old_addr = old_addr          # new block address -> old
         self._class_has: dict[tuple[int, str], bool] = {}
         fw = walker.fw
-        self.fn = {n: s.addr for n, s in fw.symbols.items() if s.kind == "func"}
+        self.fn = walker.fn                # the firmware's functions by name
         self.t = walker.t
         self.pools = QstrPools.for_firmware(fw, fw.micropython_version, read)
         self.qstr_shift = walker.profile.qstr_obj_shift

@@ -236,6 +236,7 @@ class Walker(ContextCode):
         self.fn = {n: addr for n, (addr, _size, kind) in rows.items() if kind == "func"}
         self._handlers: dict[str, tuple] = {}   # type name -> how visit_obj treats its objects
         self._unpack = self.word._s.unpack_from
+        self._last_word = len(pool) - self.W     # offset of the pool's last whole word
         self._words: dict[int, struct.Struct] = {}   # n -> Struct of n words (bulk reads)
         self.result = HeapWalk(pool_start, self.pool_end, ctx_addr, len(ctx), self.block)
         self.result.used_bytes = sum(self.extent.values()) * self.block
@@ -265,7 +266,7 @@ class Walker(ContextCode):
     def w(self, a: int) -> int:
         """The word at ``a``."""
         o = a - self.pool_start
-        if 0 <= o <= len(self.pool) - self.W:
+        if 0 <= o <= self._last_word:
             return self._unpack(self.pool, o)[0]
         return self._unpack(self.read(a, self.W))[0]
 
@@ -282,7 +283,7 @@ class Walker(ContextCode):
 
     def block_start(self, a: int) -> int | None:
         """Start address of the allocation containing ``a`` (None: free or outside)."""
-        if not self.in_pool(a):
+        if not self.pool_start <= a < self.pool_end:
             return None
         h = self.head_of[(a - self.pool_start) // self.block]
         return None if h < 0 else self.pool_start + h * self.block
@@ -298,7 +299,8 @@ class Walker(ContextCode):
         """Record a block's role; True if it is new (its contents must be walked)."""
         b = self.result.blocks.get(start)
         if b is None:
-            self.result.blocks[start] = Block(start, self.block_size(start), role, parent)
+            size = self.extent[(start - self.pool_start) // self.block] * self.block
+            self.result.blocks[start] = Block(start, size, role, parent)
             return True
         if b.role == role or (b.role in LEAF_ROLES and role in LEAF_ROLES):
             return False
@@ -310,9 +312,8 @@ class Walker(ContextCode):
         """A word holding an mp_obj_t (or a pointer to an object, or NULL)."""
         self.result.slots[slot] = OBJ
         v = self.w(slot)
-        if v == 0 or v & 3 or not self.in_pool(v):
-            return
-        self.work.append(("obj", v, parent))
+        if v and not v & 3 and self.pool_start <= v < self.pool_end:
+            self.work.append(("obj", v, parent))
 
     def objs(self, addr: int, n: int, parent):
         """``n`` consecutive mp_obj_t words from ``addr`` (as ``obj`` each, read at once)."""
@@ -331,7 +332,7 @@ class Walker(ContextCode):
         v = self.w(slot)
         if tag == TAGPTR:
             v &= ~3
-        if v == 0 or not self.in_pool(v):
+        if v == 0 or not self.pool_start <= v < self.pool_end:
             return
         self.work.append(("buf", v, parent, role, handler, arg, allow_interior))
 

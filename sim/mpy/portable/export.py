@@ -94,6 +94,7 @@ class Exporter:
         self.names = _Names(fw)
         self.qstrs: set[bytes] = set()
         self.target = None              # the new firmware, when known: names what it lacks
+        self.typed: dict[int, tuple] = {}  # type object address -> (role, its "sym" reference)
 
     def run(self) -> Portable:
         t0 = time.perf_counter()
@@ -120,15 +121,20 @@ class Exporter:
             else:
                 ctx_slots.append((slot, tag))
         blocks = []
+        pool, ref, w = W.pool, self.ref, W.w
         for a in self.order:
             blk = walk.blocks[a]
             refs: dict[int, tuple] = {}
-            for slot, tag in sorted(by_block.get(a, ())):
-                r = self.ref(W.w(slot), tag, slot)
-                if r is not None:
-                    refs[slot - a] = r
+            mine = by_block.get(a)
+            if mine:
+                mine.sort()
+                for slot, tag in mine:
+                    r = ref(w(slot), tag, slot)
+                    if r is not None:
+                        refs[slot - a] = r
             self.firmware_words(a, blk.role, refs)
-            blocks.append(PBlock(blk.role, blk.label, blk.size, W.read(a, blk.size), list(refs.items()),
+            o = a - start
+            blocks.append(PBlock(blk.role, blk.label, blk.size, pool[o:o + blk.size], list(refs.items()),
                                  self.finaliser(a)))
         roots, mem = self.roots(ctx_slots)
         return Portable(source=dict(version=list(fw_version(self.fw)), firmware=self.fw.path.name,
@@ -218,9 +224,11 @@ class Exporter:
     def firmware_words(self, a: int, role: str, refs: dict[int, tuple]) -> None:
         W = self.W
         t = W.w(a)
-        tname = W.type_names.get(t)
-        if tname is not None and W.role_for(tname) == role:
-            refs[0] = ("sym", tname, 0)          # an object whose type is in the firmware
+        typed = self.typed.get(t)
+        if typed is None and t in W.type_names:
+            typed = self.typed[t] = (W.role_for(W.type_names[t]), ("sym", W.type_names[t], 0))
+        if typed is not None and typed[0] == role:
+            refs[0] = typed[1]                   # an object whose type is in the firmware
         handler = self.ROLE_WORDS.get(role)
         if handler is not None:
             handler = getattr(self, handler)
@@ -385,9 +393,12 @@ def export_image(fw, image, target=None) -> Portable:
     from ...image import unpack_used_blocks
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
+    t0 = time.perf_counter()
     ex = Exporter(fw, image.ctx_addr, image.section("ctx"), g, image.table("heap.atb"), pool, image.table("heap.ftb"))
     ex.target = target
-    return ex.run()
+    p = ex.run()
+    p.export_s = time.perf_counter() - t0       # with the walker's set-up from the firmware
+    return p
 
 
 __all__ = ["Portable", "PBlock", "export_image", "prelude_signature"]
