@@ -57,7 +57,7 @@ def capture(machine) -> HibernateImage:
     geo = state.geometry()
     image = HibernateImage(fingerprint=fw.fingerprint, board=machine.board.name, heap=geo,
                            ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash(),
-                           kind=ImageKind.RUN_STATE)
+                           word_size=fw.word_size, kind=ImageKind.RUN_STATE)
     image.check_saveable(machine.board)
     stack = live.stack_range(machine)
     ranges = live.static_ranges(fw, [(geo.heap_start, geo.heap_end), stack]) + [stack]
