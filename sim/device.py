@@ -232,6 +232,7 @@ class Board:
             self.store.save_if_changed()
         finally:
             self.store.close()
+            self.machine.close()   # its timer thread would keep the machine (engine, RAM) alive for good
 
     def __enter__(self) -> "Board":
         return self

@@ -82,7 +82,8 @@ class Hibernator:
         self._require_safe_point(state)
         geo = state.geometry()
         image = HibernateImage(fingerprint=self.firmware.fingerprint, board=self.machine.board.name, heap=geo,
-                               ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+                               ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash(),
+                               word_size=self.firmware.word_size)
         image.check_saveable(self.machine.board)
         # 1. the GC heap: its tables whole, and only the used blocks of the pool
         used = state.used_blocks(geo)

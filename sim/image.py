@@ -307,8 +307,8 @@ def decode(data: bytes) -> HibernateImage:
     except ValueError:
         raise ImageError(f"unknown image kind {flags} (this mpsim knows: "
                          f"{', '.join(f'{k.value} {k.label}' for k in ImageKind)})") from None
-    if word_size != 4:
-        raise ImageError(f"unsupported word size {word_size} (mpsim emulates 32-bit targets)")
+    if word_size not in (4, 8):
+        raise ImageError(f"unsupported word size {word_size} (mpsim emulates 32- and 64-bit targets)")
     endianness = {v: k for k, v in _ENDIAN.items()}.get(endian)
     if endianness is None:
         raise ImageError(f"unknown endianness code {endian}")

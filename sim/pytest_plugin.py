@@ -113,6 +113,7 @@ def make_board(request, tmp_path):
     yield factory
     for b in made:
         b.close()
+    made.clear()        # the test item outlives the test: it must not hold closed boards for the session
 
 
 @pytest.fixture

@@ -68,3 +68,22 @@ def pytest_runtest_teardown(item, nextitem):
     if rss - _collected_at[0] > COLLECT_GROWTH:
         gc.collect()
         _collected_at[0] = _resident_bytes()
+
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, which
+# the mpsim processes tests start would inherit: rich then cuts tables to 80 columns in a
+# pipe (tests/cli/test_polish.py). Workers get the controller's values (or none) back.
+_TERMINAL_ENV = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["mpsim_terminal_env"] = {k: os.environ.get(k) for k in _TERMINAL_ENV}
+
+
+def pytest_configure(config):
+    for name, value in getattr(config, "workerinput", {}).get("mpsim_terminal_env", {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Callable
 
 NS = 1_000_000_000
@@ -115,52 +116,74 @@ class SliceTimer:
     GIL hand-over, ~0.1 ms; short slices, e.g. one per SysTick tick while the
     guest sleeps, re-arm thousands of times a second). A thread that wakes for
     an older, later-replaced deadline just sleeps again.
+
+    The thread holds only the shared ``_TimerState`` and a weak reference to the
+    stop method: a machine nobody closed is still collected (its engine and
+    guest RAM, tens of MB, with it), and collecting the timer ends the thread.
     """
+
+    def __init__(self, stop: "callable"):
+        self._state = _TimerState(weakref.WeakMethod(stop))
+        threading.Thread(target=_run_timer, args=(self._state,), name="mpsim-slice-timer", daemon=True).start()
+        weakref.finalize(self, self._state.close)
+
+    @property
+    def fired(self) -> bool:
+        return self._state.fired
+
+    def arm(self, host_seconds: float) -> None:
+        s = self._state
+        deadline = time.perf_counter() + host_seconds
+        with s.cond:
+            s.fired = False
+            s.deadline = deadline
+            if s.sleeping_until is None or deadline < s.sleeping_until:
+                s.cond.notify()
+
+    def disarm(self) -> bool:
+        with self._state.cond:
+            self._state.deadline = None
+            return self._state.fired
+
+    def close(self) -> None:
+        self._state.close()
+
+
+class _TimerState:
+    """What a SliceTimer and its thread share."""
 
     RETRY_S = 0.001
 
-    def __init__(self, stop: "callable"):
-        import threading
-        self._stop = stop
-        self._cond = threading.Condition()
-        self._deadline: float | None = None
-        self._sleeping_until: float | None = None   # what the thread waits for (None: forever)
-        self._closed = False
+    def __init__(self, stop_ref: "weakref.WeakMethod"):
+        self.cond = threading.Condition()
+        self.stop_ref = stop_ref
+        self.deadline: float | None = None
+        self.sleeping_until: float | None = None   # what the thread waits for (None: forever)
+        self.closed = False
         self.fired = False
-        self._thread = threading.Thread(target=self._loop, name="mpsim-slice-timer", daemon=True)
-        self._thread.start()
-
-    def arm(self, host_seconds: float) -> None:
-        deadline = time.perf_counter() + host_seconds
-        with self._cond:
-            self.fired = False
-            self._deadline = deadline
-            s = self._sleeping_until
-            if s is None or deadline < s:
-                self._cond.notify()
-
-    def disarm(self) -> bool:
-        with self._cond:
-            self._deadline = None
-            return self.fired
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
 
-    def _loop(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if self._deadline is None:
-                    self._sleeping_until = None
-                    self._cond.wait()
-                    continue
-                remaining = self._deadline - time.perf_counter()
-                if remaining > 0:
-                    self._sleeping_until = self._deadline
-                    self._cond.wait(remaining)
-                    continue
-                self.fired = True
-                self._stop()
-                self._deadline = time.perf_counter() + self.RETRY_S
+
+def _run_timer(s: _TimerState) -> None:
+    with s.cond:
+        while not s.closed:
+            if s.deadline is None:
+                s.sleeping_until = None
+                s.cond.wait()
+                continue
+            remaining = s.deadline - time.perf_counter()
+            if remaining > 0:
+                s.sleeping_until = s.deadline
+                s.cond.wait(remaining)
+                continue
+            stop = s.stop_ref()
+            if stop is None:                         # the machine is gone
+                return
+            s.fired = True
+            stop()
+            del stop
+            s.deadline = time.perf_counter() + s.RETRY_S

@@ -57,7 +57,7 @@ def capture(machine) -> HibernateImage:
     geo = state.geometry()
     image = HibernateImage(fingerprint=fw.fingerprint, board=machine.board.name, heap=geo,
                            ctx_addr=state.ctx_addr, ctx_size=state.ctx_size, ctx_layout=state.layout_hash(),
-                           kind=ImageKind.RUN_STATE)
+                           word_size=fw.word_size, kind=ImageKind.RUN_STATE)
     image.check_saveable(machine.board)
     stack = live.stack_range(machine)
     ranges = live.static_ranges(fw, [(geo.heap_start, geo.heap_end), stack]) + [stack]
@@ -65,7 +65,7 @@ def capture(machine) -> HibernateImage:
     ftb = machine.read(geo.ftb_start, geo.ftb_len) if geo.has_ftb else b""
     raw_pool = machine.read(geo.pool_start, geo.pool_end - geo.pool_start)
     ram = [(a, machine.read(a, b - a)) for a, b in ranges]
-    roots = [w for _, data in ram for w in reach.words(data)]
+    roots = [w for _, data in ram for w in reach.words(data, fw.word_size)]
     roots += [v for v in machine.cpu_state().values()]
     pool = pack_used_blocks(raw_pool, geo.block_size, reach.live_blocks(geo, atb, ftb, raw_pool, roots))
     image.sections[SECTION_CPU] = _json({"cpu": machine.cpu_state(), "now_ns": machine.clock.now()})

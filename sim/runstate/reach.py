@@ -55,11 +55,13 @@ def live_blocks(geo, atb: bytes, ftb: bytes, pool: bytes, roots: list[int]) -> b
         while end < n and kinds[end] == _AT_TAIL:
             live[end] = 1
             end += 1
-        chunk = pool[b * bs:end * bs]
-        for w in struct.unpack(f"<{len(chunk) // 4}I", chunk):
+        for w in words(pool[b * bs:end * bs], bs // 4):     # a GC block is 4 words
             reach(w)
     return bytes(live)
 
 
-def words(data: bytes) -> list[int]:
-    return list(struct.unpack(f"<{len(data) // 4}I", data[:len(data) // 4 * 4]))
+def words(data: bytes, width: int) -> list[int]:
+    """``data`` as little-endian words of ``width`` bytes (4, or 8 on a 64-bit target)."""
+    code = {4: "I", 8: "Q"}[width]
+    n = len(data) // width
+    return list(struct.unpack(f"<{n}{code}", data[:n * width]))

@@ -42,12 +42,14 @@ def venv(tmp_path_factory):
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("mpsim-*.whl"))
     v = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(v)], check=True, timeout=300)
+    # No pip inside (ensurepip is most of a venv's making): this interpreter's pip installs into it.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(v)], check=True, timeout=300)
     py = v / "bin" / "python"
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "deps-from-test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+                           "--no-index", str(wheel)],
                           capture_output=True, text=True, timeout=300)
     assert inst.returncode == 0, inst.stderr
     return v

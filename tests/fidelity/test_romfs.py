@@ -36,7 +36,7 @@ from sim.firmware import Firmware
 from sim.machine import loads
 from sim.paths import firmware_elf
 from tests.fidelity.test_differential import MORE, PROMPT, QEMU, RAW_END, RAW_PROMPT, QemuSide, SimSide, explain
-from tests.versions import firmware_for
+from tests.firmware_versions import firmware_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MPSIM = [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main())"]

@@ -78,3 +78,15 @@ def test_the_board_leds_word_survives(board):
     board.power_cycle()
     board.resume()
     assert board.repl.exec("print(bd.leds(), bd.LED(1).value(), keep[1] == 'x' * 40)") == "2 1 True\n"
+
+
+def test_a_64_bit_image_records_its_word_size(tmp_path):
+    """The image header's word size is the firmware's (ELF class), not a constant 4."""
+    with Board("virt-rv64", ELF, flash_path=tmp_path / "flash.bin") as board:
+        board.boot()
+        board.hibernate()
+        image, _skipped = board.hibernator.latest_usable_image()
+        assert image.word_size == 8
+        board.power_cycle()
+        board.resume()
+        assert board.repl.eval("1 << 40") == 1 << 40

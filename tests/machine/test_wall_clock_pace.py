@@ -28,7 +28,11 @@ def test_a_sleep_takes_its_time_when_paced():
             time.sleep(pace.wait_s())
         took = time.monotonic() - t0
         assert b"woke\r\n" in out
-        assert took >= 0.9, f"a paced time.sleep(1) took {took:.2f} s"
+        # Fast-forwarded it would take milliseconds. Paced, the board's time never runs ahead
+        # of the wall clock by more than what one run() call fast-forwards of a sleep
+        # (sim.machine.machine._SLEEP_CHUNK_NS, 250 ms) before the pace waits; a loaded host
+        # only makes it take longer.
+        assert took >= 0.7, f"a paced time.sleep(1) took {took:.2f} s"
         # waiting for input at the prompt: no waiting imposed
         assert out.endswith(b">>> ") or m.run(timeout=5).kind == "idle"
         m.run(timeout=5)

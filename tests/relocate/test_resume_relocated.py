@@ -72,14 +72,17 @@ def resume_relocated(board, heap):
     return rel
 
 
+def qemu_prints(setup: str, check: str) -> str:
+    """What ``check`` prints in QEMU after ``setup``, with no hibernation at all."""
+    require_qemu()
+    with load_tool().QemuSession(FIRMWARE) as q:
+        q.repl.exec(setup)
+        return q.repl.exec(check)
+
+
 @pytest.fixture(scope="module")
 def oracle():
-    """What CHECK prints in QEMU after STATE, with no hibernation at all."""
-    require_qemu()
-    tool = load_tool()
-    with tool.QemuSession(FIRMWARE) as q:
-        q.repl.exec(STATE)
-        return q.repl.exec(digest_code())
+    return qemu_prints(STATE, digest_code())
 
 
 def digest_code(expr: str = CHECK) -> str:
@@ -171,11 +174,7 @@ def _diff(a: str, b: str) -> str:
 
 @pytest.fixture(scope="module")
 def gen_oracle():
-    require_qemu()
-    tool = load_tool()
-    with tool.QemuSession(FIRMWARE) as q:
-        q.repl.exec(GENERATORS)
-        return q.repl.exec(digest_code(CHECK_GEN))
+    return qemu_prints(GENERATORS, digest_code(CHECK_GEN))
 
 
 @pytest.mark.parametrize("heap", [(0x20100000, 0x20120000), (0x20100000, 0x20110000)], ids=["moved", "half"])

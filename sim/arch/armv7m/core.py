@@ -28,6 +28,7 @@ from ... import engine
 from ...errors import GuestFault, SimError
 from ...semihosting import Exit, NeedInput
 from ..disasm import one_instruction
+from ..masked_steps import MaskedStepping
 from . import exceptions, scs as _scs              # noqa: F401  (scs registers the "scs" device type)
 from .nvic import BUSFAULT, HARDFAULT, MEMMANAGE, SVCALL, USAGEFAULT
 from .unmask_sites import unmask_sites
@@ -39,7 +40,6 @@ _INT_SVC, _INT_UDEF, _INT_BKPT, _INT_EXC_EXIT, _INT_PREFETCH_ABORT, _INT_INVSTAT
 _INT_USAGE = {_INT_UDEF: ("undefined instruction", 1 << 16), 17: ("coprocessor instruction (no coprocessor)", 1 << 19),
               _INT_INVSTATE: ("invalid state (branch to an ARM-state address)", 1 << 17),
               22: ("unaligned access", 1 << 24)}
-_MASKED_STEPS = 256                # stock deterministic: single steps to find an unmask
 CORE_REGS = {f"r{i}": getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
 CORE_REGS.update(sp=A.UC_ARM_REG_SP, lr=A.UC_ARM_REG_LR, pc=A.UC_ARM_REG_PC, xpsr=A.UC_ARM_REG_XPSR,
                  msp=A.UC_ARM_REG_MSP, psp=A.UC_ARM_REG_PSP, control=A.UC_ARM_REG_CONTROL,
@@ -117,8 +117,7 @@ class ArmV7M:
         # hook on every instruction (4x slower): there the CPU is stepped instead while
         # an interrupt waits masked (``slice_cycles``).
         self._unmask = _UnmaskExit(uc) if engine.features.unmask_exit else None
-        self._step_masked = self._unmask is None and m.deterministic
-        self._masked_steps = 0
+        self._masked = MaskedStepping(self._unmask is None and m.deterministic)
         if self._unmask is None and not m.deterministic:
             for addr in unmask_sites(m.firmware.segments):
                 uc.hook_add(UC_HOOK_CODE, self._on_unmask_site, begin=addr, end=addr)
@@ -190,7 +189,7 @@ class ArmV7M:
     def irq_pending_while_running(self) -> None:
         """Something became pending mid-slice: stop now if it can preempt (or, on
         stock deterministic, to step to the unmask); else stop at the unmask."""
-        if self.take_interrupt(dry_run=True) or self._step_masked:
+        if self.take_interrupt(dry_run=True) or self._masked.enabled:
             self.m._request_stop("irq")
         elif self._unmask is not None:
             self._unmask.arm(True)
@@ -200,16 +199,8 @@ class ArmV7M:
             self._unmask.arm(self.nvic.best_pending() is not None)
 
     def slice_cycles(self, cycles: int) -> int:
-        """Stock deterministic: while an interrupt waits masked (the run loop could
-        not take it), one instruction at a time finds where the guest unmasks, within
-        a bound (a long critical section then costs latency, not time)."""
-        if self._step_masked:
-            if self.nvic.best_pending() is None:
-                self._masked_steps = 0
-            elif self._masked_steps < _MASKED_STEPS:
-                self._masked_steps += 1
-                return 1
-        return cycles
+        """Stock deterministic: single steps while an interrupt waits masked (masked_steps.py)."""
+        return self._masked.slice_cycles(cycles, lambda: self.nvic.best_pending() is not None)
 
     def _on_unmask_site(self, uc, address: int, size: int, ud) -> None:
         if self.nvic.any_pending and self.take_interrupt(dry_run=True):

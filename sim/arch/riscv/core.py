@@ -49,6 +49,7 @@ from ... import engine
 from ...errors import GuestFault, SimError
 from ...semihosting import Exit, NeedInput
 from ..disasm import one_instruction
+from ..masked_steps import MaskedStepping
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,6 @@ SEMI_PRE, SEMI_POST = 0x01F01013, 0x40705013      # slli x0,x0,0x1f / srai x0,x0
 _J_SELF = (0x0000006F, 0xA001)                     # j . (and c.j .)
 _U32 = struct.Struct("<I")
 _SEMIHOST = "semihost"
-_MASKED_STEPS = 256                 # stock deterministic: single steps to find an unmask
 
 
 class _Regs64:
@@ -149,8 +149,7 @@ class RiscV:
         self.entered_pc = 0
         self._replay_at_return: tuple | None = None
         self.clint = self.plic = None
-        self._step_masked = False
-        self._masked_steps = 0
+        self._masked = MaskedStepping()
         r = self.regs.read
         # Registers a debugger reads that are not saved state (sim/gdb/targets.py):
         # read-only to it. mip as the hart sees it: the CLINT/PLIC lines live on the
@@ -177,10 +176,9 @@ class RiscV:
         # every instruction (the 18 unmask sites made it 20x slower): there the CPU is
         # stepped instead while an interrupt waits masked (``slice_cycles``); the few
         # mret hooks stay.
-        self._step_masked = m.deterministic and not engine.features.has_icount
-        self._masked_steps = 0
+        self._masked = MaskedStepping(m.deterministic and not engine.features.has_icount)
         after, mrets = unmask_sites(m.firmware.segments)
-        for a in after if not self._step_masked else ():
+        for a in after if not self._masked.enabled else ():
             self.uc.hook_add(UC_HOOK_CODE, self._on_unmask_site, begin=a, end=a)
         for a in mrets:
             self.uc.hook_add(UC_HOOK_CODE, self._on_mret, begin=a, end=a)
@@ -305,16 +303,12 @@ class RiscV:
         pass
 
     def slice_cycles(self, cycles: int) -> int:
-        """Stock deterministic: one instruction at a time while an enabled interrupt
-        waits for mstatus.MIE, within a bound, to take it where the guest unmasks."""
-        if self._step_masked:
+        """Stock deterministic: single steps while an enabled interrupt waits for
+        mstatus.MIE (masked_steps.py)."""
+        def waiting() -> bool:
             pending = self._pending()
-            if not (pending and pending & self.regs.read(R.UC_RISCV_REG_MIE)):
-                self._masked_steps = 0
-            elif self._masked_steps < _MASKED_STEPS:
-                self._masked_steps += 1
-                return 1
-        return cycles
+            return bool(pending and pending & self.regs.read(R.UC_RISCV_REG_MIE))
+        return self._masked.slice_cycles(cycles, waiting)
 
     def _on_unmask_site(self, uc, address: int, size: int, ud) -> None:
         if self._deliverable():

@@ -148,7 +148,7 @@ def _write_and_resume(hibernator, state, geo, loaded, peripherals: dict) -> int:
     """Write ``loaded`` as an image of the hibernator's firmware (A/B slots) and resume it."""
     m, new_fw = hibernator.machine, hibernator.firmware
     new = HibernateImage(fingerprint=new_fw.fingerprint, board=m.board.name, heap=geo, ctx_addr=state.ctx_addr,
-                         ctx_size=state.ctx_size, ctx_layout=state.layout_hash())
+                         ctx_size=state.ctx_size, ctx_layout=state.layout_hash(), word_size=new_fw.word_size)
     new.set_table(SECTION_ATB, loaded.atb)
     if geo.has_ftb:
         new.set_table(SECTION_FTB, loaded.ftb)
