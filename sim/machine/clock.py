@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Callable
 
 NS = 1_000_000_000
@@ -121,7 +122,9 @@ class SliceTimer:
 
     def __init__(self, stop: "callable"):
         import threading
-        self._stop = stop
+        # Weakly: the thread must not keep its machine (engine, guest RAM) alive when
+        # nobody closed it; the machine's finalizer closes the timer then.
+        self._stop = weakref.WeakMethod(stop)
         self._cond = threading.Condition()
         self._deadline: float | None = None
         self._sleeping_until: float | None = None   # what the thread waits for (None: forever)
@@ -162,5 +165,7 @@ class SliceTimer:
                     self._cond.wait(remaining)
                     continue
                 self.fired = True
-                self._stop()
+                stop = self._stop()
+                if stop is not None:
+                    stop()
                 self._deadline = time.perf_counter() + self.RETRY_S

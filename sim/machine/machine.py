@@ -49,6 +49,7 @@ import importlib
 import logging
 import mmap
 import struct
+import weakref
 import threading
 import time
 from typing import Any, Callable
@@ -806,6 +807,7 @@ class Machine:
             timer = self._slice_timer
             if timer is None:
                 timer = self._slice_timer = SliceTimer(self._async_stop)
+                weakref.finalize(self, timer.close)      # a machine nobody closed: end its thread
             timer.arm(host_seconds)
         self.core.before_slice()
         self.clock.start_slice()
