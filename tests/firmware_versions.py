@@ -96,4 +96,3 @@ def boards(request, tmp_path, version):
     yield factory
     for b in made:
         b.close()
-    made.clear()        # the test item outlives the test: it must not hold closed boards for the session
