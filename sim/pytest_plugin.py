@@ -52,6 +52,13 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("mpsim artifacts", "\n".join(s for s in saved if s)))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the fixtures closed them: the test item lives to the end of the session and
+    must not keep its boards (each a whole machine) alive that long."""
+    item.__dict__.pop("_mpsim_boards", None)
+
+
 def _safe(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-120:]
 
@@ -113,7 +120,6 @@ def make_board(request, tmp_path):
     yield factory
     for b in made:
         b.close()
-    made.clear()        # the test item outlives the test: it must not hold closed boards for the session
 
 
 @pytest.fixture
