@@ -18,19 +18,12 @@ from ...firmware import TypeInfo
 from . import MigrationError
 from . import statefile
 from .export import Exporter, GENERATION, PBlock, Portable, fw_version
+from .load import ROLE_STRUCT as LOAD_ROLE_STRUCT
 
-# the struct a block of each role is laid out as (exceptions: mp_obj_exception_t, found by type)
-ROLE_STRUCT = {
-    "raw_code": "mp_raw_code_t", "fun_bc": "mp_obj_fun_bc_t", "gen_wrap": "mp_obj_fun_bc_t",
-    "gen_instance": "mp_obj_gen_instance_t", "instance": "mp_obj_instance_t", "str": "mp_obj_str_t",
-    "bytes": "mp_obj_str_t", "type": "mp_obj_type_t", "module_context": "mp_module_context_t",
-    "module": "mp_obj_module_t", "list": "mp_obj_list_t", "dict": "mp_obj_dict_t", "set": "mp_obj_set_t",
-    "frozenset": "mp_obj_set_t", "int": "mp_obj_int_t", "float": "mp_obj_float_t", "closure": "mp_obj_closure_t",
-    "tuple": "mp_obj_tuple_t", "bytearray": "mp_obj_array_t", "array": "mp_obj_array_t",
-    "memoryview": "mp_obj_array_t", "deque": "mp_obj_deque_t", "namedtuple": "mp_obj_tuple_t",
-    "bound_meth": "mp_obj_bound_meth_t", "cell": "mp_obj_cell_t", "property": "mp_obj_property_t",
-    "staticmethod": "mp_obj_static_class_method_t", "classmethod": "mp_obj_static_class_method_t",
-}
+# the struct a block of each role is laid out as (exceptions: mp_obj_exception_t, found by
+# type): the loader's table, plus the roles only a state file carries
+ROLE_STRUCT = {**LOAD_ROLE_STRUCT, "staticmethod": "mp_obj_static_class_method_t",
+               "classmethod": "mp_obj_static_class_method_t"}
 # structs a loader may need besides the roles' (nested, or read by the converters)
 EXTRA_STRUCTS = ("mp_code_state_t", "mp_obj_exception_t", "mp_map_t", "mp_set_t", "mpz_t", "mp_module_constants_t",
                  "mp_obj_namedtuple_type_t", "mp_obj_iter_buf_t", "mp_exc_stack_t", "qstr_pool_t", "mp_obj_base_t")
