@@ -59,6 +59,25 @@ MP_OBJ_SENTINEL_VALUES = (4, 8)
 EMPTY_KEYS = (0, *MP_OBJ_SENTINEL_VALUES)
 
 
+def layout_holds(slots: list[bool], homes: list[tuple[int, int]], alloc: int) -> bool:
+    """Whether a hash table needs no rebuild: every key at ``pos`` is reached from its
+    home slot ``hash % alloc`` through used slots only (py/map.c probes linearly and
+    stops at the first never-used one; a deleted entry does not stop it).
+    ``slots[i]`` says slot i was ever used; ``homes`` lists (pos, hash) per key.
+
+    Kept as it is, a table keeps its iteration order, and a dict or set iterator
+    stopped part-way (a ``cur`` index into the table) goes on exactly where it was:
+    rebuilding in slot order moves a key that wrapped round the end, so an iterator
+    saw it twice or never."""
+    for pos, h in homes:
+        q = h % alloc
+        while q != pos:
+            if not slots[q]:
+                return False
+            q = (q + 1) % alloc
+    return True
+
+
 class RelocationError(SimError):
     pass
 

@@ -25,7 +25,7 @@ from ..geometry import BLOCKS_PER_ATB, HeapGeometry
 from ..objects import Layout
 from .qstrs import QstrPools
 from ..qstr_pools import compute_hash
-from ..relocate import EMPTY_KEYS, _Hasher
+from ..relocate import EMPTY_KEYS, _Hasher, layout_holds
 from ..walk import BYTES_PER_BLOCK, Walker, _Rom
 from . import MigrationError
 from .convert import CONVERTERS, move_sys_path
@@ -319,6 +319,9 @@ class Loader:
             keys = [(i, tw.w(table + step * i)) for i in range(alloc)]
             entries = [(k, tw.w(table + step * i + 4) if kind == "map" else None, h.hash(k))
                        for i, k in keys if k not in EMPTY_KEYS]
+            live = [i for i, k in keys if k not in EMPTY_KEYS]
+            if layout_holds([k != 0 for _i, k in keys], [(i, hv) for i, (_k, _v, hv) in zip(live, entries)], alloc):
+                continue                          # found where they are: order and iterators kept
             pool[base:base + step * alloc] = bytes(step * alloc)
             for key, value, hv in entries:
                 pos = hv % alloc

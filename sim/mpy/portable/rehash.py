@@ -12,7 +12,7 @@ __eq__), and key types mpsim does not hash on the host (floats, tuples).
 from __future__ import annotations
 
 from ..qstr_pools import compute_hash
-from ..relocate import EMPTY_KEYS
+from ..relocate import EMPTY_KEYS, layout_holds
 from . import MigrationError
 from .relayout import field_value
 
@@ -62,27 +62,31 @@ class Rehasher:
             tref = refs.get(off + st.offset_of("table")[0])
             if tref is None or tref[0] != "heap":
                 continue                                       # a table in ROM (a fixed map): never moves
-            self.rebuild(tref[1], alloc, 2 if kind == "map" else 1, where)
-            self.count += 1
+            if self.rebuild(tref[1], alloc, 2 if kind == "map" else 1, where):
+                self.count += 1
 
     def rebuild(self, j, alloc, step, where):
         ld, W = self.ld, self.W
         data, refs, spans = ld.conv[j]
-        entries = []
+        entries, used, homes = [], [], []
         for p in range(alloc):
             items = []
             for k in range(step):
                 o = (p * step + k) * W
                 items.append(refs[o] if o in refs else ("lit", int.from_bytes(data[o:o + W], "little")))
+            used.append(items[0] != ("lit", 0))
             if items[0][0] == "lit" and items[0][1] in EMPTY_KEYS:
                 continue
             entries.append(items)
+            homes.append((p, self.hash(items[0], where)))
+        if layout_holds(used, homes, alloc):
+            return False                                       # order and iterators kept
         new = bytearray(len(data))
         new_refs = {o: r for o, r in refs.items() if o >= alloc * step * W}
         new[alloc * step * W:] = data[alloc * step * W:]
         taken = [False] * alloc
-        for items in entries:
-            pos = self.hash(items[0], where) % alloc
+        for items, (_p, h) in zip(entries, homes):
+            pos = h % alloc
             while taken[pos]:
                 pos = (pos + 1) % alloc
             taken[pos] = True
@@ -93,6 +97,7 @@ class Rehasher:
                 else:
                     new_refs[o] = it
         ld.conv[j] = (new, new_refs, spans)
+        return True
 
     def hash(self, key, where, depth=0) -> int:
         ld = self.ld
