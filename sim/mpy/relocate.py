@@ -306,10 +306,15 @@ class _Rewriter:
                 alloc, table, step = self.nw(m + L.off("mp_set_t.alloc")), self.nw(m + L.off("mp_set_t.table")), W
             if alloc == 0:
                 continue
-            keys = [(i, self.nw(table + step * i)) for i in range(alloc)]
-            keys = [(i, k) for i, k in keys if k not in EMPTY_KEYS]
+            slots = [self.nw(table + step * i) for i in range(alloc)]
+            keys = [(i, k) for i, k in enumerate(slots) if k not in EMPTY_KEYS]
             if not any(new_h.changes(k) for _, k in keys):
                 continue
+            if old_m in self.walk.iterated:
+                raise RelocationError(
+                    f"cannot relocate: an iterator (at {self.walk.iterated[old_m]:#x}) is part-way through a "
+                    f"{'dict' if kind == 'map' else 'set'} whose keys hash by address; moved, the table is laid "
+                    f"out again and the iterator would skip or repeat keys (resume at the same heap address)")
             # rebuild: every live entry at the first empty slot of its probe sequence, in the old
             # slot order (as mp_map_rehash would); deleted-entry sentinels disappear
             entries = [(k, self.nw(table + step * i + W) if kind == "map" else None, new_h.hash(k)) for i, k in keys]

@@ -95,6 +95,7 @@ class HeapWalk:
     blocks: dict[int, Block] = field(default_factory=dict)
     slots: dict[int, str] = field(default_factory=dict)          # absolute address -> tag
     tables: dict[int, str] = field(default_factory=dict)         # mp_map_t/mp_set_t address -> "map"/"set"
+    iterated: dict[int, int] = field(default_factory=dict)       # table address -> an iterator part-way through it
     problems: list[Problem] = field(default_factory=list)
     garbage: list[tuple[int, int]] = field(default_factory=list)  # (addr, bytes) allocated, unreachable
     used_bytes: int = 0
@@ -173,6 +174,10 @@ POLY_ITERNEXT = {
     "dict_it_iternext": "mp_obj_dict_it_t.dict", "set_it_iternext": "mp_obj_set_it_t.set",
     "deque_it_iternext": "mp_obj_deque_it_t.deque",
 }
+
+# iterators that keep an index into a hash table: their container field -> the table in it
+TABLE_OF = {"mp_obj_dict_it_t.dict": "mp_obj_dict_t.map", "mp_obj_set_it_t.set": "mp_obj_set_t.set",
+            "mp_obj_dict_view_it_t.dict": "mp_obj_dict_t.map"}
 
 
 def type_objects(firmware: Firmware, rom: _Rom) -> dict[int, str]:
@@ -654,10 +659,20 @@ class Walker(ContextCode):
                 self.problem(a, f"polymorphic iterator with unknown iternext {fn}", parent, type_name)
                 return
             self.obj(a + self.L.off(layout), parent)      # the container; cur is raw
+            if layout in TABLE_OF:
+                self.note_iterated(a, layout)
         elif RENAMED.get(type_name, type_name) in ITERATORS:
             self.fields(a, parent, ITERATORS[RENAMED.get(type_name, type_name)])
+            if RENAMED.get(type_name, type_name) == "dict_view_it_type":
+                self.note_iterated(a, "mp_obj_dict_view_it_t.dict")
         else:
             self.problem(a, "iterator type not known to live in a for-loop's stack slots", parent, type_name)
+
+    def note_iterated(self, a, field_path):
+        """An iterator at ``a`` holds an index (``cur``) into its dict's or set's table:
+        that table's layout must not change under it (sim.mpy.relocate.layout_holds)."""
+        container = self.w(a + self.L.off(field_path))
+        self.result.iterated[container + self.L.off(TABLE_OF[field_path])] = a
 
     def h_mp_type_polymorph_iter(self, a, parent):
         self.iterator_fields(a, a, "mp_type_polymorph_iter")

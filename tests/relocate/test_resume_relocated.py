@@ -201,3 +201,19 @@ def test_readline_history_survives_a_relocated_resume(board):
     board.repl.write(b"\r")
     assert "x_hist = 77" in board.repl.read_until(b">>> ").decode()
     assert board.repl.eval("x_hist") == 77
+
+
+def test_an_iterator_part_way_through_an_address_keyed_dict_refuses_only_when_it_must_move(board):
+    """Moved, an identity-keyed table is laid out again; an iterator's index into it
+    would then skip or repeat keys, so such a move is refused, naming the iterator."""
+    board.repl.exec("class K:\n    def __init__(self, n):\n        self.n = n\nks = [K(i) for i in range(12)]\n"
+                    "d = {}\nfor k in ks:\n    d[k] = k.n\nit = iter(d); first = next(it).n\n")
+    want = board.repl.eval("sorted(k.n for k in d if k.n != first)")
+    board.hibernate()
+    board.power_cycle()
+    with pytest.raises(RelocationError, match=r"an iterator \(at 0x[0-9a-f]+\) is part-way through a dict whose keys "
+                                              r"hash by address"):
+        resume_relocated(board, (0x20100000, 0x20120000))
+    board.power_cycle()
+    resume_relocated(board, STATIC)                # not moved: the iterator goes on exactly
+    assert board.repl.eval("sorted(k.n for k in it)") == want

@@ -322,6 +322,9 @@ class Loader:
             live = [i for i, k in keys if k not in EMPTY_KEYS]
             if layout_holds([k != 0 for _i, k in keys], [(i, hv) for i, (_k, _v, hv) in zip(live, entries)], alloc):
                 continue                          # found where they are: order and iterators kept
+            if m in walk.iterated:
+                raise MigrationError(f"an iterator is part-way through a {'dict' if kind == 'map' else 'set'} whose "
+                                     f"keys hash differently on the new firmware: it would skip or repeat keys")
             pool[base:base + step * alloc] = bytes(step * alloc)
             for key, value, hv in entries:
                 pos = hv % alloc
