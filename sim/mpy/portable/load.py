@@ -26,7 +26,7 @@ from ..objects import Layout
 from .qstrs import QstrPools
 from ..qstr_pools import compute_hash
 from ..relocate import EMPTY_KEYS, _Hasher, layout_holds
-from ..walk import BYTES_PER_BLOCK, Walker, _Rom
+from ..walk import Walker, _Rom
 from . import MigrationError
 from .convert import CONVERTERS, move_sys_path
 from .export import Portable, _Names
@@ -151,26 +151,8 @@ class Loader:
             if blocks[i].role in changed:
                 blocks[i] = CONVERTERS[blocks[i].role](blocks[i], src_L, L)
                 self.converted[blocks[i].role] = self.converted.get(blocks[i].role, 0) + 1
-        # qstrs: ROM ones by number, the rest into one new pool
-        rom_head, rom, rom_total = self.rom_qstrs()
-        dynamic = sorted(t for t in P.qstrs if t not in rom)
-        qid = dict(rom)
-        for i, t in enumerate(dynamic):
-            qid[t] = rom_total + i
-        # layout: kept blocks in order, then the pool and its chunk
-        addr, cursor = {}, g.pool_start
-        for i in keep:
-            addr[i] = cursor
-            cursor += blocks[i].size
-        qpool_addr, qpool = cursor, self.qstr_pool(dynamic)
-        cursor += len(qpool)
-        chunk_addr = cursor
-        chunk = b"".join(t + b"\0" for t in dynamic)
-        chunk = chunk + bytes(-len(chunk) % BYTES_PER_BLOCK or (BYTES_PER_BLOCK if not chunk else 0))
-        cursor += len(chunk)
-        if cursor > g.pool_end:
-            raise MigrationError(f"cannot migrate: the live data ({cursor - g.pool_start} bytes) does not fit the "
-                                 f"new firmware's heap pool ({g.pool_end - g.pool_start} bytes)")
+        _rom_head, _rom_total, dynamic, qid = self.number_qstrs()
+        addr, (qpool_addr, qpool), (chunk_addr, chunk) = self.place([(i, blocks[i].size) for i in keep], dynamic)
         self.fill_qstr_pool(qpool, qpool_addr, chunk_addr, dynamic)
         pool = bytearray(g.pool_end - g.pool_start)
         resolve = _Resolver(self, addr, qid, set(range(len(P.blocks))) - set(keep))
@@ -188,19 +170,9 @@ class Loader:
         pool[o:o + len(chunk)] = chunk
         self.write_roots(resolve, qpool_addr)
         self.write_mem()
-        # alloc and finaliser tables
-        atb, ftb = bytearray(g.atb_len), bytearray(g.ftb_len)
-        used = [False] * g.n_blocks
         spans = [(addr[i], blocks[i].size, blocks[i].finaliser) for i in keep]
         spans += [(qpool_addr, len(qpool), False), (chunk_addr, len(chunk), False)]
-        for a, size, fin in spans:
-            first = (a - g.pool_start) // BYTES_PER_BLOCK
-            for k in range(size // BYTES_PER_BLOCK):
-                j = first + k
-                atb[j // BLOCKS_PER_ATB] |= (1 if k == 0 else 2) << (2 * (j % BLOCKS_PER_ATB))
-                used[j] = True
-            if fin and ftb:
-                ftb[first // 8] |= 1 << (first % 8)
+        atb, ftb, used = self.gc_tables(spans)
         # hash tables with the target's hashes, then the proof: the target's own walk
         tw = Walker(self.fw, self.ctx_addr, bytes(self.ctx), g.pool_start, bytes(atb), pool)
         walk = tw.run()
@@ -215,12 +187,57 @@ class Loader:
                       objects=len(keep), qstrs_interned=len(dynamic), rehashed_tables=rehashed,
                       converted=self.converted, load_s=time.perf_counter() - t0)
 
+    # -- where everything goes in the target pool ----------------------------------------------------
+    NOT_FIT = "cannot migrate: the live data ({} bytes) does not fit the new firmware's heap pool ({} bytes)"
+
+    def number_qstrs(self) -> tuple[int, int, list[bytes], dict[bytes, int]]:
+        """ROM qstrs keep their target numbers; the rest follow them, in one new pool."""
+        rom_head, rom, rom_total = self.rom_qstrs()
+        dynamic = sorted(t for t in self.P.qstrs if t not in rom)
+        qid = dict(rom)
+        qid.update((t, rom_total + k) for k, t in enumerate(dynamic))
+        return rom_head, rom_total, dynamic, qid
+
+    def place(self, sizes: list[tuple[int, int]], dynamic: list[bytes]):
+        """Blocks (index, bytes) one after another from the pool's start, then the new qstr
+        pool and the chunk of its texts, each a whole number of GC blocks: their addresses,
+        (pool address, zeroed pool), (chunk address, chunk). Refused when it does not fit."""
+        g, bs = self.geo, self.geo.block_size
+        addr, cursor = {}, g.pool_start
+        for i, size in sizes:
+            addr[i] = cursor
+            cursor += size
+        qpool = self.qstr_pool(dynamic)
+        qpool += bytes(-len(qpool) % bs)
+        qpool_addr, cursor = cursor, cursor + len(qpool)
+        chunk = b"".join(t + b"\0" for t in dynamic)
+        chunk += bytes(-len(chunk) % bs or (bs if not chunk else 0))
+        chunk_addr, cursor = cursor, cursor + len(chunk)
+        if cursor > g.pool_end:
+            raise MigrationError(self.NOT_FIT.format(cursor - g.pool_start, g.pool_end - g.pool_start))
+        return addr, (qpool_addr, qpool), (chunk_addr, chunk)
+
+    def gc_tables(self, spans: list[tuple[int, int, bool]]) -> tuple[bytearray, bytearray, list[bool]]:
+        """The alloc and finaliser tables for blocks (address, bytes, has a finaliser), and
+        which GC blocks are used."""
+        g, bs = self.geo, self.geo.block_size
+        atb, ftb = bytearray(g.atb_len), bytearray(g.ftb_len)
+        used = [False] * g.n_blocks
+        for a, size, fin in spans:
+            first = (a - g.pool_start) // bs
+            for k in range(size // bs):
+                j = first + k
+                atb[j // BLOCKS_PER_ATB] |= (1 if k == 0 else 2) << (2 * (j % BLOCKS_PER_ATB))
+                used[j] = True
+            if fin and ftb:
+                ftb[first // 8] |= 1 << (first % 8)
+        return atb, ftb, used
+
     # -- the new heap qstr pool (split layout, 1.19+) -----------------------------------------------
     def qstr_pool(self, texts) -> bytearray:
         qp = QstrPools(self.L)
         alloc = max(len(texts), 1)
-        n = self.L.off("qstr_pool_t.qstrs") + qp.entry_bytes(alloc)
-        return bytearray(n + (-n % BYTES_PER_BLOCK))
+        return bytearray(self.L.off("qstr_pool_t.qstrs") + qp.entry_bytes(alloc))
 
     def fill_qstr_pool(self, buf, at, chunk_addr, texts):
         L, qp = self.L, QstrPools(self.L)

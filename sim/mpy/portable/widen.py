@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 
-from ..geometry import BLOCKS_PER_ATB
 from ..qstr_pools import compute_hash
 from . import MigrationError
 from .carry import State
@@ -64,6 +63,8 @@ class AcrossLoader(Loader):
             pool = self.word(pool + L.off("qstr_pool_t.prev"))
         return head, table, total
 
+    NOT_FIT = "cannot load: the live data ({} bytes) does not fit the target's heap pool ({} bytes)"
+
     # -- the whole load ---------------------------------------------------------------------------------
     def run_across(self) -> Loaded:
         t0 = time.perf_counter()
@@ -86,25 +87,8 @@ class AcrossLoader(Loader):
         self.conv = conv
         roots = self.convert_roots()
         keep += self.new_ints(roots)
-        rom_head, rom, rom_total = self.rom_qstrs()
-        dynamic = sorted(t for t in P.qstrs if t not in rom)
-        qid = dict(rom)
-        for k, t in enumerate(dynamic):
-            qid[t] = rom_total + k
-        addr, cursor = {}, g.pool_start
-        for i in keep:
-            addr[i] = cursor
-            cursor += len(conv[i][0])
-        qpool_addr, qpool = cursor, self.qstr_pool(dynamic)
-        qpool = bytearray(len(qpool) + (-len(qpool) % g.block_size))
-        cursor += len(qpool)
-        chunk_addr = cursor
-        chunk = b"".join(t + b"\0" for t in dynamic)
-        chunk += bytes(-len(chunk) % g.block_size or (g.block_size if not chunk else 0))
-        cursor += len(chunk)
-        if cursor > g.pool_end:
-            raise MigrationError(f"cannot load: the live data ({cursor - g.pool_start} bytes) does not fit the "
-                                 f"target's heap pool ({g.pool_end - g.pool_start} bytes)")
+        rom_head, rom_total, dynamic, qid = self.number_qstrs()
+        addr, (qpool_addr, qpool), (chunk_addr, chunk) = self.place([(i, len(conv[i][0])) for i in keep], dynamic)
         self.fill_pool(qpool, qpool_addr, chunk_addr, dynamic, rom_head, rom_total)
         self.addr, self.qid, self.replace = addr, qid, replace
         self.rehash_all(keep, roots)
@@ -120,18 +104,9 @@ class AcrossLoader(Loader):
         pool[chunk_addr - g.pool_start:chunk_addr - g.pool_start + len(chunk)] = chunk
         self.write_roots_across(roots, qpool_addr)
         self.write_mem()
-        atb, ftb = bytearray(g.atb_len), bytearray(g.ftb_len)
-        used = [False] * g.n_blocks
         spans = [(addr[i], len(conv[i][0]), P.blocks[i].finaliser) for i in keep]
         spans += [(qpool_addr, len(qpool), False), (chunk_addr, len(chunk), False)]
-        for a, size, fin in spans:
-            first = (a - g.pool_start) // g.block_size
-            for k in range(size // g.block_size):
-                j = first + k
-                atb[j // BLOCKS_PER_ATB] |= (1 if k == 0 else 2) << (2 * (j % BLOCKS_PER_ATB))
-                used[j] = True
-            if fin and ftb:
-                ftb[first // 8] |= 1 << (first % 8)
+        atb, ftb, used = self.gc_tables(spans)
         self.converted.update(cv.converted)
         return Loaded(geometry=g, ctx=bytes(self.ctx), atb=bytes(atb), ftb=bytes(ftb), pool=bytes(pool), used=used,
                       objects=len(keep), qstrs_interned=len(dynamic), rehashed_tables=self.rehashed,
