@@ -57,40 +57,51 @@ ATOMS = ["1", "-3", "2**80 + 1", "1.5", "'s7'", "'made_here_%d'", "b'\\x00\\x20'
          "True", "(1, 'a')", "K(4)", "mk(5)", "frozenset({1, 'f'})"]
 
 
-@st.composite
-def programs(draw):
-    lines, names = [], []
-    for i in range(draw(st.integers(3, 25))):
-        def atom():
-            pool = ATOMS + names
-            a = draw(st.sampled_from(pool))
-            return a % i if "%d" in a else a
-        kind = draw(st.integers(0, 5))
-        if kind == 0:
-            expr = "[" + ", ".join(atom() for _ in range(draw(st.integers(0, 5)))) + "]"
-        elif kind == 1:
-            expr = "(" + "".join(atom() + ", " for _ in range(draw(st.integers(1, 4)))) + ")"
-        elif kind == 2:
-            keys = draw(st.lists(st.sampled_from(["1", "'k'", "K(1)", "len", "(2, 3)", "2**70", "'dyn_%d'" % i]),
-                                 min_size=1, max_size=4, unique=True))
-            expr = "{" + ", ".join(f"{k}: {atom()}" for k in keys) + "}"
-        elif kind == 3:
-            expr = "{" + ", ".join(draw(st.lists(st.sampled_from(["1", "'a'", "K(2)", "(1, 2)", "2**65"]),
-                                                 min_size=1, max_size=4, unique=True))) + "}"
-        elif kind == 4:
-            expr = f"K({atom()})"
-        else:
-            expr = f"gen([{atom()}, {atom()}])"
-        lines.append(f"v{i} = {expr}")
-        names.append(f"v{i}")
-    n = draw(st.integers(8, 40))           # big enough that a key hashed wrongly is not found
-    lines.append(f"kd = {{K(j): j for j in range({n})}}\nks = {{K(j) for j in range({n})}}")
-    lines.append("everything = [kd, ks, " + ", ".join(names) + "]")
-    return "\n".join(lines) + "\n"
+def graph_programs(atoms, dict_keys, set_keys, *, lines, keys_max, sizes, extra, instances=True):
+    """Random programs building ``everything``: up to ``lines`` values (lists, tuples, dicts
+    keyed from ``dict_keys``, sets from ``set_keys``, K(...) instances when ``instances``,
+    suspended generators) over ``atoms`` and each other, then ``kd`` (n instance keys) and
+    ``extra`` (a template of n, named by its first word), n drawn from ``sizes``."""
+    kinds = ["list", "tuple", "dict", "set"] + (["instance"] if instances else []) + ["gen"]
+
+    @st.composite
+    def programs(draw):
+        out, names = [], []
+        for i in range(draw(st.integers(*lines))):
+            def atom():
+                a = draw(st.sampled_from(atoms + names))
+                return a % i if "%d" in a else a
+            kind = kinds[draw(st.integers(0, len(kinds) - 1))]
+            if kind == "list":
+                expr = "[" + ", ".join(atom() for _ in range(draw(st.integers(0, 5)))) + "]"
+            elif kind == "tuple":
+                expr = "(" + "".join(atom() + ", " for _ in range(draw(st.integers(1, 4)))) + ")"
+            elif kind == "dict":
+                keys = draw(st.lists(st.sampled_from(dict_keys + [f"'dyn_{i}'"]), min_size=1, max_size=keys_max,
+                                     unique=True))
+                expr = "{" + ", ".join(f"{k}: {atom()}" for k in keys) + "}"
+            elif kind == "set":
+                expr = "{" + ", ".join(draw(st.lists(st.sampled_from(set_keys), min_size=1, max_size=keys_max,
+                                                     unique=True))) + "}"
+            elif kind == "instance":
+                expr = f"K({atom()})"
+            else:
+                expr = f"gen([{atom()}, {atom()}])"
+            out.append(f"v{i} = {expr}")
+            names.append(f"v{i}")
+        n = draw(st.integers(*sizes))          # big enough that a key hashed wrongly is not found
+        out.append(f"kd = {{K(j): j for j in range({n})}}\n" + extra.format(n=n))
+        out.append(f"everything = [kd, {extra.split()[0]}, " + ", ".join(names) + "]")
+        return "\n".join(out) + "\n"
+    return programs()
+
+
+programs = graph_programs(ATOMS, ["1", "'k'", "K(1)", "len", "(2, 3)", "2**70"], ["1", "'a'", "K(2)", "(1, 2)", "2**65"],
+                          lines=(3, 25), keys_max=4, sizes=(8, 40), extra="ks = {{K(j) for j in range({n})}}")
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(programs())
+@given(programs)
 def test_random_graphs_migrate_with_equal_digests(tmp_path_factory, program):
     flash = tmp_path_factory.mktemp("graph") / "flash.bin"
     with Board(firmware=firmware_for("1.22"), flash_path=flash) as old:
