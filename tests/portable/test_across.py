@@ -174,3 +174,30 @@ def test_another_version_across_word_sizes_is_refused_then_goes_in_two_steps(tmp
     rv, _ = carry(data, "virt-rv64", tmp_path / "rv.bin")
     with rv:
         assert rv.repl.eval("next(it)") == 2**40
+
+
+def test_a_64_bit_firmware_update_goes_by_state_file_not_in_place(tmp_path):
+    """The in-place update loader writes 32-bit heaps: on RV64 it refuses in one line,
+    flash untouched, and the state file carries the image to the other build instead.
+    The other build: the same ELF with one byte of an error message changed."""
+    from sim.mpy.portable.migrate import resume_migrating
+    elf = BUILDS["virt-rv64"]
+    if not elf.exists():
+        pytest.skip(f"no MicroPython 1.23 build for virt-rv64 at {elf} (bash tools/setup)")
+    raw = elf.read_bytes()
+    at = raw.index(b"unsupported types for")
+    other = tmp_path / "other.elf"
+    other.write_bytes(raw[:at] + b"U" + raw[at + 1:])
+    with board("virt-rv64", tmp_path / "rv.bin") as rv:
+        rv.boot()
+        rv.repl.exec("x = [1, 'a', {2: 3}, 2**40]")
+        rv.hibernate()
+        data = export_from(rv)
+    saved = (tmp_path / "rv.bin").read_bytes()
+    with Board(load_board("virt-rv64"), firmware=other, flash_path=tmp_path / "rv.bin") as new:
+        with pytest.raises(MigrationError, match="cannot migrate a 64-bit image in place: .* state file"):
+            resume_migrating(new, [elf])
+    assert (tmp_path / "rv.bin").read_bytes() == saved
+    with Board(load_board("virt-rv64"), firmware=other, flash_path=tmp_path / "rv2.bin") as new:
+        resume_state(new, data)
+        assert new.repl.eval("x") == [1, "a", {2: 3}, 2**40]

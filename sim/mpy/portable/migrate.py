@@ -114,6 +114,10 @@ def _migrate(hibernator, old_fw: Firmware, image: HibernateImage) -> MigrationRe
     check_generation(old_fw)
     check_generation(new_fw)
     check_direction(old_fw, new_fw)
+    if 4 != old_fw.word_size or 4 != new_fw.word_size:
+        raise MigrationError(f"cannot migrate a {8 * old_fw.word_size}-bit image in place: the firmware-update "
+                             f"loader writes 32-bit heaps only; carry it by a state file instead (mpsim state "
+                             f"export FILE, then mpsim resume --state FILE --firmware NEW.elf)")
     portable = export_image(old_fw, image, new_fw)
     t1 = time.perf_counter()
     # in one process the exported form is loaded as it is: the standalone bytes (the state
