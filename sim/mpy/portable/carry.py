@@ -70,10 +70,6 @@ def export_state(fw, image, board: str) -> bytes:
         from . import GenerationError
         raise GenerationError(f"MicroPython {'.'.join(map(str, fw_version(fw)))}: only mpy v6 firmware (1.19 and "
                               "later) can be exported")
-    from .. import walk
-    if f["word_bytes"] != 4 and not hasattr(walk, "Word"):
-        raise MigrationError(f"cannot export from {fw.path.name}: the precise heap walk (sim.mpy.walk) reads 32-bit "
-                             "heaps only so far")
     g = image.heap
     pool = unpack_used_blocks(image.section("heap.pool"), g.pool_end - g.pool_start, g.block_size)
     ex = Exporter(fw, image.ctx_addr, image.section("ctx"), g, image.table("heap.atb"), pool, image.table("heap.ftb"))
